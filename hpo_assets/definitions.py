@@ -1,0 +1,14 @@
+"""The code location: every asset, check, job, schedule and sensor of hpo-assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hpo_assets.defs.assets import market, studies, trials
+from hpo_assets.defs.resources import HpoPaths
+
+defs = dg.Definitions(
+    assets=[*market.ASSETS, *studies.ASSETS, *trials.ASSETS],
+    asset_checks=[*market.CHECKS, *studies.CHECKS, *trials.CHECKS],
+    resources={"paths": HpoPaths()},
+)

@@ -1,0 +1,60 @@
+"""Project configuration and locations, read once from defaults.yaml; no Dagster imports."""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+DATA_DIR = Path(os.environ.get("HPO_ASSETS_DATA_DIR", PROJECT_ROOT / "data"))
+DEFAULTS_FILE = PACKAGE_DIR / "defaults.yaml"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@cache
+def _raw() -> dict[str, Any]:
+    with open(DEFAULTS_FILE) as fh:
+        return yaml.safe_load(fh)
+
+
+def settings(profile: str | None = None) -> dict[str, Any]:
+    """The configuration, with a named profile (e.g. "demo", "full") laid over the defaults."""
+    raw = _raw()
+    base = {k: v for k, v in raw.items() if k != "profiles"}
+    if profile is None:
+        return copy.deepcopy(base)
+    profiles = raw.get("profiles", {})
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
+    return _merge(base, profiles[profile])
+
+
+def project_path(value: str | os.PathLike[str]) -> Path:
+    """A configured path: absolute as given, otherwise relative to the project root."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def outputs_dir() -> Path:
+    """Where assets write their files (HPO_ASSETS_OUTPUTS overrides the default `outputs/`)."""
+    return project_path(os.environ.get("HPO_ASSETS_OUTPUTS", "outputs"))
+
+
+def storage_dir() -> Path:
+    """Where embedded Optuna journal files live (HPO_ASSETS_STORAGE overrides `.hpo/`)."""
+    return project_path(os.environ.get("HPO_ASSETS_STORAGE", settings()["study"]["storage_dir"]))

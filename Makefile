@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/hpo-assets init-instance
 	$(BIN)/hpo-assets demo $(DEMO_ARGS)
 
 test: $(STAMP)
@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/hpo-assets init-instance
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: $(STAMP)

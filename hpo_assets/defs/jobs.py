@@ -1,0 +1,36 @@
+"""Jobs and schedules: the data job, the partitioned study job, and the analysis job rebuilt on a schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hpo_assets.defs.partitions import budget_horizon_partitions
+
+market_job = dg.define_asset_job(
+    "market_job",
+    selection=dg.AssetSelection.groups("market"),
+    description="Load and validate the market data, then build the 25 features and the per-horizon labels.",
+)
+
+study_job = dg.define_asset_job(
+    "study_job",
+    selection=dg.AssetSelection.assets("hpo_study"),
+    partitions_def=budget_horizon_partitions,
+    description="Run (or resume) the Optuna study of one budget x horizon partition; backfill it across partitions.",
+)
+
+analysis_job = dg.define_asset_job(
+    "analysis_job",
+    selection=dg.AssetSelection.groups("analysis"),
+    description="Rebuild the trial table and every analysis file from all live and imported studies.",
+)
+
+analysis_schedule = dg.ScheduleDefinition(
+    name="analysis_nightly",
+    job=analysis_job,
+    cron_schedule="0 3 * * *",
+    description="Rebuild the analysis every night at 03:00 so it reflects every trial that landed during the day.",
+)
+
+JOBS = [market_job, study_job, analysis_job]
+SCHEDULES = [analysis_schedule]

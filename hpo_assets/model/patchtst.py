@@ -1,0 +1,123 @@
+"""PatchTST-style binary classifier for multivariate daily series.
+
+Channel handling: **channel-mixing**. Each patch takes `patch_len` consecutive days of *all*
+features and becomes one token (a linear embedding of `patch_len * n_features` numbers), so a
+window is `n_patches` tokens, not `n_features * n_patches` as in channel-independent PatchTST.
+That is ~`n_features` times cheaper and lets attention relate features directly, which is what a
+classifier of "does the price rise" needs.
+
+Pipeline: RevIN (per-window, per-feature normalisation with a learned affine) -> patching
+(context/patch_len/stride) -> linear patch embedding + learned positional embedding -> pre-norm
+transformer encoder (fused QKV, `scaled_dot_product_attention`, GELU FFN) -> final LayerNorm ->
+flatten all tokens -> dropout -> one logit. Train with `BCEWithLogitsLoss`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpo_assets.model.params import Arch, n_patches
+
+
+class RevIN(nn.Module):
+    """Reversible instance normalisation (input side only): removes each window's level and scale."""
+
+    def __init__(self, n_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n_features))
+        self.bias = nn.Parameter(torch.zeros(n_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, F)
+        var, mean = torch.var_mean(x, dim=1, keepdim=True, unbiased=False)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer layer; same parameters as `nn.TransformerEncoderLayer(norm_first=True)`."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.norm1 = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.linear2 = nn.Linear(d_ff, d_model)
+        self.drop = nn.Dropout(dropout)
+        nn.init.xavier_uniform_(self.qkv.weight)
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, N, D)
+        b, n, d = x.shape
+        qkv = self.qkv(self.norm1(x)).view(b, n, 3, self.n_heads, d // self.n_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, Dh)
+        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.out_proj(attn.transpose(1, 2).reshape(b, n, d)))
+        return x + self.drop(self.linear2(self.drop(F.gelu(self.linear1(self.norm2(x))))))
+
+
+class PatchTSTClassifier(nn.Module):
+    """Window (B, context, n_features) -> one logit per window (B,); see the module docstring."""
+
+    def __init__(
+        self,
+        n_features: int,
+        arch: Arch,
+        context: int = 80,
+        patch_len: int = 16,
+        stride: int = 8,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.n_features = n_features
+        self.arch = arch
+        self.context = context
+        self.patch_len = patch_len
+        self.stride = stride
+        self.n_patches = n_patches(context, patch_len, stride)
+        d = arch.d_model
+        self.revin = RevIN(n_features)
+        self.patch_embed = nn.Linear(patch_len * n_features, d)
+        self.pos_embed = nn.Parameter(torch.empty(self.n_patches, d))
+        nn.init.normal_(self.pos_embed, std=0.02)
+        self.emb_drop = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            EncoderBlock(d, arch.n_heads, arch.d_ff, dropout) for _ in range(arch.n_layers)
+        )
+        self.norm = nn.LayerNorm(d)
+        self.head_drop = nn.Dropout(dropout)
+        self.head = nn.Linear(self.n_patches * d, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, f = x.shape
+        if t != self.context or f != self.n_features:
+            raise ValueError(
+                f"expected windows of shape (B, {self.context}, {self.n_features}), got {tuple(x.shape)}"
+            )
+        x = self.revin(x)
+        # (B, T, F) -> (B, n_patches, F, patch_len) -> (B, n_patches, patch_len * F), time-major per patch
+        patches = x.unfold(1, self.patch_len, self.stride).transpose(2, 3).reshape(b, self.n_patches, -1)
+        h = self.emb_drop(self.patch_embed(patches) + self.pos_embed)
+        for layer in self.layers:
+            h = layer(h)
+        h = self.norm(h).reshape(b, -1)
+        return self.head(self.head_drop(h)).squeeze(-1)
+
+
+def no_decay_parameter_names(model: nn.Module) -> set[str]:
+    """Parameters AdamW must not decay: biases, norm and RevIN affines, positional embedding."""
+    names: set[str] = set()
+    for module_name, module in model.named_modules():
+        for param_name, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{param_name}" if module_name else param_name
+            if param_name == "bias" or isinstance(module, nn.LayerNorm | RevIN) or param_name == "pos_embed":
+                names.add(full)
+    return names

@@ -1,0 +1,95 @@
+"""What a study looks like at a glance: the optimisation-history plot and the top-trials table."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import optuna
+from optuna.trial import TrialState
+
+
+def history_png(study: optuna.Study, objective: str) -> bytes:
+    """Objective of each COMPLETE trial by number, the best-so-far line, and pruned/failed marks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    try:
+        if done:
+            xs = [t.number for t in done]
+            ys = [float(t.value) for t in done]  # type: ignore[arg-type]
+            forced = [bool(t.user_attrs.get("forced_extreme")) for t in done]
+            ax.scatter(
+                [x for x, f in zip(xs, forced, strict=True) if not f],
+                [y for y, f in zip(ys, forced, strict=True) if not f],
+                s=18,
+                label="TPE trial",
+            )
+            if any(forced):
+                ax.scatter(
+                    [x for x, f in zip(xs, forced, strict=True) if f],
+                    [y for y, f in zip(ys, forced, strict=True) if f],
+                    s=24,
+                    marker="s",
+                    label="forced extreme",
+                )
+            best, running = [], -math.inf if maximize else math.inf
+            for y in ys:
+                running = max(running, y) if maximize else min(running, y)
+                best.append(running)
+            ax.step(xs, best, where="post", color="tab:red", label="best so far")
+        for state, marker, name in ((TrialState.PRUNED, "x", "pruned"), (TrialState.FAIL, "v", "failed")):
+            marks = [t for t in trials if t.state == state]
+            if marks and done:
+                lo = min(float(t.value) for t in done)  # type: ignore[arg-type]
+                ax.scatter(
+                    [t.number for t in marks], [lo] * len(marks), marker=marker, s=20, alpha=0.6, label=name
+                )
+        ax.set_xlabel("trial number")
+        ax.set_ylabel(objective)
+        ax.set_title(f"{study.study_name}: optimisation history")
+        if not done:
+            ax.text(0.5, 0.5, "no completed trial yet", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "/")
+
+
+def top_trials_markdown(study: optuna.Study, k: int = 5) -> str:
+    """A Markdown table of the k best COMPLETE trials (rank, number, value, architecture, hp)."""
+    done = [
+        t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.value is not None
+    ]
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    done.sort(key=lambda t: (-(t.value or 0.0) if maximize else (t.value or 0.0), t.number))
+    cols = ["rank", "trial", "value", "arch", "param_count", "lr", "dropout", "weight_decay",
+            "warmup_steps", "batch_size", "best_epoch", "forced"]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for rank, t in enumerate(done[:k], start=1):
+        ua = t.user_attrs
+        row = [rank, t.number, t.value, t.params.get("arch"), ua.get("param_count"), t.params.get("lr"),
+               t.params.get("dropout"), t.params.get("weight_decay"), t.params.get("warmup_steps"),
+               t.params.get("batch_size"), ua.get("best_epoch"), ua.get("extreme_type") or ""]  # fmt: skip
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    if not done:
+        lines.append("| " + " | ".join(["–"] + [""] * (len(cols) - 1)) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""One trial, honestly recorded: suggest, train, report every epoch, tell the true outcome.
+
+A trial's state is what happened: COMPLETE with the objective at the best epoch, PRUNED at the epoch
+the pruner stopped it, FAIL for divergence (with the reason and curve) or an exception (with its
+message). Nothing is scored with a made-up value.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from hpo_assets.search.space import PARAM_NAMES, ArchChoice, SearchSpace
+from hpo_assets.search.steering import Steer, tested_configs
+
+EpochHook = Callable[[int, dict[str, Any]], None]  # (trial number, epoch record)
+Log = Callable[[str], None]
+
+# Metrics copied from the trainer's result onto the trial (the trial schema's result columns).
+RESULT_METRICS = (
+    "val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy",
+    "pred_min", "pred_max", "pred_pos_rate", "train_loss",
+)  # fmt: skip
+
+
+class Trainer(Protocol):
+    """Trains one configuration; calls `on_epoch(record)` after each epoch (exceptions propagate).
+
+    Returns an object with the fields of `hpo_assets.training.trainer.TrainResult`.
+    """
+
+    def __call__(
+        self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]
+    ) -> Any: ...
+
+
+@dataclass
+class TrialContext:
+    """What a trial needs besides Optuna: the space, the trainer and how to report."""
+
+    space: SearchSpace
+    train: Trainer
+    objective: str
+    epochs_config: int | None
+    device: str | None = None
+    log: Log = print
+    epoch_hook: EpochHook | None = None
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy (numpy/torch scalars -> Python numbers) so every storage can hold it."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if hasattr(value, "tolist"):  # numpy arrays / scalars, torch tensors
+        return plain(value.tolist())
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _suggest(trial: Trial, space: SearchSpace) -> dict[str, Any]:
+    return {name: trial.suggest_categorical(name, list(space.values(name))) for name in PARAM_NAMES}
+
+
+def run_trial(
+    study: optuna.Study,
+    trial: Trial,
+    ctx: TrialContext,
+    steer: Callable[[int], Steer | None],
+    label: str,
+) -> FrozenTrial:
+    """Run one asked trial to its end and tell Optuna the outcome; returns the finished trial."""
+    params = _suggest(trial, ctx.space)
+    steered = steer(trial.number)
+    if steered is not None:
+        trial.set_user_attr("duplicate_of", steered.duplicate_of)
+        trial.set_user_attr("steered_from", plain(steered.steered_from))
+    else:
+        # An enqueued configuration (forced extreme, retry) bypasses the sampler; never train a repeat.
+        tested = tested_configs(ctx.space, study.get_trials(deepcopy=False), exclude=trial.number)
+        first = tested.get(ctx.space.key(params))  # type: ignore[arg-type]
+        if first is not None:
+            trial.set_user_attr("duplicate_of", first)
+            trial.set_user_attr("skipped_duplicate", True)
+            trial.set_user_attr(
+                "fail_reason", f"duplicate of #{first}: enqueued configuration already tested"
+            )
+            ctx.log(f"{label} #{trial.number}: skipped, enqueued configuration repeats #{first}")
+            return study.tell(trial, state=TrialState.FAIL)
+
+    arch = ctx.space.arch(params["arch"])
+    hp = {k: params[k] for k in PARAM_NAMES if k != "arch"}
+    fixed = trial.user_attrs  # enqueue-time attrs: forced_extreme / extreme_type / retry_of
+    for key, value in {
+        **{k: v for k, v in arch.dims().items()},
+        "param_count": arch.param_count,
+        **hp,
+        "epochs_config": ctx.epochs_config,
+        "device": ctx.device,
+        "forced_extreme": bool(fixed.get("forced_extreme", False)),
+        "extreme_type": fixed.get("extreme_type"),
+        "diverged": False,
+        "learning_curve": [],
+    }.items():
+        trial.set_user_attr(key, value)
+    ctx.log(
+        f"{label} #{trial.number}: {arch.label} ({arch.param_count:,} params) "
+        + " ".join(f"{k}={v}" for k, v in hp.items())
+        + (f" [forced {fixed.get('extreme_type')}]" if fixed.get("forced_extreme") else "")
+        + (f" [steered: repeated #{steered.duplicate_of}]" if steered else "")
+    )
+
+    curve: list[dict[str, Any]] = []
+
+    def on_epoch(record: Mapping[str, Any]) -> None:
+        rec = plain(dict(record))
+        curve.append(rec)
+        trial.set_user_attr("learning_curve", curve)
+        epoch = int(rec.get("epoch", len(curve)))
+        value = rec.get(ctx.objective)
+        if isinstance(value, float | int) and math.isfinite(value):
+            trial.report(float(value), epoch)
+        ctx.log(
+            f"{label} #{trial.number} epoch {epoch}/{ctx.epochs_config or '?'}: "
+            + " ".join(f"{k}={_fmt(rec.get(k))}" for k in ("train_loss", "val_loss", "val_auc") if k in rec)
+        )
+        if ctx.epoch_hook is not None:
+            ctx.epoch_hook(trial.number, rec)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+    started = time.perf_counter()
+    try:
+        result = ctx.train(arch, hp, on_epoch)
+    except optuna.TrialPruned:
+        epoch = int(curve[-1].get("epoch", len(curve))) if curve else 0
+        trial.set_user_attr("pruned_epoch", epoch)
+        trial.set_user_attr("epochs_trained", len(curve))
+        trial.set_user_attr("duration_sec", time.perf_counter() - started)
+        ctx.log(f"{label} #{trial.number}: PRUNED at epoch {epoch}")
+        return study.tell(trial, state=TrialState.PRUNED)
+    except Exception as exc:  # any trainer error is this trial's FAIL, with its message; the study goes on
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr("duration_sec", time.perf_counter() - started)
+        ctx.log(f"{label} #{trial.number}: FAIL {reason}")
+        return study.tell(trial, state=TrialState.FAIL)
+    return _record_result(study, trial, ctx, result, label)
+
+
+def _record_result(
+    study: optuna.Study, trial: Trial, ctx: TrialContext, result: Any, label: str
+) -> FrozenTrial:
+    metrics = dict(getattr(result, "metrics", None) or {})
+    attrs: dict[str, Any] = {k: metrics.get(k) for k in RESULT_METRICS if k in metrics}
+    for key in ("best_epoch", "best_val_loss", "epochs_trained", "early_stopped", "device", "duration_sec"):
+        if getattr(result, key, None) is not None:
+            attrs[key] = getattr(result, key)
+    if getattr(result, "curve", None) is not None:
+        attrs["learning_curve"] = result.curve
+    for key, value in attrs.items():
+        trial.set_user_attr(key, plain(value))
+
+    if getattr(result, "status", "ok") == "diverged":
+        epoch, why = result.diverge_epoch, result.diverged_reason
+        trial.set_user_attr("diverged", True)
+        trial.set_user_attr("diverged_reason", plain(why))
+        trial.set_user_attr("diverge_epoch", plain(epoch))
+        trial.set_user_attr("fail_reason", f"diverged at epoch {epoch}: {why}")
+        ctx.log(f"{label} #{trial.number}: DIVERGED at epoch {epoch}: {why}")
+        return study.tell(trial, state=TrialState.FAIL)
+
+    # Logits and labels of every COMPLETE trial, so the best one can be calibrated without retraining.
+    if getattr(result, "val_logits", None) is not None:
+        trial.set_user_attr("val_logits", plain(result.val_logits))
+        trial.set_user_attr("val_labels", [int(v) for v in plain(result.val_labels)])
+    value = metrics.get(ctx.objective)
+    if not isinstance(value, float | int) or not math.isfinite(value):
+        reason = f"objective {ctx.objective} is {value!r} at the best epoch (not a finite number)"
+        trial.set_user_attr("fail_reason", reason)
+        ctx.log(f"{label} #{trial.number}: FAIL {reason}")
+        return study.tell(trial, state=TrialState.FAIL)
+    ctx.log(
+        f"{label} #{trial.number}: COMPLETE {ctx.objective}={float(value):.4f} "
+        f"(best epoch {getattr(result, 'best_epoch', '?')})"
+    )
+    return study.tell(trial, float(value))

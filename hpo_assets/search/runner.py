@@ -1,0 +1,251 @@
+"""Run (or resume) one study to its target trial count: recover a killed run, forced extremes, then TPE.
+
+`run_study` takes plain arguments (a search space, a trainer callable, a storage spec), so tests
+and notebooks drive it without Dagster; the `hpo_study` asset only assembles them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo_assets.search.extremes import forced_extremes
+from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
+from hpo_assets.search.space import SearchSpace
+from hpo_assets.search.steering import SteeringSampler, tested_configs
+from hpo_assets.search.storage import open_storage, redact
+
+OBJECTIVES: dict[str, str] = {"val_auc": "maximize", "val_loss": "minimize"}
+PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
+KILLED_REASON = "left RUNNING by a killed run"
+
+
+class StudyConfigError(ValueError):
+    """A study setting that cannot be used; the message names the field."""
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """How a study searches; validated before anything is stored."""
+
+    n_trials: int = 50
+    objective: str = "val_auc"
+    seed: int = 42
+    n_forced: int = 6
+    pruner: str = "median"
+    pruner_startup_trials: int = 3
+    pruner_warmup_epochs: int = 1
+    tpe_startup_trials: int = 10
+    epochs_config: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
+            raise StudyConfigError(f"n_trials must be a whole number >= 1, got {self.n_trials!r}")
+        if self.objective not in OBJECTIVES:
+            raise StudyConfigError(
+                f"objective {self.objective!r} is unknown; choose one of {sorted(OBJECTIVES)}"
+            )
+        if self.pruner not in PRUNERS:
+            raise StudyConfigError(f"pruner {self.pruner!r} is unknown; choose one of {list(PRUNERS)}")
+        for name in ("n_forced", "pruner_startup_trials", "pruner_warmup_epochs", "tpe_startup_trials"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise StudyConfigError(f"{name} must be a whole number >= 0, got {value!r}")
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def make_pruner(self) -> optuna.pruners.BasePruner:
+        if self.pruner == "median":
+            return optuna.pruners.MedianPruner(
+                n_startup_trials=self.pruner_startup_trials, n_warmup_steps=self.pruner_warmup_epochs
+            )
+        if self.pruner == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=max(1, self.pruner_warmup_epochs))
+        return optuna.pruners.NopPruner()
+
+
+@dataclass
+class StudyRun:
+    """What a run did and where the study stands (counts cover the whole study, not only this run)."""
+
+    study_name: str
+    storage: str
+    direction: str
+    n_trials: int
+    counted: int
+    complete: int
+    pruned: int
+    failed: int
+    diverged: int
+    killed: int
+    skipped_duplicates: int
+    space_size: int
+    exhausted: bool
+    new_trials: list[int] = field(default_factory=list)
+    best: FrozenTrial | None = None
+
+    @property
+    def best_value(self) -> float | None:
+        return None if self.best is None else self.best.value
+
+
+def counts_toward_target(trial: FrozenTrial) -> bool:
+    """Finished trials count, except killed-run FAILs (retried) and skipped enqueued repeats."""
+    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        return False
+    return not (trial.user_attrs.get("killed_run") or trial.user_attrs.get("skipped_duplicate"))
+
+
+def _open_study(
+    space: SearchSpace, storage: str, study_name: str, options: StudyOptions
+) -> tuple[optuna.Study, SteeringSampler]:
+    base = optuna.samplers.TPESampler(
+        seed=options.seed, n_startup_trials=options.tpe_startup_trials, multivariate=True, constant_liar=False
+    )
+    sampler = SteeringSampler(base, space, options.seed)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=open_storage(storage, study_name),
+        direction=options.direction,
+        sampler=sampler,
+        pruner=options.make_pruner(),
+        load_if_exists=True,
+    )
+    existing = study.user_attrs.get("objective")
+    if study.direction.name.lower() != options.direction or existing not in (None, options.objective):
+        raise StudyConfigError(
+            f"objective {options.objective!r} ({options.direction}) does not match study {study_name!r}, "
+            f"which was run with objective {existing!r} ({study.direction.name.lower()}); "
+            "use the same objective or another storage"
+        )
+    return study, sampler
+
+
+def _recover_killed(study: optuna.Study, space: SearchSpace, log: Log) -> int:
+    """FAIL every trial a killed run left RUNNING and enqueue its configuration again."""
+    killed = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in killed:
+        # A finished trial's attrs are frozen, so write them before telling FAIL.
+        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", KILLED_REASON)
+        study._storage.set_trial_user_attr(t._trial_id, "killed_run", True)
+        study.tell(t.number, state=TrialState.FAIL)
+        key = space.key(t.params)
+        if key is not None and space.contains(key):
+            keep = {k: t.user_attrs[k] for k in ("forced_extreme", "extreme_type") if k in t.user_attrs}
+            study.enqueue_trial(dict(t.params), user_attrs={**keep, "retry_of": t.number})
+        log(f"trial #{t.number}: {KILLED_REASON}; marked FAIL" + (", configuration re-queued" if key else ""))
+    return len(killed)
+
+
+def _enqueue_extremes(study: optuna.Study, space: SearchSpace, options: StudyOptions, log: Log) -> None:
+    """Enqueue the forced extremes not yet in the study (no more than the target count)."""
+    trials = study.get_trials(deepcopy=False)
+    present = {t.user_attrs.get("extreme_type") for t in trials if t.user_attrs.get("forced_extreme")}
+    wanted = forced_extremes(space, min(options.n_forced, options.n_trials))
+    for ext in wanted:
+        if ext.extreme_type in present:
+            continue
+        study.enqueue_trial(
+            ext.params,
+            user_attrs={"forced_extreme": True, "extreme_type": ext.extreme_type},
+            skip_if_exists=True,
+        )
+        log(f"enqueued forced extreme {ext.extreme_type}: {ext.params['arch']}")
+
+
+def study_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by outcome, plus how many the sampler proposed as repeats and were steered or skipped."""
+    trials = study.get_trials(deepcopy=False)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    return {
+        "trials": len(trials),
+        "counted": sum(counts_toward_target(t) for t in trials),
+        "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": len(failed),
+        "diverged": sum(bool(t.user_attrs.get("diverged")) for t in failed),
+        "killed": sum(bool(t.user_attrs.get("killed_run")) for t in failed),
+        "running": sum(t.state == TrialState.RUNNING for t in trials),
+        "waiting": sum(t.state == TrialState.WAITING for t in trials),
+        "skipped_duplicates": sum("duplicate_of" in t.user_attrs for t in trials),
+    }
+
+
+def run_study(
+    space: SearchSpace,
+    train: Trainer,
+    *,
+    study_name: str,
+    storage: str,
+    options: StudyOptions,
+    study_attrs: Mapping[str, Any] | None = None,
+    device: str | None = None,
+    log: Log = print,
+    epoch_hook: EpochHook | None = None,
+) -> StudyRun:
+    """Continue `study_name` in `storage` until `options.n_trials` trials count, or the space is exhausted.
+
+    Never restarts a study: completed trials stay, a finished study runs nothing more.
+    """
+    study, sampler = _open_study(space, storage, study_name, options)
+    for key, value in {**(study_attrs or {}), "objective": options.objective, "source": "hpo_study"}.items():
+        study.set_user_attr(key, plain(value))
+    study.set_user_attr("space_size", space.size)
+    study.set_user_attr("n_trials_target", options.n_trials)
+
+    _recover_killed(study, space, log)
+    _enqueue_extremes(study, space, options, log)
+
+    ctx = TrialContext(space, train, options.objective, options.epochs_config, device, log, epoch_hook)
+    counted = sum(counts_toward_target(t) for t in study.get_trials(deepcopy=False))
+    if counted >= options.n_trials:
+        log(
+            f"study {study_name}: {counted} trials already count toward the target {options.n_trials}; nothing to run"
+        )
+    new: list[int] = []
+    exhausted = False
+    while counted < options.n_trials:
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if not waiting and len(tested_configs(space, trials)) >= space.size:
+            exhausted = True
+            log(
+                f"study {study_name}: all {space.size} configurations are tested; the search space is exhausted"
+            )
+            break
+        trial = study.ask()
+        label = f"trial {counted + 1}/{options.n_trials}"
+        frozen = run_trial(study, trial, ctx, steer=lambda n: sampler.steered.pop(n, None), label=label)
+        new.append(frozen.number)
+        if counts_toward_target(frozen):
+            counted += 1
+    counts = study_counts(study)
+    study.set_user_attr("skipped_duplicates", counts["skipped_duplicates"])
+    study.set_user_attr("exhausted", exhausted)
+    try:
+        best: FrozenTrial | None = study.best_trial
+    except ValueError:  # no COMPLETE trial yet
+        best = None
+    return StudyRun(
+        study_name=study_name,
+        storage=redact(storage),
+        direction=options.direction,
+        n_trials=options.n_trials,
+        counted=counts["counted"],
+        complete=counts["complete"],
+        pruned=counts["pruned"],
+        failed=counts["failed"],
+        diverged=counts["diverged"],
+        killed=counts["killed"],
+        skipped_duplicates=counts["skipped_duplicates"],
+        space_size=space.size,
+        exhausted=exhausted,
+        new_trials=new,
+        best=best,
+    )

@@ -1,0 +1,107 @@
+"""Where studies live: one journal file per study in a folder (embedded default), or any Optuna RDB URL."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+JOURNAL_SUFFIX = ".journal"
+# SQLAlchemy dialects Optuna's RDBStorage is known to work with.
+RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+class StorageError(ValueError):
+    """A storage spec that cannot be used (bad URL, unreachable database, unreadable folder)."""
+
+
+def is_url(spec: str) -> bool:
+    return "://" in spec
+
+
+def redact(spec: str) -> str:
+    """The spec with any password in a URL masked, for messages and logs."""
+    if not is_url(spec):
+        return spec
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(spec).render_as_string(hide_password=True)
+    except Exception:
+        return spec.split("://", 1)[0] + "://..."
+
+
+def _check_url(spec: str) -> None:
+    scheme = spec.split("://", 1)[0]
+    dialect = scheme.split("+", 1)[0]
+    if dialect not in RDB_SCHEMES:
+        raise StorageError(
+            f"storage URL {redact(spec)!r}: unsupported scheme {scheme!r}; use sqlite:///file.db, "
+            "postgresql://user@host/db, or a folder path for journal files"
+        )
+
+
+def journal_path(spec: str, study_name: str) -> Path:
+    """The journal file of `study_name` when `spec` is a folder (or already a `.journal` file)."""
+    path = Path(spec).expanduser()
+    if path.suffix == JOURNAL_SUFFIX:
+        return path
+    return path / f"{study_name}{JOURNAL_SUFFIX}"
+
+
+def open_storage(spec: str, study_name: str) -> BaseStorage:
+    """The Optuna storage holding `study_name`: an RDB for a URL, else the study's journal file."""
+    if not spec or not spec.strip():
+        raise StorageError("storage is empty; give a folder for journal files or an Optuna storage URL")
+    if is_url(spec):
+        _check_url(spec)
+        try:
+            return RDBStorage(spec)
+        except Exception as exc:  # SQLAlchemy / driver errors: name the URL and the cause in one line
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(f"storage URL {redact(spec)!r} cannot be opened: {reason}") from exc
+    path = journal_path(spec, study_name)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise StorageError(f"storage folder {str(path.parent)!r} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"storage folder {str(path.parent)!r} cannot be used: {exc.strerror}") from exc
+    return _journal(path)
+
+
+def _journal(path: Path) -> JournalStorage:
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise StorageError(f"journal file {str(path)!r} cannot be opened: {exc.strerror}") from exc
+    except (ValueError, KeyError, TypeError) as exc:  # replaying a file that is not an Optuna journal
+        raise StorageError(f"journal file {str(path)!r} is not a readable Optuna journal: {exc}") from exc
+
+
+def list_studies(spec: str) -> list[str]:
+    """Names of every study in the storage (for a folder: in every `*.journal` file in it)."""
+    if is_url(spec):
+        storage = open_storage(spec, "")
+        return sorted(optuna.get_all_study_names(storage))
+    folder = Path(spec).expanduser()
+    if folder.suffix == JOURNAL_SUFFIX:
+        files = [folder] if folder.exists() else []
+    elif folder.is_dir():
+        files = sorted(folder.glob(f"*{JOURNAL_SUFFIX}"))
+    else:
+        return []
+    names: set[str] = set()
+    for file in files:
+        storage = _journal(file)
+        names.update(optuna.get_all_study_names(storage))
+    return sorted(names)
+
+
+def dashboard_command(spec: str, study_name: str) -> str:
+    """The exact `optuna-dashboard` command that shows this study's storage."""
+    target = spec if is_url(spec) else str(journal_path(spec, study_name).resolve())
+    return f"optuna-dashboard {shlex.quote(target)}"

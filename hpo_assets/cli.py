@@ -29,6 +29,33 @@ def _cmd_init_instance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_space(args: argparse.Namespace) -> int:
+    import json
+
+    from hpo_assets.model.budgets import budget_label, budget_space, parse_budget, space_table
+    from hpo_assets.settings import settings
+
+    model = settings()["model"]
+    shape = {k: getattr(args, k) if getattr(args, k) is not None else model[k]
+             for k in ("n_features", "context", "patch_len", "stride")}
+    entries = budget_space(args.budget, tolerance=args.tolerance, **shape)
+    rows = space_table(entries, args.budget)
+    if args.json:
+        print(json.dumps({"budget": budget_label(args.budget), "budget_params": parse_budget(args.budget),
+                          **shape, "architectures": rows}, indent=2))
+        return 0
+    cols = ["label", "d_model", "n_layers", "n_heads", "d_ff", "param_count", "deviation"]
+    cells = [[f"{r[c]:,}" if c == "param_count" else f"{r[c]:+.1%}" if c == "deviation" else str(r[c])
+              for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print(f"budget {budget_label(args.budget)}: {len(rows)} architectures "
+          f"(n_features={shape['n_features']}, context={shape['context']}, "
+          f"patch_len={shape['patch_len']}, stride={shape['stride']})")
+    for line in [cols, *cells]:
+        print("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--home", default="", help="instance folder (default: $DAGSTER_HOME)")
     init.add_argument("--postgres-url", default="", help="run/event storage on PostgreSQL (default: $HPO_ASSETS_PG_URL)")
     init.set_defaults(func=_cmd_init_instance)
+
+    space = sub.add_parser("space", help="list a parameter budget's architectures with exact parameter counts")
+    space.add_argument("budget", help="parameter budget: 2M, 20M, 200M, 2B, 500K or a plain number")
+    space.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    space.add_argument("--tolerance", type=float, default=None, help="relative tolerance (default from budgets.yaml)")
+    space.add_argument("--n-features", type=int, default=None, help="model inputs (default: model.n_features)")
+    space.add_argument("--context", type=int, default=None, help="window length (default: model.context)")
+    space.add_argument("--patch-len", type=int, default=None, help="patch length (default: model.patch_len)")
+    space.add_argument("--stride", type=int, default=None, help="patch stride (default: model.stride)")
+    space.set_defaults(func=_cmd_space)
     return parser
 
 

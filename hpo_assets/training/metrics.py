@@ -6,7 +6,13 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

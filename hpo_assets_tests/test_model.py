@@ -1,0 +1,45 @@
+"""PatchTSTClassifier: shapes, per-window normalisation, which parameters are decayed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hpo_assets.model.params import Arch
+from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
+
+
+def test_forward_gives_one_logit_per_window() -> None:
+    torch.manual_seed(0)
+    model = PatchTSTClassifier(6, Arch(16, 2, 4, 32), context=40, patch_len=8, stride=4).eval()
+    out = model(torch.randn(5, 40, 6))
+    assert out.shape == (5,)
+    assert torch.isfinite(out).all()
+
+
+def test_wrong_window_shape_is_named() -> None:
+    model = PatchTSTClassifier(6, Arch(16, 1, 2, 32), context=40, patch_len=8, stride=4)
+    with pytest.raises(ValueError, match=r"\(B, 40, 6\)"):
+        model(torch.randn(2, 39, 6))
+
+
+def test_revin_makes_output_invariant_to_level_and_scale() -> None:
+    """Per-window normalisation: shifting/scaling each feature of a window changes nothing."""
+    torch.manual_seed(0)
+    model = PatchTSTClassifier(3, Arch(16, 1, 2, 32), context=32, patch_len=8, stride=8).eval()
+    x = torch.randn(4, 32, 3)
+    shifted = x * torch.tensor([10.0, 0.5, 3.0]) + torch.tensor([100.0, -2.0, 7.0])
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(shifted), atol=1e-4)
+        assert not torch.allclose(model(x), model(x.flip(1)), atol=1e-4)
+
+
+def test_no_decay_covers_norms_biases_positions_only() -> None:
+    model = PatchTSTClassifier(4, Arch(16, 1, 2, 32), context=32, patch_len=8, stride=8)
+    skip = no_decay_parameter_names(model)
+    assert {"pos_embed", "revin.weight", "norm.weight", "layers.0.norm1.weight", "head.bias"} <= skip
+    decayed = {n for n, _ in model.named_parameters()} - skip
+    assert decayed == {
+        "patch_embed.weight", "layers.0.qkv.weight", "layers.0.out_proj.weight",
+        "layers.0.linear1.weight", "layers.0.linear2.weight", "head.weight",
+    }

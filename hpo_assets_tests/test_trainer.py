@@ -1,0 +1,191 @@
+"""Trainer: learns a planted signal, restores the best checkpoint, guards divergence, decays weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hpo_assets.data.dataset import PreparedData
+from hpo_assets.data.splits import Split
+from hpo_assets.model.params import Arch
+from hpo_assets.training.device import pick_device
+from hpo_assets.training.metrics import classification_metrics
+from hpo_assets.training.trainer import TrainConfig, build_optimizer, lr_lambda, train, train_prepared
+
+CTX, PATCH, STRIDE = 32, 8, 4
+TINY = Arch(16, 1, 2, 32)
+
+
+def planted(n: int = 1000, n_features: int = 4, seed: int = 0, noise: float = 0.0):
+    """Label = the last 4 days of feature 0 sit above the window's mean (a function of the inputs)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, n_features)).astype(np.float32)
+    y = np.full(n, np.nan, dtype=np.float32)
+    for t in range(CTX - 1, n):
+        w = x[t - CTX + 1 : t + 1, 0]
+        y[t] = float(w[-4:].mean() > w.mean())
+    if noise:
+        flip = rng.random(n) < noise
+        y[flip] = 1 - y[flip]
+    idx = np.arange(CTX - 1, n)
+    cut = int(len(idx) * 0.7)
+    return x, y, idx[:cut], idx[cut:]
+
+
+def fit(cfg: TrainConfig, data=None, arch: Arch = TINY, **kw):
+    x, y, tr, va = data if data is not None else planted()
+    return train(x, y, tr, va, arch, cfg, context=CTX, patch_len=PATCH, stride=STRIDE, **kw)
+
+
+def test_tiny_model_learns_planted_signal() -> None:
+    res = fit(TrainConfig(lr=3e-3, warmup_steps=10, batch_size=64, max_epochs=8, patience=4))
+    assert res.status == "ok"
+    assert res.metrics["val_auc"] > 0.9
+    assert res.param_count == sum(p.numel() for p in res.model.parameters())
+    assert len(res.val_logits) == len(res.val_labels) > 0
+    assert res.device == "cpu" and next(res.model.parameters()).device.type == "cpu"
+
+
+def test_best_checkpoint_is_restored_not_the_last_epoch() -> None:
+    # few noisy samples, a big model, no regularisation and a flat lr: it overfits, val loss turns up
+    x, y, tr, va = planted(n=400, noise=0.3, seed=1)
+    cfg = TrainConfig(lr=3e-3, weight_decay=0.0, dropout=0.0, warmup_steps=0, batch_size=32,
+                      max_epochs=12, patience=50, objective="val_loss")
+    res = fit(cfg, (x, y, tr[:150], va), arch=Arch(32, 2, 2, 128))
+    assert res.status == "ok" and not res.early_stopped and res.epochs_trained == 12
+    best = res.curve[res.best_epoch - 1]
+    assert res.best_epoch < res.epochs_trained
+    assert res.metrics["val_loss"] == best["val_loss"] == res.best_val_loss
+    assert res.metrics["val_loss"] != res.curve[-1]["val_loss"]
+    assert best["val_loss"] == min(c["val_loss"] for c in res.curve)
+    assert res.metrics["train_loss"] == best["train_loss"]
+    # the returned logits are the restored model's
+    assert classification_metrics(res.val_logits, res.val_labels)["val_loss"] == res.metrics["val_loss"]
+
+
+def test_early_stopping_stops_after_patience() -> None:
+    x, y, tr, va = planted(n=400, noise=0.3, seed=1)
+    cfg = TrainConfig(lr=3e-3, weight_decay=0.0, dropout=0.0, warmup_steps=0, batch_size=32,
+                      max_epochs=40, patience=2, objective="val_loss")
+    res = fit(cfg, (x, y, tr[:150], va), arch=Arch(32, 2, 2, 128))
+    assert res.early_stopped and res.epochs_trained == res.best_epoch + 2 < 40
+
+
+def test_huge_learning_rate_is_diverged_not_raised() -> None:
+    res = fit(TrainConfig(lr=50.0, warmup_steps=0, batch_size=64, max_epochs=5))
+    assert res.status == "diverged"
+    assert res.diverge_epoch == 1 and res.epochs_trained == 1
+    assert "training loss" in res.diverged_reason
+    assert res.curve[-1]["epoch"] == 1 and res.curve[-1]["val_loss"] is None
+    assert res.best_epoch is None and res.metrics["val_auc"] is None
+
+
+def test_weight_decay_changes_the_weights() -> None:
+    cfg = dict(lr=3e-3, warmup_steps=0, batch_size=64, max_epochs=2, dropout=0.0)
+    plain = fit(TrainConfig(weight_decay=0.0, **cfg)).model
+    decayed = fit(TrainConfig(weight_decay=0.5, **cfg)).model
+    w0, w1 = plain.layers[0].linear1.weight, decayed.layers[0].linear1.weight
+    assert not torch.equal(w0, w1)
+    assert w1.norm() < w0.norm()
+
+
+def test_optimizer_decays_only_weight_matrices() -> None:
+    from hpo_assets.model.patchtst import PatchTSTClassifier
+
+    model = PatchTSTClassifier(4, TINY, CTX, PATCH, STRIDE)
+    opt = build_optimizer(model, TrainConfig(weight_decay=0.1), torch.device("cpu"))
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim == 2 for p in decay["params"])
+    assert any(p is model.pos_embed for p in no_decay["params"])
+
+
+def test_identical_seeds_give_identical_curves() -> None:
+    cfg = TrainConfig(lr=3e-3, warmup_steps=5, batch_size=64, max_epochs=3, seed=7)
+
+    def strip(res):
+        return [{k: v for k, v in c.items() if k != "seconds"} for c in res.curve]
+
+    a, b = fit(cfg), fit(cfg)
+    assert strip(a) == strip(b)
+    assert np.array_equal(a.val_logits, b.val_logits)
+    other = fit(TrainConfig(lr=3e-3, warmup_steps=5, batch_size=64, max_epochs=3, seed=8))
+    assert strip(other) != strip(a)
+
+
+def test_on_epoch_sees_every_epoch_and_its_exceptions_propagate() -> None:
+    class Pruned(Exception):
+        pass
+
+    seen: list[dict] = []
+
+    def hook(record: dict) -> None:
+        seen.append(record)
+        if record["epoch"] == 2:
+            raise Pruned
+
+    with pytest.raises(Pruned):
+        fit(TrainConfig(lr=3e-3, batch_size=64, max_epochs=5), on_epoch=hook)
+    assert [r["epoch"] for r in seen] == [1, 2]
+    assert {"epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds"} <= set(seen[0])
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
+    f = lr_lambda(10, 110)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx(0.5)
+    assert f(110) == pytest.approx(0.0, abs=1e-12)
+    assert all(f(s) >= f(s + 1) for s in range(10, 110))
+
+
+def test_train_prepared_uses_the_split_and_context() -> None:
+    x, y, tr, va = planted(n=300)
+    data = PreparedData(x=x, y=y, dates=np.arange(len(y)), feature_names=[f"f{i}" for i in range(4)],
+                        split=Split(train=tr, val=va, test=va[:0]), context=CTX, horizon=1)
+    res = train_prepared(data, TINY, TrainConfig(batch_size=64, max_epochs=1), patch_len=PATCH, stride=STRIDE)
+    assert res.status == "ok" and len(res.val_labels) == len(va)
+    assert np.array_equal(res.val_labels, y[va])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cfg": TrainConfig(objective="auc")}, "objective"),
+        ({"cfg": TrainConfig(lr=-1.0)}, "lr"),
+        ({"cfg": TrainConfig(batch_size=0)}, "batch_size"),
+        ({"cfg": TrainConfig(lr=math.nan)}, "lr"),
+        ({"cfg": TrainConfig(device="tpu")}, "device"),
+        ({"val_idx": np.array([5])}, "val_idx holds rows outside"),
+        ({"val_idx": np.array([999, 5000])}, "val_idx holds rows outside"),
+        ({"y_nan_at_train": True}, "unlabelled"),
+        ({"x_nan": True}, "non-finite"),
+    ],
+)
+def test_bad_inputs_are_named(change: dict, message: str) -> None:
+    x, y, tr, va = planted(n=200)
+    if change.get("y_nan_at_train"):
+        y[tr[3]] = np.nan
+    if change.get("x_nan"):
+        x[tr[10], 1] = np.inf
+    cfg = change.get("cfg", TrainConfig(max_epochs=1))
+    with pytest.raises(ValueError, match=message):
+        train(x, y, tr, change.get("val_idx", va), TINY, cfg, context=CTX, patch_len=PATCH, stride=STRIDE)
+
+
+def test_one_class_validation_needs_val_loss_objective() -> None:
+    x, y, tr, va = planted(n=200)
+    y[va] = 0.0
+    with pytest.raises(ValueError, match="one class"):
+        fit(TrainConfig(max_epochs=1), (x, y, tr, va))
+    res = fit(TrainConfig(max_epochs=1, objective="val_loss"), (x, y, tr, va))
+    assert res.metrics["val_auc"] is None and res.metrics["val_loss"] is not None
+
+
+def test_pick_device() -> None:
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not a torch device"):
+        pick_device("gpu-please")

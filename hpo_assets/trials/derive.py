@@ -1,0 +1,172 @@
+"""Derived fields, defined once (DESIGN.md "Trials: one schema"): per trial from its curve, per study over the table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from hpo_assets.trials.schema import PARAM_COLUMNS, TRIAL_SCHEMA, conform
+
+DIVERGED_LOSS = 10.0  # val_loss at or above this counts as diverged (the old code's sentinel was 100.0)
+NARROW_DEEP = 0.5
+WIDE_SHALLOW = 0.15
+
+_FLOAT_COLUMNS = [c for c, t in TRIAL_SCHEMA.items() if t == pl.Float64()]
+
+
+def _bad_loss(value: float | None, *, is_val: bool) -> bool:
+    if value is None:
+        return False
+    return not math.isfinite(value) or (is_val and value >= DIVERGED_LOSS)
+
+
+def _curve_breakage(curve: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """First epoch whose train or validation loss is not finite or whose val_loss >= 10, with a reason."""
+    for rec in curve:
+        for key, is_val in (("val_loss", True), ("train_loss", False)):
+            if _bad_loss(rec.get(key), is_val=is_val):
+                return rec["epoch"], f"{key}={rec[key]!r} at epoch {rec['epoch']}"
+    return None
+
+
+def finish_row(
+    row: dict[str, Any],
+    *,
+    guard_fired: bool = False,
+    guard_reason: str | None = None,
+    guard_epoch: int | None = None,
+    recorded: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fill a trial's curve-derived fields and divergence flags, then replace non-finite numbers with null.
+
+    `recorded` holds what the trainer itself stored (best_epoch, best_val_loss, epochs_trained,
+    early_stopped); it is used only when the row has no learning curve. A COMPLETE trial that counts
+    as diverged becomes FAIL (the old code scored such trials with a fake value): its objective is null
+    and the reason says what the source wrote.
+    """
+    recorded = recorded or {}
+    curve: list[dict[str, Any]] = row.get("learning_curve") or []
+    reasons: list[str] = []
+    diverge_epoch = None
+    if guard_fired:
+        reasons.append(guard_reason or "the trainer's divergence guard fired")
+        diverge_epoch = guard_epoch
+    val_loss, train_loss = row.get("val_loss"), row.get("train_loss")
+    if _bad_loss(val_loss, is_val=True):
+        reasons.append(f"val_loss={val_loss!r}" + (" (>= 10)" if val_loss is not None and math.isfinite(val_loss) else ""))
+    if _bad_loss(train_loss, is_val=False):
+        reasons.append(f"train_loss={train_loss!r}")
+    if curve:
+        finite_vals = [(r["val_loss"], r["epoch"]) for r in curve if r.get("val_loss") is not None and math.isfinite(r["val_loss"])]
+        best = min(finite_vals, key=lambda p: p[0]) if finite_vals else None
+        row["best_val_loss"], row["best_epoch"] = (best if best else (None, None))
+        row["epochs_trained"] = len(curve)
+        broke = _curve_breakage(curve)
+        if broke is not None:
+            reasons.append(f"curve: {broke[1]}")
+            diverge_epoch = broke[0]
+    else:
+        for key in ("best_epoch", "best_val_loss", "epochs_trained"):
+            if row.get(key) is None:
+                row[key] = recorded.get(key)
+    if diverge_epoch is not None and curve:
+        before = [r["val_loss"] for r in curve if r["epoch"] < diverge_epoch and not _bad_loss(r.get("val_loss"), is_val=True)
+                  and r.get("val_loss") is not None]
+        row["last_good_loss"] = before[-1] if before else None
+        at = [r.get("val_loss") for r in curve if r["epoch"] == diverge_epoch]
+        row["loss_at_diverge"] = at[0] if at else None
+    row["diverge_epoch"] = diverge_epoch
+    row["diverged"] = bool(reasons)
+    row["diverged_reason"] = "; ".join(dict.fromkeys(reasons)) or None
+
+    epochs, config = row.get("epochs_trained"), row.get("epochs_config")
+    row["early_stopped"] = (epochs < config) if (epochs is not None and config is not None) else recorded.get("early_stopped")
+
+    objective = row.get("objective")
+    if row["diverged"]:
+        if row.get("state") == "COMPLETE":
+            row["state"] = "FAIL"
+            row["state_reason"] = f"diverged ({row['diverged_reason']}); the source recorded COMPLETE with value {objective!r}"
+        elif not row.get("state_reason"):
+            row["state_reason"] = f"diverged ({row['diverged_reason']})"
+        row["objective"] = None
+    elif objective is not None and not math.isfinite(objective):
+        row["objective"] = None
+        if row.get("state") == "COMPLETE":
+            row["state_reason"] = f"COMPLETE but the objective value is {objective!r}: objective left null"
+    for key in _FLOAT_COLUMNS:
+        v = row.get(key)
+        if v is not None and not math.isfinite(v):
+            row[key] = None
+    for rec in curve:
+        for key, v in rec.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                rec[key] = None
+    return row
+
+
+def arch_category(ratio: float | None) -> str | None:
+    """narrow-deep (n_layers/d_model > 0.5), wide-shallow (< 0.15), else balanced."""
+    if ratio is None:
+        return None
+    return "narrow-deep" if ratio > NARROW_DEEP else "wide-shallow" if ratio < WIDE_SHALLOW else "balanced"
+
+
+def _similar_successful(df: pl.DataFrame) -> pl.DataFrame:
+    """For each diverged trial, the nearest non-diverged COMPLETE trial of the same budget in log-architecture space."""
+    n = df.height
+    out_study: list[str | None] = [None] * n
+    out_trial: list[int | None] = [None] * n
+    arch = ["d_model", "n_layers", "n_heads"]
+    idx = df.with_row_index("_i").filter(pl.col("budget").is_not_null() & pl.all_horizontal(pl.col(arch) > 0))
+    for _, group in idx.group_by(["budget"], maintain_order=True):
+        ok = group.filter((pl.col("state") == "COMPLETE") & ~pl.col("diverged")).sort(["study", "trial_num"])
+        bad = group.filter(pl.col("diverged"))
+        if ok.is_empty() or bad.is_empty():
+            continue
+        cand = np.log(ok.select(arch).to_numpy().astype(float))
+        for i, *point in bad.select("_i", *arch).iter_rows():
+            dist = np.linalg.norm(cand - np.log(np.asarray(point, dtype=float)), axis=1)
+            j = int(np.argmin(dist))  # first minimum: ties go to the alphabetically first study, lowest trial
+            out_study[i] = ok["study"][j]
+            out_trial[i] = int(ok["trial_num"][j])
+    return df.with_columns(
+        pl.Series("similar_successful_study", out_study, dtype=pl.String),
+        pl.Series("similar_successful_trial", out_trial, dtype=pl.Int64),
+    )
+
+
+def derive_table(df: pl.DataFrame) -> pl.DataFrame:
+    """Add the study-level derived fields: duplicate_of, rank_in_study, is_best_in_study, arch ratio/category,
+    similar_successful_*, n_curve_epochs."""
+    df = conform(df)
+    if df.is_empty():
+        return df
+    has_params = pl.any_horizontal(pl.col(PARAM_COLUMNS).is_not_null())
+    first_complete = (
+        df.filter((pl.col("state") == "COMPLETE") & has_params)
+        .group_by(["study", *PARAM_COLUMNS])
+        .agg(pl.col("trial_num").min().alias("_first"))
+    )
+    df = df.join(first_complete, on=["study", *PARAM_COLUMNS], how="left", nulls_equal=True, maintain_order="left")
+    rank_key = pl.when(pl.col("direction") == "maximize").then(-pl.col("objective")).otherwise(pl.col("objective"))
+    rankable = (pl.col("state") == "COMPLETE") & pl.col("objective").is_not_null()
+    ratio = (pl.col("n_layers") / pl.col("d_model")).cast(pl.Float64)
+    df = df.with_columns(
+        duplicate_of=pl.when(has_params & (pl.col("_first") < pl.col("trial_num"))).then(pl.col("_first")),
+        rank_in_study=pl.when(rankable).then(
+            pl.when(rankable).then(rank_key).rank("min").over("study").cast(pl.Int64)
+        ),
+        arch_ratio=ratio,
+        n_curve_epochs=pl.col("learning_curve").list.len().fill_null(0).cast(pl.Int64),
+    ).drop("_first")
+    df = df.with_columns(
+        is_best_in_study=(pl.col("rank_in_study") == 1).fill_null(False),
+        arch_category=pl.when(pl.col("arch_ratio") > NARROW_DEEP).then(pl.lit("narrow-deep"))
+        .when(pl.col("arch_ratio") < WIDE_SHALLOW).then(pl.lit("wide-shallow"))
+        .when(pl.col("arch_ratio").is_not_null()).then(pl.lit("balanced")),
+    )
+    return conform(_similar_successful(df))

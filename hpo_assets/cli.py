@@ -56,6 +56,21 @@ def _cmd_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from hpo_assets.trials.extract import extract, format_report, write_outputs
+
+    result = extract(args.sources, study_names=args.study or None)
+    imp = result.imported
+    if result.table.is_empty():
+        detail = "; ".join(str(p) for p in imp.all_problems) or "no trials in the sources"
+        raise UserError(f"nothing could be read ({detail})")
+    paths = write_outputs(result.table, args.out, sources=result.sources, problems=imp.all_problems,
+                          notes=imp.all_notes, n_skipped=imp.n_skipped)
+    print(format_report(result))
+    print(f"wrote {len(paths)} files to {args.out}: " + ", ".join(p.name for p in paths.values()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--patch-len", type=int, default=None, help="patch length (default: model.patch_len)")
     space.add_argument("--stride", type=int, default=None, help="patch stride (default: model.stride)")
     space.set_defaults(func=_cmd_space)
+
+    ext = sub.add_parser("extract", help="read studies (Optuna storage, export folders, per-trial JSON) into summary files")
+    ext.add_argument("sources", nargs="+", metavar="SOURCE",
+                     help="Optuna storage URL, .journal/.db file, study folder, or a folder of them")
+    ext.add_argument("--out", required=True, help="folder for hpo_summary.*, hpo_full.json, diverged_analysis.*, README.md")
+    ext.add_argument("--study", action="append", default=[], help="only this study of an Optuna storage (repeatable)")
+    ext.set_defaults(func=_cmd_extract)
     return parser
 
 

@@ -8,8 +8,12 @@ missing price is an error, never a filled-in value.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import re
 from pathlib import Path
+from typing import TextIO
 
 import polars as pl
 
@@ -59,14 +63,62 @@ def _read_raw(path: Path) -> pl.DataFrame:
         raise MarketDataError(f"market data path is not a file: {path}")
     if path.stat().st_size == 0:
         raise MarketDataError(f"market data file is empty: {path}")
+    is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES
     try:
-        if path.suffix.lower() in _PARQUET_SUFFIXES:
+        if is_parquet:
             return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=False)
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, EOFError) as exc:
-        kind = "Parquet" if path.suffix.lower() in _PARQUET_SUFFIXES else "CSV"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MarketDataError(f"market data file {path} is not a readable {kind} file: {first}") from exc
+        header = _first_line(path)
+        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=False, separator=_separator(header))
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, EOFError, ValueError) as exc:
+        kind = "Parquet" if is_parquet else "CSV"
+        reason = (None if is_parquet else _ragged_line(path)) or _first_line_of(exc)
+        raise MarketDataError(f"market data file {path} is not a readable {kind} file: {reason}") from exc
+
+
+def _first_line_of(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix.lower() == ".gz":
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _first_line(path: Path) -> str:
+    """The header line; binary content is refused here with a message instead of garbage column names."""
+    try:
+        with _open_text(path) as fh:
+            line = fh.readline()
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise ValueError(f"not text ({type(exc).__name__}: {_first_line_of(exc)})") from exc
+    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in line):
+        raise ValueError("not text (binary content in the first line)")
+    return line
+
+
+def _separator(header: str) -> str:
+    """Comma unless the header clearly uses semicolons or tabs (common in European exports)."""
+    if "," not in header:
+        for sep in (";", "\t", "|"):
+            if sep in header:
+                return sep
+    return ","
+
+
+def _ragged_line(path: Path) -> str | None:
+    """The first line whose field count differs from the header's, if that is what is wrong."""
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh, delimiter=_separator(_first_line(path)))
+            header = next(reader, [])
+            for line_no, fields in enumerate(reader, start=2):
+                if fields and len(fields) != len(header):
+                    return f"line {line_no} has {len(fields)} fields, the header has {len(header)}"
+    except (csv.Error, UnicodeDecodeError, OSError, EOFError, ValueError):
+        return None
+    return None
 
 
 def _rename_columns(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
@@ -81,9 +133,11 @@ def _rename_columns(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
         mapping[col] = target
     missing = [c for c in REQUIRED_COLUMNS if c not in mapping.values()]
     if missing:
+        found = ", ".join(raw.columns) or "none"
+        found = found if len(found) <= 120 else found[:117] + "..."
         raise MarketDataError(
             f"market data file {path}: missing column(s) {', '.join(missing)} "
-            f"(found: {', '.join(raw.columns) or 'none'}; names are matched case-insensitively)"
+            f"(found: {found}; names are matched case-insensitively)"
         )
     return raw.select([pl.col(src).alias(dst) for src, dst in mapping.items()])
 

@@ -46,7 +46,7 @@ class Extract:
 def build_table(rows_or_tables: Iterable[pl.DataFrame]) -> pl.DataFrame:
     """Concatenate tables (schema-conformed) and compute the derived, study-level columns."""
     frames = [conform(t) for t in rows_or_tables if t.height]
-    return derive_table(pl.concat(frames) if frames else empty_table())
+    return derive_table(pl.concat(frames).sort("study", "trial_num") if frames else empty_table())
 
 
 def extract(sources: Sequence[str], study_names: list[str] | None = None) -> Extract:
@@ -96,6 +96,49 @@ def _curve_strings(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _metadata(table: pl.DataFrame, sources: Sequence[str], problems: Sequence[ImportProblem], n_skipped: int) -> dict:
+    return {
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "n_studies": table["study"].n_unique(), "n_trials": table.height,
+        "n_diverged": int(table["diverged"].sum()) if table.height else 0, "n_skipped": n_skipped,
+        "sources": [str(s) for s in sources], "problems": [str(p) for p in problems],
+    }
+
+
+def write_summary(
+    table: pl.DataFrame,
+    out_dir: Path,
+    *,
+    sources: Sequence[str] = (),
+    problems: Sequence[ImportProblem] = (),
+    notes: Sequence[ImportProblem] = (),
+    n_skipped: int = 0,
+) -> dict[str, Path]:
+    """Write hpo_summary.csv/.parquet, hpo_full.json and README.md into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in (SUMMARY_CSV, SUMMARY_PARQUET, FULL_JSON, README)}
+    metadata = _metadata(table, sources, problems, n_skipped)
+    table.select(FLAT_COLUMNS).write_csv(paths[SUMMARY_CSV])
+    table.write_parquet(paths[SUMMARY_PARQUET])
+    paths[FULL_JSON].write_text(_json_doc(metadata, table))
+    paths[README].write_text(render_readme(table, study_overview(table), generated=metadata["generated"], sources=sources,
+                                           problems=problems, notes=notes, n_skipped=n_skipped))
+    return paths
+
+
+def write_diverged(table: pl.DataFrame, out_dir: Path, *, sources: Sequence[str] = ()) -> dict[str, Path]:
+    """Write diverged_analysis.csv/.json (diverged trials, diagnosis columns, full curves) into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in (DIVERGED_CSV, DIVERGED_JSON)}
+    div = diverged_table(table)
+    _curve_strings(div).write_csv(paths[DIVERGED_CSV])
+    metadata = {**_metadata(div, sources, (), 0), "n_trials_in_table": table.height}
+    paths[DIVERGED_JSON].write_text(_json_doc(metadata, div))
+    return paths
+
+
 def write_outputs(
     table: pl.DataFrame,
     out_dir: Path,
@@ -105,26 +148,9 @@ def write_outputs(
     notes: Sequence[ImportProblem] = (),
     n_skipped: int = 0,
 ) -> dict[str, Path]:
-    """Write hpo_summary.csv/.parquet, hpo_full.json, diverged_analysis.csv/.json and README.md into out_dir."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    paths = {name: out_dir / name for name in (SUMMARY_CSV, SUMMARY_PARQUET, FULL_JSON, DIVERGED_CSV, DIVERGED_JSON, README)}
-    table.select(FLAT_COLUMNS).write_csv(paths[SUMMARY_CSV])
-    table.write_parquet(paths[SUMMARY_PARQUET])
-    n_diverged = int(table["diverged"].sum()) if table.height else 0
-    metadata = {
-        "generated": generated, "n_studies": table["study"].n_unique(), "n_trials": table.height,
-        "n_diverged": n_diverged, "n_skipped": n_skipped, "sources": [str(s) for s in sources],
-        "problems": [str(p) for p in problems],
-    }
-    paths[FULL_JSON].write_text(_json_doc(metadata, table))
-    div = diverged_table(table)
-    _curve_strings(div).write_csv(paths[DIVERGED_CSV])
-    paths[DIVERGED_JSON].write_text(_json_doc({**metadata, "n_trials": div.height}, div))
-    paths[README].write_text(render_readme(table, study_overview(table), generated=generated, sources=sources,
-                                           problems=problems, notes=notes, n_skipped=n_skipped))
-    return paths
+    """All six analysis files: write_summary + write_diverged."""
+    paths = write_summary(table, out_dir, sources=sources, problems=problems, notes=notes, n_skipped=n_skipped)
+    return {**paths, **write_diverged(table, out_dir, sources=sources)}
 
 
 def format_report(result: Extract) -> str:

@@ -71,6 +71,29 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_data(args: argparse.Namespace) -> int:
+    from hpo_assets.data.dataset import prepare_dataset
+    from hpo_assets.data.features import FEATURE_COLUMNS, build_features
+    from hpo_assets.data.market import default_market_path, load_market
+    from hpo_assets.data.targets import add_labels, positive_rates
+    from hpo_assets.settings import settings
+
+    path = args.path or default_market_path()
+    market = load_market(path)
+    data_cfg = settings()["data"]
+    horizons = args.horizon or list(data_cfg["horizons"])
+    frame = add_labels(build_features(market), horizons, float(data_cfg["threshold"]), str(data_cfg["label_mode"]))
+    print(f"{path}: {market.height} rows {market['date'].min()}..{market['date'].max()}, valid")
+    print(f"features: {len(FEATURE_COLUMNS)} inputs x {frame.height} rows from {frame['date'].min()} "
+          f"({market.height - frame.height} warm-up rows dropped)")
+    for h, rate in positive_rates(frame, horizons).items():
+        s = prepare_dataset(frame, h, split_kind=args.split or None).split.summary()
+        print(f"h{h}: positive rate {rate if rate is None else round(rate, 3)}; {s['kind']} split "
+              f"train {s['n_train']} / val {s['n_val']} ({s['pos_val']} pos, {s['neg_val']} neg) / "
+              f"test {s['n_test']}, purge gap {s['purge_gap']} rows")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--out", required=True, help="folder for hpo_summary.*, hpo_full.json, diverged_analysis.*, README.md")
     ext.add_argument("--study", action="append", default=[], help="only this study of an Optuna storage (repeatable)")
     ext.set_defaults(func=_cmd_extract)
+
+    chk = sub.add_parser("check-data", help="validate a daily OHLCV file and show its features, labels and splits")
+    chk.add_argument("path", nargs="?", default="", help="CSV or Parquet file (default: the bundled S&P 500)")
+    chk.add_argument("--horizon", type=int, action="append", default=[], help="horizon in days (repeatable)")
+    chk.add_argument("--split", choices=["contiguous", "chunks"], default="", help="split kind (default: split.kind)")
+    chk.set_defaults(func=_cmd_check_data)
     return parser
 
 

@@ -192,3 +192,19 @@ def test_failed_load_changes_nothing_on_disk(tmp_path: Path) -> None:
     before = path.read_bytes()
     error_of(path)
     assert path.read_bytes() == before
+
+
+def test_cli_check_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpo_assets.cli import main
+
+    assert main(["check-data", str(SP500), "--horizon", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "5031 rows 1999-01-04..2018-12-31, valid" in out
+    assert "h3: positive rate 0.452; contiguous split train" in out and "purge gap 82 rows" in out
+
+    rows = list(GOOD_ROWS)
+    rows[2] = rows[2].replace("1/6/1999", "1/5/1999")
+    assert main(["check-data", str(write(tmp_path, rows))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hpo-assets check-data: error: market data file") and "duplicate date 1999-01-05" in err
+    assert "\n" not in err

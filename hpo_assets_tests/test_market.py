@@ -97,6 +97,12 @@ def test_newest_first_file_is_reversed(tmp_path: Path) -> None:
     assert frame["date"].is_sorted() and frame["close"].to_list() == [101.0, 102.0, 103.0, 101.0]
 
 
+def test_newest_first_file_reports_rows_in_file_order(tmp_path: Path) -> None:
+    rows = list(reversed(GOOD_ROWS))
+    rows[0] = "1/7/1999,103,102,100,101,101,1300"  # first data line: High below Open
+    assert "row 1 (line 2) (1999-01-07): High is below max(Open, Close)" in error_of(write(tmp_path, rows))
+
+
 def test_wrong_path() -> None:
     message = error_of(Path("/nonexistent/bars.csv"))
     assert message == "market data file not found: /nonexistent/bars.csv"

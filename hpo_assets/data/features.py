@@ -81,6 +81,7 @@ def indicator_frame(market: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in market.columns]
     if missing:
         raise FeatureError(f"market frame lacks column(s) {', '.join(missing)}; load it with load_market()")
+    market = market.sort("date")
     h, lo, c, v = (market[col].cast(pl.Float64).to_numpy() for col in ("high", "low", "close", "volume"))
     upper, middle, lower = talib.BBANDS(c, timeperiod=BB_PERIOD, nbdevup=BB_DEV, nbdevdn=BB_DEV, matype=0)
     width = upper - lower

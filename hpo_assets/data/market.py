@@ -219,6 +219,12 @@ def validate_market(frame: pl.DataFrame, source: str = "market data", is_csv: bo
     because a shuffled file usually means something else is wrong with it too.
     """
     path = Path(source)
+    n = frame.height
+    flipped = False
+
+    def ref(i: int) -> str:
+        return _row_ref(n - 1 - i if flipped else i, is_csv)
+
     if frame.height == 0:
         raise MarketDataError(f"market data file {path} has a header but no rows")
     dates = frame["date"]
@@ -231,26 +237,26 @@ def validate_market(frame: pl.DataFrame, source: str = "market data", is_csv: bo
         finite = frame[name].is_finite()
         if not finite.all():
             i = int((~finite).arg_true()[0])
-            raise MarketDataError(f"market data file {path}: {_row_ref(i, is_csv)}: {name} is infinite")
+            raise MarketDataError(f"market data file {path}: {ref(i)}: {name} is infinite")
 
     diffs = dates.diff().dt.total_days().slice(1)
     if frame.height > 1 and bool((diffs < 0).all()):
         frame = frame.reverse()
         dates = frame["date"]
         diffs = dates.diff().dt.total_days().slice(1)
-        is_csv = False  # row numbers below would refer to the reversed order
+        flipped = True  # row numbers in messages still refer to the file's order
     dup = (diffs == 0).arg_true()
     if len(dup):
         i = int(dup[0]) + 1
         raise MarketDataError(
-            f"market data file {path}: {_row_ref(i, is_csv)}: duplicate date {dates[i]} "
-            f"(same as {_row_ref(i - 1, is_csv)}; {len(dup)} duplicate(s))"
+            f"market data file {path}: {ref(i)}: duplicate date {dates[i]} "
+            f"(same as {ref(i - 1)}; {len(dup)} duplicate(s))"
         )
     back = (diffs < 0).arg_true()
     if len(back):
         i = int(back[0]) + 1
         raise MarketDataError(
-            f"market data file {path}: {_row_ref(i, is_csv)}: dates are not in ascending order "
+            f"market data file {path}: {ref(i)}: dates are not in ascending order "
             f"({dates[i]} comes after {dates[i - 1]})"
         )
 
@@ -259,14 +265,14 @@ def validate_market(frame: pl.DataFrame, source: str = "market data", is_csv: bo
         if len(bad):
             i = int(bad[0])
             raise MarketDataError(
-                f"market data file {path}: {_row_ref(i, is_csv)} ({dates[i]}): non-positive price "
+                f"market data file {path}: {ref(i)} ({dates[i]}): non-positive price "
                 f"{name}={frame[name][i]} ({len(bad)} such row(s))"
             )
     bad = (frame["volume"] < 0).arg_true()
     if len(bad):
         i = int(bad[0])
         raise MarketDataError(
-            f"market data file {path}: {_row_ref(i, is_csv)} ({dates[i]}): negative volume {frame['volume'][i]}"
+            f"market data file {path}: {ref(i)} ({dates[i]}): negative volume {frame['volume'][i]}"
         )
 
     hi_floor = pl.max_horizontal(pl.col("open"), pl.col("close"))
@@ -281,7 +287,7 @@ def validate_market(frame: pl.DataFrame, source: str = "market data", is_csv: bo
             i = int(bad[0])
             r = frame.row(i, named=True)
             raise MarketDataError(
-                f"market data file {path}: {_row_ref(i, is_csv)} ({dates[i]}): {text}: "
+                f"market data file {path}: {ref(i)} ({dates[i]}): {text}: "
                 f"open={r['open']}, high={r['high']}, low={r['low']}, close={r['close']} ({len(bad)} such row(s))"
             )
     return frame
@@ -296,7 +302,7 @@ def load_market(path: str | Path) -> pl.DataFrame:
     path = Path(path).expanduser()
     raw = _read_raw(path)
     is_csv = path.suffix.lower() not in _PARQUET_SUFFIXES
-    if raw.width == 0 or raw.height == 0 and not raw.columns:
+    if raw.width == 0:
         raise MarketDataError(f"market data file {path} has no columns")
     renamed = _rename_columns(raw, path)
     if renamed.height == 0:

@@ -98,15 +98,21 @@ def _walk(folder: Path, found: list[Source], problems: list[ImportProblem]) -> N
     except OSError as exc:
         problems.append(ImportProblem(str(folder), f"cannot be listed ({exc.strerror or exc})"))
         return
+    before = len(found)
+    has_subfolders = False
     for child in children:
         if child.name.startswith("."):
             continue
         if child.is_dir():
+            has_subfolders = True
             _walk(child, found, problems)
         elif is_journal_file(child):
             found.append(Source("optuna_storage", str(child)))
         elif is_sqlite_file(child):
             found.append(Source("optuna_storage", f"sqlite:///{child.resolve()}"))
+    if len(found) == before and not has_subfolders:
+        what = "empty folder" if not children else "folder"
+        problems.append(ImportProblem(str(folder), f"{what}: no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db)"))
 
 
 def read_source(source: Source, study_names: list[str] | None = None) -> list[StudyRead]:

@@ -266,6 +266,8 @@ def read_optuna_storage(spec: str, study_names: list[str] | None = None, *, bulk
                 problems.append(ImportProblem(spec, f"bulk SQL read failed ({type(exc).__name__}: {exc}); used Optuna's API"))
     if raw is None:
         raw = _read_api(spec, study_names)
+    if not raw:
+        raise SourceError(f"{spec}: holds no Optuna study (empty, or not an Optuna journal/database)")
     reads = [_to_read(study, spec) for study in raw]
     if reads:
         reads[0].notes.extend(problems)

@@ -166,6 +166,8 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
                 read.problems.append(ImportProblem(where, f"trial {number} is COMPLETE with value {item['value']!r}: kept, objective null"))
         if reason and state == "COMPLETE":
             reason = f"COMPLETE but {reason}: objective left null"
+        elif state == "COMPLETE" and value is None:
+            reason = "COMPLETE but the value is null: objective left null"
 
         def pick(*candidates: Any) -> float | None:
             return next((f for f in (finite(c) for c in candidates) if f is not None), None)

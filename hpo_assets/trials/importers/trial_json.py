@@ -97,6 +97,8 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         read.problems.append(ImportProblem(where, f"trial {number} is COMPLETE with value {data.get('value')!r}: kept, objective null"))
     if reason and state == "COMPLETE":
         reason = f"COMPLETE but {reason}: objective left null"
+    elif state == "COMPLETE" and value is None:
+        reason = "COMPLETE but the value is null: objective left null"
     curve = curve_records(attrs.get("learning_curve"))
     if attrs.get("learning_curve") is not None and curve is None:
         read.problems.append(ImportProblem(where, "learning_curve is not a list of records: curve not used"))

@@ -62,6 +62,19 @@ def test_defaults_come_from_settings(frame: pl.DataFrame) -> None:
     assert s["val_start"] == "2015-01-01" and s["test_start"] == "2017-01-01"
 
 
+def test_none_or_empty_options_mean_configured_defaults(frame: pl.DataFrame) -> None:
+    data = prepare_dataset(frame, 1, context=None, split_kind="", start="", end=None, val_start=None, test_start="")
+    assert data.context == 80
+    assert data.split.summary()["test_start"] == "2017-01-01"
+
+
+def test_split_without_dates_or_labels_still_summarises() -> None:
+    from hpo_assets.data.splits import Split
+
+    s = Split(np.arange(10, 20), np.arange(30, 35), np.arange(0)).summary()
+    assert (s["n_train"], s["n_val"], s["n_test"]) == (10, 5, 0)
+
+
 def test_chunked_kind(frame: pl.DataFrame) -> None:
     data = prepare_dataset(frame, 1, split_kind="chunks", n_chunks=10, seed=1)
     assert data.split.kind == "chunks" and data.split.summary()["n_chunks"] == 10
@@ -73,7 +86,7 @@ def test_chunked_kind(frame: pl.DataFrame) -> None:
      ({"n_chunks": 5}, ValueError, "unknown option\\(s\\) n_chunks for split kind 'contiguous'"),
      ({"start": "2030-01-01"}, ValueError, "data window 2030-01-01..… holds no rows"),
      ({"start": "01/02/2012"}, ValueError, "data window start '01/02/2012' is not a date"),
-     ({"start": "2015-06-01", "end": "2016-06-30", "val_start": "2016-04-01", "test_start": None},
+     ({"start": "2015-06-01", "end": "2016-12-31", "val_start": "2016-04-01", "test_start": "2016-07-01"},
       SplitError, "validation set has")],
 )
 def test_bad_arguments(frame: pl.DataFrame, kwargs: dict, error: type, message: str) -> None:

@@ -74,7 +74,8 @@ def _split_kwargs(split_kind: str, given: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for split kind {split_kind!r}; "
                          f"allowed: {', '.join(keys)}")
     defaults = settings()["split"]
-    return {k: given.get(k, defaults.get(k)) for k in keys}
+    # None or "" means "the configured default", so config layers can pass their fields through as-is.
+    return {k: defaults.get(k) if given.get(k) in (None, "") else given[k] for k in keys}
 
 
 def prepare_dataset(
@@ -91,7 +92,7 @@ def prepare_dataset(
     Features are built on the whole frame before ``start``/``end`` cut the window (so the window
     keeps its first days instead of spending them on indicator warm-up); labels are recomputed
     where missing and blanked when their label window runs past ``end``. Split options not given
-    come from the ``split:`` section of the configuration.
+    (or given as None / "") come from the ``split:`` section of the configuration.
     """
     context = int(settings()["model"]["context"] if context is None else context)
     split_kind = split_kind or settings()["split"]["kind"]

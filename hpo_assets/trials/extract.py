@@ -134,7 +134,7 @@ def write_diverged(table: pl.DataFrame, out_dir: Path, *, sources: Sequence[str]
     paths = {name: out_dir / name for name in (DIVERGED_CSV, DIVERGED_JSON)}
     div = diverged_table(table)
     _curve_strings(div).write_csv(paths[DIVERGED_CSV])
-    metadata = {**_metadata(div, sources, (), 0), "n_trials_in_table": table.height}
+    metadata = {**_metadata(table, sources, (), 0), "n_trials": div.height, "n_trials_in_table": table.height}
     paths[DIVERGED_JSON].write_text(_json_doc(metadata, div))
     return paths
 

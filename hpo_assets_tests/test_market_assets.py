@@ -35,6 +35,7 @@ def test_market_and_features_materialize_with_metadata(isolated_dirs: Path) -> N
     assert m["rows"].value == 5031
     assert m["first_date"].value == "1999-01-04" and m["last_date"].value == "2018-12-31"
     assert "| date | open |" in m["preview"].value
+    assert m["longest_gap_days"].value == 7 and m["longest_gap"].value == "2001-09-10..2001-09-17"  # 9/11
     market_file = isolated_dirs / "outputs" / "market" / "market_data.parquet"
     assert m["path"].value == str(market_file) and pl.read_parquet(market_file).height == 5031
 
@@ -88,3 +89,11 @@ def test_split_check_fails_when_validation_is_too_small(isolated_dirs: Path) -> 
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks["split_no_leakage"].passed
     assert "validation set has" in checks["split_no_leakage"].metadata["problems"].value
+
+
+def test_bad_label_mode_is_one_clear_failure(isolated_dirs: Path) -> None:
+    result = dg.materialize(
+        [*market.ASSETS], resources={"paths": HpoPaths()}, raise_on_error=False,
+        run_config={"ops": {"features": {"config": {"label_mode": "low"}}}},
+    )
+    assert failure_message(result) == "features: label mode 'low' is not one of high, close"

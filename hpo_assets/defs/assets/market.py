@@ -82,6 +82,8 @@ def market_data(context: dg.AssetExecutionContext, config: MarketDataConfig, pat
     target = paths.outputs(*MARKET_FILE)
     _write_parquet(frame, target)
     context.log.info(f"{frame.height} daily bars from {source} -> {target}")
+    gaps = frame["date"].diff().dt.total_days()
+    widest = int(gaps.arg_max()) if frame.height > 1 else 0
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
@@ -89,6 +91,8 @@ def market_data(context: dg.AssetExecutionContext, config: MarketDataConfig, pat
             "first_date": str(frame["date"].min()),
             "last_date": str(frame["date"].max()),
             "columns": ", ".join(frame.columns),
+            "longest_gap_days": int(gaps.max()) if frame.height > 1 else 0,
+            "longest_gap": f"{frame['date'][max(widest - 1, 0)]}..{frame['date'][widest]}",
             "source": dg.MetadataValue.path(str(source)),
             "path": dg.MetadataValue.path(str(target)),
             "preview": dg.MetadataValue.md(markdown_table(_preview(frame))),

@@ -56,3 +56,6 @@ def test_import_of_nothing_fails_and_keeps_the_previous_import(isolated_dirs: Pa
     failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
     assert "nothing could be imported" in str(failure.event_specific_data.error.message)
     assert saved.read_bytes() == before
+    # default config (as on the nightly schedule) re-reads the previous sources instead of dropping them
+    again = dg.materialize([trials.imported_studies], resources={"paths": HpoPaths()})
+    assert again.success and pl.read_parquet(saved).height == 50

@@ -34,23 +34,30 @@ def _problems_md(problems: list) -> dg.MetadataValue:
 
 
 class ImportedStudiesConfig(dg.Config):
-    """Where to import studies from: Optuna storage URLs, journal/SQLite files, export or per-trial JSON folders."""
+    """Where to import studies from: Optuna storage URLs, journal/SQLite files, export or per-trial JSON folders.
+
+    Empty (the default, e.g. on the nightly schedule) re-reads the sources of the previous import, so a
+    scheduled run refreshes imports instead of dropping them.
+    """
 
     sources: list[str] = []
 
 
 @dg.asset(group_name=GROUP, description="Studies read from configured export folders and Optuna storages, normalized to the trial schema.")
 def imported_studies(context: dg.AssetExecutionContext, config: ImportedStudiesConfig, paths: HpoPaths) -> dg.MaterializeResult:
-    result = read_sources(config.sources)
+    folder = paths.outputs("trials", live.IMPORTED_PARQUET).parent
+    sources = list(config.sources) or list(live.load_import(folder)[1].get("sources", []))
+    result = read_sources(sources)
     problems = result.all_problems
-    if config.sources and result.n_read == 0:
+    if sources and result.n_read == 0:
         raise dg.Failure(
-            description=f"nothing could be imported from {config.sources}: " + "; ".join(str(p) for p in problems),
+            description=f"nothing could be imported from {sources} (the previous import is kept): "
+            + "; ".join(str(p) for p in problems),
             metadata={"problems": _problems_md(problems)},
         )
     for p in problems:
         context.log.warning(str(p))
-    saved = live.save_import(result, paths.outputs("trials", live.IMPORTED_PARQUET).parent, list(config.sources))
+    saved = live.save_import(result, folder, sources)
     per_study = pl.DataFrame(
         [{"study": s.study, "source": s.source, "trials": len(s.rows), "skipped": s.skipped, "path": s.source_path}
          for s in result.studies],
@@ -59,6 +66,7 @@ def imported_studies(context: dg.AssetExecutionContext, config: ImportedStudiesC
     return dg.MaterializeResult(metadata={
         "n_studies": len(result.studies), "n_trials": result.n_read, "n_skipped": result.n_skipped,
         "n_problems": len(problems), "studies": _md(per_study), "problems": _problems_md(problems),
+        "sources": dg.MetadataValue.json(sources), "sources_from_previous_import": not config.sources and bool(sources),
         "path": dg.MetadataValue.path(str(saved["table"])),
     })
 

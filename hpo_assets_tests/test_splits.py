@@ -134,3 +134,18 @@ def test_chunked_bad_options(frame: pl.DataFrame, kwargs: dict, message: str) ->
 def test_no_test_set_when_test_start_is_none(frame: pl.DataFrame) -> None:
     split = contiguous_split(frame["date"], frame["label_h1"], 80, 1, "2017-01-01", None)
     assert len(split.test) == 0 and len(split.val) > 400
+
+
+def test_embargo_keeps_held_out_days_out_of_later_training_lookback(frame: pl.DataFrame) -> None:
+    args = (frame["date"], frame["label_h1"], 80, 1)
+    plain = chunked_split(*args, seed=5)
+    embargoed = chunked_split(*args, seed=5, embargo=200)
+    assert len(embargoed.val) <= len(plain.val) and np.array_equal(plain.test, embargoed.test)
+    assert len(embargoed.train) < len(plain.train)
+    held = days_read(embargoed.val, 80, 1) | days_read(embargoed.test, 80, 1)
+    # every training sample's window extended 200 rows back stays clear of held-out days
+    assert not days_read(embargoed.train, 80 + 200, 1) & held
+    assert days_read(plain.train, 80 + 200, 1) & held  # without the embargo it does not
+    assert embargoed.summary()["embargo"] == 200
+    with pytest.raises(SplitError, match="embargo must be 0 or more rows"):
+        chunked_split(*args, embargo=-1)

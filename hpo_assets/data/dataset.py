@@ -19,8 +19,8 @@ from hpo_assets.data.targets import add_labels, label_column
 from hpo_assets.settings import settings
 
 SPLIT_KINDS = ("contiguous", "chunks")
-_CONTIGUOUS_KEYS = ("val_start", "test_start", "min_class_count")
-_CHUNK_KEYS = ("n_chunks", "val_fraction", "test_fraction", "seed", "min_class_count")
+_CONTIGUOUS_KEYS = ("val_start", "test_start", "min_class_count", "embargo")
+_CHUNK_KEYS = ("n_chunks", "val_fraction", "test_fraction", "seed", "min_class_count", "embargo")
 
 
 @dataclass

@@ -101,6 +101,12 @@ def _check_window(context: int, horizon: int) -> None:
         raise SplitError(f"horizon must be at least 1 day, got {horizon}")
 
 
+def _check_embargo(embargo: int) -> int:
+    if int(embargo) < 0:
+        raise SplitError(f"embargo must be 0 or more rows, got {embargo}")
+    return int(embargo)
+
+
 def valid_ends(labels: np.ndarray, context: int, horizon: int) -> np.ndarray:
     """Rows that can end a sample: a full context window behind them and a known label."""
     n = len(labels)
@@ -128,12 +134,17 @@ def _touches(idx: np.ndarray, mask: np.ndarray, context: int, horizon: int) -> n
 
 
 def purge(train: np.ndarray, val: np.ndarray, test: np.ndarray, context: int, horizon: int,
-          n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop validation samples that read test days, then training samples that read val/test days."""
+          n_rows: int, embargo: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop validation samples that read test days, then training samples that read val/test days.
+
+    ``embargo`` extra rows in front of each window also count as read: indicators with a long
+    look-back (sma_200, the weekly ones) fold earlier days into a sample's inputs, so an embargo as
+    long as that look-back keeps held-out days out of later training samples' features too.
+    """
     test_rows = read_mask(test, context, horizon, n_rows)
-    val = val[~_touches(val, test_rows, context, horizon)]
+    val = val[~_touches(val, test_rows, context + embargo, horizon)]
     held_rows = test_rows | read_mask(val, context, horizon, n_rows)
-    train = train[~_touches(train, held_rows, context, horizon)]
+    train = train[~_touches(train, held_rows, context + embargo, horizon)]
     return train, val, test
 
 
@@ -173,6 +184,7 @@ def contiguous_split(
     val_start: str | dt.date | np.datetime64,
     test_start: str | dt.date | np.datetime64 | None,
     min_class_count: int = 30,
+    embargo: int = 0,
 ) -> Split:
     """Train before ``val_start``, validation until ``test_start``, test from it (None: no test set)."""
     _check_window(context, horizon)
@@ -197,9 +209,11 @@ def contiguous_split(
     d = day[ends]
     is_val = (d >= v0) if t0 is None else (d >= v0) & (d < t0)
     is_test = np.zeros(len(ends), dtype=bool) if t0 is None else d >= t0
-    train, val, test = purge(ends[d < v0], ends[is_val], ends[is_test], context, horizon, len(y))
+    train, val, test = purge(ends[d < v0], ends[is_val], ends[is_test], context, horizon, len(y),
+                             _check_embargo(embargo))
     split = Split(train, val, test, context=int(context), horizon=int(horizon), kind="contiguous",
-                  dates=day, labels=y, details={"val_start": str(v0), "test_start": str(t0) if t0 else None})
+                  dates=day, labels=y, details={"val_start": str(v0), "test_start": str(t0) if t0 else None,
+                                                "embargo": int(embargo)})
     _require_classes(split, min_class_count)
     return split
 
@@ -214,6 +228,7 @@ def chunked_split(
     test_fraction: float = 0.15,
     seed: int = 0,
     min_class_count: int = 30,
+    embargo: int = 0,
 ) -> Split:
     """Cut the samples into ``n_chunks`` equal consecutive blocks and deal them out at random (seeded).
 
@@ -250,10 +265,10 @@ def chunked_split(
     role[val_ids], role[test_ids] = 1, 2
     pick = [np.concatenate([b for b, r in zip(blocks, role, strict=True) if r == k] or [np.array([], int)])
             for k in (0, 1, 2)]
-    train, val, test = purge(*(p.astype(np.int64) for p in pick), context, horizon, len(y))
+    train, val, test = purge(*(p.astype(np.int64) for p in pick), context, horizon, len(y), _check_embargo(embargo))
     spans = {name: [f"{day[blocks[i][0]]}..{day[blocks[i][-1]]}" for i in ids]
              for name, ids in (("val_chunks", val_ids), ("test_chunks", test_ids))}
     split = Split(train, val, test, context=int(context), horizon=int(horizon), kind="chunks", dates=day,
-                  labels=y, details={"n_chunks": n_chunks, "seed": int(seed), **spans})
+                  labels=y, details={"n_chunks": n_chunks, "seed": int(seed), "embargo": int(embargo), **spans})
     _require_classes(split, min_class_count)
     return split

@@ -93,7 +93,7 @@ COLUMN_DOCS: dict[str, str] = {name: doc for name, _, doc in _COLUMNS}
 COLUMNS: list[str] = [name for name, _, _ in _COLUMNS]
 
 # Columns no row may leave null (checked by an asset check).
-REQUIRED_COLUMNS = ["study", "source", "trial_num", "state", "direction", "diverged", "forced_extreme"]
+REQUIRED_COLUMNS = ["study", "source", "source_path", "trial_num", "state", "direction", "diverged", "n_curve_epochs"]
 # Columns the importers fill; the rest are derived (see derive.py).
 DERIVED_COLUMNS = [
     "duplicate_of", "rank_in_study", "is_best_in_study", "arch_ratio", "arch_category",

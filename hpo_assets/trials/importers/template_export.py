@@ -196,4 +196,16 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             row["extreme_type"] = str(row["extreme_type"])
         recorded = {"epochs_trained": as_int(user_attrs.get("epochs_run", user_attrs.get("epochs_trained")))}
         read.rows.append(finish_row(row, recorded=recorded))
+    _check_best_trial(read, meta, folder / BEST_PARAMS)
     return read
+
+
+def _check_best_trial(read: StudyRead, meta: dict[str, Any], path: Path) -> None:
+    """best_params.json's best_trial should hold the largest value (value = ROC-AUC, maximised); say so if not."""
+    best = as_int(meta.get("best_trial"))
+    values = {r["trial_num"]: r["objective"] for r in read.rows if r["objective"] is not None}
+    if best is None or best not in values:
+        return
+    if values[best] < max(values.values()):
+        read.notes.append(ImportProblem(str(path), f"best_trial {best} does not hold the largest value; "
+                                        "values are still read as ROC-AUC, maximised"))

@@ -199,3 +199,38 @@ def _record_result(
         f"(best epoch {getattr(result, 'best_epoch', '?')})"
     )
     return study.tell(trial, float(value))
+
+
+@dataclass
+class TorchTrainer:
+    """The real trainer: a PatchTST of the trial's architecture on prepared data (see training/trainer.py)."""
+
+    data: Any  # hpo_assets.data.dataset.PreparedData
+    max_epochs: int
+    patience: int
+    objective: str = "val_auc"
+    seed: int = 42
+    device: str | None = None
+    patch_len: int = 16
+    stride: int = 8
+
+    def __call__(self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]) -> Any:
+        from hpo_assets.model.params import Arch
+        from hpo_assets.training.trainer import TrainConfig, train_prepared
+
+        cfg = TrainConfig(
+            lr=float(hp["lr"]),
+            weight_decay=float(hp["weight_decay"]),
+            warmup_steps=int(hp["warmup_steps"]),
+            dropout=float(hp["dropout"]),
+            batch_size=int(hp["batch_size"]),
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            objective=self.objective,  # type: ignore[arg-type]
+            seed=self.seed,
+            device=self.device,
+        )
+        model_arch = Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
+        result = train_prepared(self.data, model_arch, cfg, on_epoch, patch_len=self.patch_len, stride=self.stride)
+        result.model = None  # the study keeps metrics, curve and logits; the weights are not needed
+        return result

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hpo_assets.model.params import Arch
-from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
+from hpo_assets.model.patchtst import PatchTSTClassifier, fast_dropout, no_decay_parameter_names
 
 
 def test_forward_gives_one_logit_per_window() -> None:
@@ -43,3 +43,26 @@ def test_no_decay_covers_norms_biases_positions_only() -> None:
         "patch_embed.weight", "layers.0.qkv.weight", "layers.0.out_proj.weight",
         "layers.0.linear1.weight", "layers.0.linear2.weight", "head.weight",
     }
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.7])
+def test_fast_dropout_keeps_the_right_share_unbiased(p: float) -> None:
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    out = fast_dropout(x, p, training=True)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005
+    assert abs(out.mean().item() - 1.0) < 0.02  # inverted scaling keeps the expectation
+    assert torch.equal(fast_dropout(x, p, training=False), x)
+    torch.manual_seed(0)
+    assert torch.equal(fast_dropout(x, p, training=True), out)  # seeded like F.dropout
+
+
+def test_fast_dropout_passes_gradient_through_kept_units_only() -> None:
+    torch.manual_seed(1)
+    x = torch.randn(64, 9, 32, requires_grad=True)
+    out = fast_dropout(x, 0.3, training=True)
+    out.sum().backward()
+    kept = out.detach() != 0
+    assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 65536 / (65536 - round(0.3 * 65536))))
+    assert torch.all(x.grad[~kept] == 0)

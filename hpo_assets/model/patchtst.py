@@ -8,7 +8,8 @@ classifier of "does the price rise" needs.
 
 Pipeline: RevIN (per-window, per-feature normalisation with a learned affine) -> patching
 (context/patch_len/stride) -> linear patch embedding + learned positional embedding -> pre-norm
-transformer encoder (fused QKV, `scaled_dot_product_attention`, GELU FFN) -> final LayerNorm ->
+transformer encoder (fused QKV, `scaled_dot_product_attention`, GELU FFN, dropout on the
+residual branches and FFN hidden layer, none on attention probabilities) -> final LayerNorm ->
 flatten all tokens -> dropout -> one logit. Train with `BCEWithLogitsLoss`.
 """
 
@@ -19,6 +20,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpo_assets.model.params import Arch, n_patches
+
+
+def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout whose CPU mask costs ~1/4 of `F.dropout`'s (measured: 0.99 vs 3.3 ms per 442k values).
+
+    On CPU torch draws one 32-bit sample per element for the mask, which costs more than this model's
+    matmuls; here one int64 draw yields four 16-bit lanes, each compared with a threshold. The keep
+    probability is exact to 1/65536 and the scale uses that exact value, so E[out] = x. Seeded by
+    the global generator like `F.dropout`. Other devices use `F.dropout` (already fused there).
+    """
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p, True)
+    n = x.numel()
+    drop_levels = round(p * 65536)
+    words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
+    lanes = words.view(torch.int16)[:n].view(x.shape)
+    keep = lanes >= drop_levels - 32768
+    return torch.where(keep, x * (65536.0 / (65536 - drop_levels)), 0.0)
+
+
+class FastDropout(nn.Dropout):
+    """`nn.Dropout` with the cheaper CPU mask of `fast_dropout`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fast_dropout(x, self.p, self.training)
 
 
 class RevIN(nn.Module):
@@ -36,19 +64,23 @@ class RevIN(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """Pre-norm transformer layer; same parameters as `nn.TransformerEncoderLayer(norm_first=True)`."""
+    """Pre-norm transformer layer; same parameters as `nn.TransformerEncoderLayer(norm_first=True)`.
+
+    Dropout acts on the embedding-sized residual branches and the FFN hidden layer; attention
+    probabilities are not dropped (PatchTST's default `attn_dropout=0`), which also keeps
+    `scaled_dot_product_attention` on its fused kernel instead of the slower math fallback.
+    """
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
         super().__init__()
         self.n_heads = n_heads
-        self.dropout = dropout
         self.norm1 = nn.LayerNorm(d_model)
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out_proj = nn.Linear(d_model, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)
         nn.init.xavier_uniform_(self.qkv.weight)
         nn.init.zeros_(self.qkv.bias)
         nn.init.zeros_(self.out_proj.bias)
@@ -57,7 +89,7 @@ class EncoderBlock(nn.Module):
         b, n, d = x.shape
         qkv = self.qkv(self.norm1(x)).view(b, n, 3, self.n_heads, d // self.n_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, Dh)
-        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        attn = F.scaled_dot_product_attention(q, k, v)
         x = x + self.drop(self.out_proj(attn.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.linear2(self.drop(F.gelu(self.linear1(self.norm2(x))))))
 
@@ -88,12 +120,12 @@ class PatchTSTClassifier(nn.Module):
         self.patch_embed = nn.Linear(patch_len * n_features, d)
         self.pos_embed = nn.Parameter(torch.empty(self.n_patches, d))
         nn.init.normal_(self.pos_embed, std=0.02)
-        self.emb_drop = nn.Dropout(dropout)
+        self.emb_drop = FastDropout(dropout)
         self.layers = nn.ModuleList(
             EncoderBlock(d, arch.n_heads, arch.d_ff, dropout) for _ in range(arch.n_layers)
         )
         self.norm = nn.LayerNorm(d)
-        self.head_drop = nn.Dropout(dropout)
+        self.head_drop = FastDropout(dropout)
         self.head = nn.Linear(self.n_patches * d, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

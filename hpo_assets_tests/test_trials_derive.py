@@ -51,7 +51,8 @@ def test_curve_fields_and_divergence_at_the_first_bad_epoch() -> None:
     assert row["last_good_loss"] == 0.65 and row["loss_at_diverge"] == 12.0
     assert "val_loss=12.0 at epoch 4" in row["diverged_reason"]
     assert row["state"] == "FAIL" and row["objective"] is None
-    assert row["learning_curve"][4]["val_loss"] is None
+    curve = to_table([row])["learning_curve"][0].to_list()
+    assert [r["val_loss"] for r in curve] == [0.7, 0.6, 0.65, 12.0, None]  # NaN becomes null in the table
 
 
 def test_not_diverged_and_not_early_stopped_when_all_epochs_ran() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from hpo_assets.trials.schema import PARAM_COLUMNS, TRIAL_SCHEMA, conform
+from hpo_assets.trials.schema import PARAM_COLUMNS, TRIAL_SCHEMA, Curve, conform, curve_columns, curve_length
 
 DIVERGED_LOSS = 10.0  # val_loss at or above this counts as diverged (the old code's sentinel was 100.0)
 NARROW_DEEP = 0.5
@@ -23,12 +23,14 @@ def _bad_loss(value: float | None, *, is_val: bool) -> bool:
     return not math.isfinite(value) or (is_val and value >= DIVERGED_LOSS)
 
 
-def _curve_breakage(curve: list[dict[str, Any]]) -> tuple[int, str] | None:
-    """First epoch whose train or validation loss is not finite or whose val_loss >= 10, with a reason."""
-    for rec in curve:
-        for key, is_val in (("val_loss", True), ("train_loss", False)):
-            if _bad_loss(rec.get(key), is_val=is_val):
-                return rec["epoch"], f"{key}={rec[key]!r} at epoch {rec['epoch']}"
+def _curve_breakage(curve: Curve) -> tuple[int, int, str] | None:
+    """(index, epoch, reason) of the first epoch whose train or val loss is not finite or whose val_loss >= 10."""
+    isfinite = math.isfinite
+    for i, (epoch, val, train) in enumerate(zip(curve["epoch"], curve["val_loss"], curve["train_loss"], strict=True)):
+        if val is not None and not (isfinite(val) and val < DIVERGED_LOSS):
+            return i, epoch, f"val_loss={val!r} at epoch {epoch}"
+        if train is not None and not isfinite(train):
+            return i, epoch, f"train_loss={train!r} at epoch {epoch}"
     return None
 
 
@@ -45,10 +47,13 @@ def finish_row(
     `recorded` holds what the trainer itself stored (best_epoch, best_val_loss, epochs_trained,
     early_stopped); it is used only when the row has no learning curve. A COMPLETE trial that counts
     as diverged becomes FAIL (the old code scored such trials with a fake value): its objective is null
-    and the reason says what the source wrote.
+    and the reason says what the source wrote. Non-finite curve values become null when the table is built.
     """
     recorded = recorded or {}
-    curve: list[dict[str, Any]] = row.get("learning_curve") or []
+    curve = row.get("learning_curve")
+    if isinstance(curve, list):
+        curve = row["learning_curve"] = curve_columns(curve)
+    n_epochs = curve_length(curve)
     reasons: list[str] = []
     diverge_epoch = None
     if guard_fired:
@@ -59,31 +64,34 @@ def finish_row(
         reasons.append(f"val_loss={val_loss!r}" + (" (>= 10)" if val_loss is not None and math.isfinite(val_loss) else ""))
     if _bad_loss(train_loss, is_val=False):
         reasons.append(f"train_loss={train_loss!r}")
-    if curve:
-        finite_vals = [(r["val_loss"], r["epoch"]) for r in curve if r.get("val_loss") is not None and math.isfinite(r["val_loss"])]
-        best = min(finite_vals, key=lambda p: p[0]) if finite_vals else None
-        row["best_val_loss"], row["best_epoch"] = (best if best else (None, None))
-        row["epochs_trained"] = len(curve)
+    if curve and n_epochs:
+        vals, epochs = curve["val_loss"], curve["epoch"]
+        best_i = None
+        for i, v in enumerate(vals):
+            if v is not None and math.isfinite(v) and (best_i is None or v < vals[best_i]):
+                best_i = i
+        row["best_val_loss"], row["best_epoch"] = (vals[best_i], epochs[best_i]) if best_i is not None else (None, None)
+        row["epochs_trained"] = n_epochs
         broke = _curve_breakage(curve)
         if broke is not None:
-            reasons.append(f"curve: {broke[1]}")
-            diverge_epoch = broke[0]
+            reasons.append(f"curve: {broke[2]}")
+            diverge_epoch = broke[1]
+        if diverge_epoch is not None:
+            good = [v for e, v in zip(epochs, vals, strict=True)
+                    if e < diverge_epoch and v is not None and not _bad_loss(v, is_val=True)]
+            row["last_good_loss"] = good[-1] if good else None
+            at = [v for e, v in zip(epochs, vals, strict=True) if e == diverge_epoch]
+            row["loss_at_diverge"] = at[0] if at else None
     else:
         for key in ("best_epoch", "best_val_loss", "epochs_trained"):
             if row.get(key) is None:
                 row[key] = recorded.get(key)
-    if diverge_epoch is not None and curve:
-        before = [r["val_loss"] for r in curve if r["epoch"] < diverge_epoch and not _bad_loss(r.get("val_loss"), is_val=True)
-                  and r.get("val_loss") is not None]
-        row["last_good_loss"] = before[-1] if before else None
-        at = [r.get("val_loss") for r in curve if r["epoch"] == diverge_epoch]
-        row["loss_at_diverge"] = at[0] if at else None
     row["diverge_epoch"] = diverge_epoch
     row["diverged"] = bool(reasons)
     row["diverged_reason"] = "; ".join(dict.fromkeys(reasons)) or None
 
-    epochs, config = row.get("epochs_trained"), row.get("epochs_config")
-    row["early_stopped"] = (epochs < config) if (epochs is not None and config is not None) else recorded.get("early_stopped")
+    epochs_trained, config = row.get("epochs_trained"), row.get("epochs_config")
+    row["early_stopped"] = (epochs_trained < config) if (epochs_trained is not None and config is not None) else recorded.get("early_stopped")
 
     objective = row.get("objective")
     if row["diverged"]:
@@ -101,10 +109,6 @@ def finish_row(
         v = row.get(key)
         if v is not None and not math.isfinite(v):
             row[key] = None
-    for rec in curve:
-        for key, v in rec.items():
-            if isinstance(v, float) and not math.isfinite(v):
-                rec[key] = None
     return row
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate, chain
 from typing import Any
 
 import polars as pl
@@ -122,11 +123,76 @@ def empty_table() -> pl.DataFrame:
     return pl.DataFrame(schema=TRIAL_SCHEMA)
 
 
+Curve = dict[str, list[Any]]  # a learning curve held by column: one equal-length list per CURVE_FIELDS key
+
+
+def _as_float(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_epoch(v: Any, i: int) -> int:
+    if type(v) is int:
+        return v
+    f = _as_float(v)
+    return int(f) if f is not None and f.is_integer() else i + 1
+
+
+def curve_columns(raw: Any) -> Curve | None:
+    """A curve (list of per-epoch dicts) as columns; unknown keys dropped, missing ones null, a missing epoch
+    numbered by position. None when `raw` is not a list of dicts. Columns keep memory small at 100k trials."""
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        return None
+    cols: Curve = {}
+    for key in CURVE_FIELDS:
+        vals = [r.get(key) for r in raw]
+        if key == "epoch":
+            cols[key] = [_as_epoch(v, i) for i, v in enumerate(vals)]
+        else:
+            cols[key] = [v if type(v) is float or v is None else _as_float(v) for v in vals]
+    return cols
+
+
+def curve_length(curve: Curve | None) -> int:
+    return len(curve["epoch"]) if curve else 0
+
+
+_ROW_SCHEMA = pl.Schema({k: v for k, v in TRIAL_SCHEMA.items() if k != "learning_curve"})
+
+
+def _curve_series(curves: list[Curve | None]) -> pl.Series:
+    """The learning_curve column built in bulk (through Arrow) from columnar curves; non-finite numbers become null."""
+    import pyarrow as pa
+
+    present = [c for c in curves if c]
+    arrays = []
+    for key, dtype in CURVE_FIELDS.items():
+        values = list(chain.from_iterable(c[key] for c in present))
+        if dtype == pl.Float64():
+            arr = pa.array(values, type=pa.float64(), from_pandas=True)  # NaN -> null
+            arr = pa.compute.if_else(pa.compute.is_inf(arr), pa.scalar(None, pa.float64()), arr)
+        else:
+            arr = pa.array(values, type=pa.int64())
+        arrays.append(arr)
+    structs = pa.StructArray.from_arrays(arrays, names=list(CURVE_FIELDS))
+    offsets = pa.array([0, *accumulate(curve_length(c) for c in curves)], type=pa.int64())
+    lists = pa.LargeListArray.from_arrays(offsets, structs)
+    return pl.Series("learning_curve", lists).cast(CURVE_TYPE)
+
+
 def to_table(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Build the typed table from row dicts (missing keys are null; unknown keys are an error in the caller)."""
+    """Build the typed table from row dicts (missing keys are null). `learning_curve` may be a columnar
+    Curve, a list of per-epoch dicts, or None (no curve: an empty list)."""
     if not rows:
         return empty_table()
-    return pl.DataFrame(rows, schema=TRIAL_SCHEMA, strict=False, infer_schema_length=None)
+    df = pl.DataFrame(rows, schema=_ROW_SCHEMA, strict=False, infer_schema_length=None)
+    curves = [r.get("learning_curve") for r in rows]
+    curves = [curve_columns(c) if isinstance(c, list) else c for c in curves]
+    return df.with_columns(_curve_series(curves)).select(list(TRIAL_SCHEMA))
 
 
 def conform(df: pl.DataFrame) -> pl.DataFrame:

@@ -23,12 +23,13 @@ from hpo_assets.trials.importers.records import (
     as_bool,
     as_float,
     as_int,
-    curve_records,
+    curve_columns,
     finite,
     params_json,
     params_to_columns,
 )
 from hpo_assets.trials.names import normalize_budget, normalize_horizon, parse_study_name
+from hpo_assets.trials.schema import curve_length
 
 # Optuna RDB schema revisions whose tables the bulk reader knows (optuna 3.0 .. 5.x).
 KNOWN_REVISIONS = {"v3.0.0.d", "v3.2.0.a"}
@@ -83,12 +84,14 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
     sa = study.user_attrs
     name = parse_study_name(study.name)
     objective_name = str(sa.get("objective") or "value")
-    curve = curve_records(ua.get("learning_curve"))
-    if not curve and trial.intermediate:
-        key = objective_name if objective_name in ("val_auc", "val_loss") else None
-        curve = [{"epoch": step, "train_loss": None, "val_loss": v if key == "val_loss" else None,
-                  "val_auc": v if key == "val_auc" else None, "lr": None, "seconds": None}
-                 for step, v in sorted(trial.intermediate.items())] if key else []
+    curve = curve_columns(ua.get("learning_curve"))
+    key = objective_name if objective_name in ("val_auc", "val_loss") else None
+    if not curve_length(curve) and trial.intermediate and key:
+        steps = sorted(trial.intermediate)
+        values = [trial.intermediate[s] for s in steps]
+        none = [None] * len(steps)
+        curve = {"epoch": steps, "train_loss": none, "val_loss": values if key == "val_loss" else none,
+                 "val_auc": values if key == "val_auc" else none, "lr": none, "seconds": none}
     columns = params_to_columns(trial.params)
     columns.update({k: v for k, v in params_to_columns({k: ua[k] for k in _ARCH_ATTRS if k in ua}).items() if v is not None})
     row: dict[str, Any] = {
@@ -103,7 +106,7 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
         "forced_extreme": as_bool(ua.get("forced_extreme")),
         "extreme_type": str(ua["extreme_type"]) if ua.get("extreme_type") is not None else None,
         "params_json": params_json(trial.params),
-        "learning_curve": curve or [],
+        "learning_curve": curve,
     }
     if trial.state == "COMPLETE" and (trial.value is None or not math.isfinite(trial.value)):
         row["state_reason"] = f"COMPLETE but the objective value is {trial.value!r}: objective left null"

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpo_assets.trials.schema import CURVE_FIELDS, STATES
+from hpo_assets.trials.schema import STATES, curve_columns  # noqa: F401  (re-exported for readers)
 
 
 class SourceError(ValueError):
@@ -126,21 +126,6 @@ def params_to_columns(params: dict[str, Any]) -> dict[str, Any]:
     if out.get("d_ff") is None and ratio is not None and out.get("d_model") is not None:
         d_ff = out["d_model"] * ratio
         out["d_ff"] = int(d_ff) if math.isfinite(d_ff) and d_ff == int(d_ff) else None
-    return out
-
-
-def curve_records(raw: Any) -> list[dict[str, Any]] | None:
-    """A learning curve as schema records (unknown keys dropped, missing ones null); None when not a list of dicts."""
-    if not isinstance(raw, list):
-        return None
-    out = []
-    for i, rec in enumerate(raw):
-        if not isinstance(rec, dict):
-            return None
-        row = {k: (as_int(rec.get(k)) if k == "epoch" else as_float(rec.get(k))) for k in CURVE_FIELDS}
-        if row["epoch"] is None:
-            row["epoch"] = i + 1
-        out.append(row)
     return out
 
 

@@ -190,7 +190,7 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             "forced_extreme": forced,
             "extreme_type": user_attrs.get("extreme_type") or csv_row.get("extreme_type"),
             "params_json": params_json(raw_params),
-            "learning_curve": [],
+            "learning_curve": None,
         }
         if row["extreme_type"] is not None:
             row["extreme_type"] = str(row["extreme_type"])

@@ -14,7 +14,7 @@ from hpo_assets.trials.importers.records import (
     StudyRead,
     as_float,
     as_int,
-    curve_records,
+    curve_columns,
     finite,
     params_json,
     params_to_columns,
@@ -99,7 +99,7 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         reason = f"COMPLETE but {reason}: objective left null"
     elif state == "COMPLETE" and value is None:
         reason = "COMPLETE but the value is null: objective left null"
-    curve = curve_records(attrs.get("learning_curve"))
+    curve = curve_columns(attrs.get("learning_curve"))
     if attrs.get("learning_curve") is not None and curve is None:
         read.problems.append(ImportProblem(where, "learning_curve is not a list of records: curve not used"))
     all_params = {**params, **{k: v for k, v in arch.items() if k not in params}}
@@ -112,6 +112,6 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         "val_loss": value, "accuracy": finite(attrs.get("val_accuracy")),
         "duration_sec": finite(data.get("duration_seconds")),
         "params_json": params_json(all_params),
-        "learning_curve": curve or [],
+        "learning_curve": curve,
     }
     return finish_row(row)

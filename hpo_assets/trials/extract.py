@@ -82,9 +82,16 @@ def diverged_table(df: pl.DataFrame) -> pl.DataFrame:
     return df.filter(pl.col("diverged")).select(*DIAGNOSIS_COLUMNS, "learning_curve").sort("study", "trial_num")
 
 
-def _json_doc(metadata: dict, table: pl.DataFrame) -> str:
-    body = table.write_json() if table.height else "[]"
-    return '{"metadata": ' + json.dumps(metadata, indent=1) + ',\n"trials": ' + body + "}\n"
+def _write_json_doc(path: Path, metadata: dict, table: pl.DataFrame) -> None:
+    """`{"metadata": ..., "trials": [...]}` written straight to the file (no second in-memory copy)."""
+    with open(path, "wb") as fh:
+        fh.write(('{"metadata": ' + json.dumps(metadata, indent=1) + ',\n"trials": ').encode())
+        if table.height:
+            fh.flush()
+            table.write_json(fh)
+        else:
+            fh.write(b"[]")
+        fh.write(b"}\n")
 
 
 def _curve_strings(df: pl.DataFrame) -> pl.DataFrame:
@@ -121,7 +128,7 @@ def write_summary(
     metadata = _metadata(table, sources, problems, n_skipped)
     table.select(FLAT_COLUMNS).write_csv(paths[SUMMARY_CSV])
     table.write_parquet(paths[SUMMARY_PARQUET])
-    paths[FULL_JSON].write_text(_json_doc(metadata, table))
+    _write_json_doc(paths[FULL_JSON], metadata, table)
     paths[README].write_text(render_readme(table, study_overview(table), generated=metadata["generated"], sources=sources,
                                            problems=problems, notes=notes, n_skipped=n_skipped))
     return paths
@@ -135,7 +142,7 @@ def write_diverged(table: pl.DataFrame, out_dir: Path, *, sources: Sequence[str]
     div = diverged_table(table)
     _curve_strings(div).write_csv(paths[DIVERGED_CSV])
     metadata = {**_metadata(table, sources, (), 0), "n_trials": div.height, "n_trials_in_table": table.height}
-    paths[DIVERGED_JSON].write_text(_json_doc(metadata, div))
+    _write_json_doc(paths[DIVERGED_JSON], metadata, div)
     return paths
 
 

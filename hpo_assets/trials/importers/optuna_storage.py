@@ -58,7 +58,7 @@ class RawStudy:
 
 
 def is_journal_file(path: Path) -> bool:
-    return path.is_file() and path.suffix in {".journal", ".log"}
+    return path.is_file() and path.suffix == ".journal"
 
 
 def is_sqlite_file(path: Path) -> bool:

@@ -1,0 +1,152 @@
+"""The hpo_study asset, materialized for real (market data -> features -> a 2M|h1 study on CPU)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import dagster as dg
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpo_assets.defs.assets.market import features, market_data
+from hpo_assets.defs.assets.studies import (
+    GPU_OP_TAGS,
+    HpoStudyConfig,
+    StudyInputError,
+    hpo_study,
+    parse_partition,
+    resolve_config,
+)
+from hpo_assets.defs.resources import HpoPaths
+from hpo_assets.search.space import PARAM_NAMES
+from hpo_assets.search.storage import open_storage
+
+# A small window and three shallow architectures of the real 2M space keep this at about a minute on CPU.
+TINY = {
+    "max_epochs": 2, "patience": 2, "n_forced": 2,
+    "start": "2014-01-01", "end": "2016-12-31", "val_start": "2015-10-01", "test_start": "2016-10-01",
+    "architectures": ["d384-L1-H8-F1536", "d512-L1-H8-F1024", "d192-L4-H8-F768"],
+}  # fmt: skip
+TRIAL_ATTRS = {"d_model", "n_layers", "n_heads", "d_ff", "param_count", "lr", "dropout", "weight_decay",
+               "warmup_steps", "batch_size", "epochs_config", "device", "duration_sec", "forced_extreme",
+               "extreme_type", "learning_curve", "diverged"}  # fmt: skip
+DONE_ATTRS = {"val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy", "pred_min", "pred_max",
+              "pred_pos_rate", "train_loss", "best_epoch", "best_val_loss", "epochs_trained", "early_stopped",
+              "val_logits", "val_labels"}  # fmt: skip
+
+
+def _study_run(config: dict, key: str = "2M|h1") -> dg.ExecuteInProcessResult:
+    return dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths()},
+                          run_config={"ops": {"hpo_study": {"config": config}}}, raise_on_error=False)  # fmt: skip
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert len(failures) == 1 and not result.success
+    return failures[0].event_specific_data.error.message.strip()
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict:
+    (mat,) = result.asset_materializations_for_node("hpo_study")
+    return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+
+
+def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
+    assert dg.materialize([market_data, features], resources={"paths": HpoPaths()}).success
+    first = _study_run({**TINY, "n_trials": 4})
+    assert first.success
+    journal = isolated_dirs / "hpo" / "hpo-2M-h1.journal"
+    study = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(str(journal.parent), "hpo-2M-h1"))
+    trials = study.trials
+    assert len(trials) == 4
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
+    assert [t.user_attrs["forced_extreme"] for t in trials] == [True, True, False, False]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete
+    for t in trials:
+        assert TRIAL_ATTRS <= set(t.user_attrs), TRIAL_ATTRS - set(t.user_attrs)
+        assert t.params["arch"] in TINY["architectures"] and t.user_attrs["epochs_config"] == 2
+        assert 1.5e6 <= t.user_attrs["param_count"] <= 2.5e6  # the real 2M budget, +-25%
+    for t in complete:
+        assert DONE_ATTRS <= set(t.user_attrs), DONE_ATTRS - set(t.user_attrs)
+        assert t.value == t.user_attrs["val_auc"]
+        assert t.intermediate_values[t.user_attrs["best_epoch"]] == pytest.approx(t.value, abs=1e-6)
+    ua = study.user_attrs
+    assert (ua["budget"], ua["horizon"], ua["horizon_days"], ua["tier"]) == ("2M", "h1", 1, "a20")
+    assert (ua["objective"], ua["source"], ua["n_features"], ua["context"]) == ("val_auc", "hpo_study", 25, 80)
+    assert (ua["patch_len"], ua["stride"], ua["skipped_duplicates"]) == (16, 8, 0)
+
+    meta = _metadata(first)
+    assert meta["trials_counted"] == 4 and meta["trials_complete"] == len(complete)
+    assert meta["trials_pruned"] == sum(t.state == TrialState.PRUNED for t in trials)
+    assert meta["best_value"] == max(t.value for t in complete)
+    assert meta["dashboard_command"] == f"optuna-dashboard {journal}"
+    png = Path(meta["history_path"])
+    assert png == isolated_dirs / "outputs" / "studies" / "hpo-2M-h1_history.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    prefix = "![history](data:image/png;base64,"
+    assert meta["history"].startswith(prefix)
+    assert base64.b64decode(meta["history"][len(prefix):-1]) == png.read_bytes()
+    assert meta["top_trials"].count("\n") == 1 + min(5, len(complete))
+    assert all(c.passed for c in first.get_asset_check_evaluations())
+
+    # Raise the target: the same study continues to exactly 6 trials, nothing repeated or rewritten.
+    before = {t.number: (t.params, t.value, t.state) for t in trials}
+    second = _study_run({**TINY, "n_trials": 6})
+    assert second.success
+    study = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(str(journal.parent), "hpo-2M-h1"))
+    assert len(study.trials) == 6
+    assert {t.number: (t.params, t.value, t.state) for t in study.trials[:4]} == before
+    keys = [tuple(t.params[k] for k in PARAM_NAMES) for t in study.trials]
+    assert len(set(keys)) == 6
+    assert _metadata(second)["new_trials_this_run"] == 2
+
+
+def test_asset_runs_in_the_gpu_pool_with_k8s_gpu_tags() -> None:
+    assert hpo_study.op.pool == "gpu"
+    assert json.loads(hpo_study.op.tags["dagster-k8s/config"]) == GPU_OP_TAGS["dagster-k8s/config"]
+    assert GPU_OP_TAGS["dagster-k8s/config"]["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert hpo_study.group_names_by_key[dg.AssetKey("hpo_study")] == "studies"
+
+
+def test_bad_partition_key_is_one_clear_message() -> None:
+    assert parse_partition("20M|h5").study_name == "hpo-20M-h5" and parse_partition("2B|h3").horizon_days == 3
+    for key, needle in [("3M|h1", "budget '3M'"), ("2M|h2", "horizon 'h2'"), ("2M", "must read budget|horizon")]:
+        with pytest.raises(StudyInputError, match=needle):
+            parse_partition(key)
+    with pytest.raises(dg.DagsterUnknownPartitionError, match="3M|h1"):
+        dg.materialize([hpo_study], partition_key="3M|h1", resources={"paths": HpoPaths()})
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"n_trials": 0}, "n_trials must be a whole number >= 1, got 0"),
+        ({"objective": "accuracy"}, "objective 'accuracy' is unknown"),
+        ({"pruner": "asha"}, "pruner 'asha' is unknown"),
+        ({"max_epochs": 0}, "max_epochs must be a whole number >= 1"),
+        ({"storage": "mongodb://localhost/x"}, "unsupported scheme 'mongodb'"),
+        ({"profile": "nope"}, "unknown profile 'nope'"),
+    ],
+)
+def test_bad_config_values_fail_with_one_message_naming_the_field(isolated_dirs: Path, config, message) -> None:
+    text = _failure(_study_run(config))
+    assert text.startswith("dagster._core.definitions.events.Failure: hpo_study: ") and message in text
+    assert "\n" not in text
+    assert not (isolated_dirs / "hpo").exists() or not any((isolated_dirs / "hpo").iterdir())
+
+
+def test_missing_features_file_says_what_to_materialize(isolated_dirs: Path) -> None:
+    text = _failure(_study_run({"n_trials": 1}))
+    assert "features file not found" in text and "materialize the `features` asset first" in text
+
+
+def test_profile_fills_fields_left_at_their_defaults() -> None:
+    demo = resolve_config(HpoStudyConfig(profile="demo"))
+    assert (demo["n_trials"], demo["max_epochs"], demo["n_forced"], demo["start"]) == (6, 2, 3, "2013-07-01")
+    mine = resolve_config(HpoStudyConfig(profile="demo", n_trials=9))
+    assert mine["n_trials"] == 9 and mine["max_epochs"] == 2
+    assert resolve_config(HpoStudyConfig())["n_trials"] == 50

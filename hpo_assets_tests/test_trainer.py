@@ -36,12 +36,16 @@ def planted(n: int = 1000, n_features: int = 4, seed: int = 0, noise: float = 0.
 
 
 def fit(cfg: TrainConfig, data=None, arch: Arch = TINY, **kw):
+    # one thread: tiny models gain nothing from two, and OpenMP barriers stall when the machine is busy
+    cfg.num_threads = 1
     x, y, tr, va = data if data is not None else planted()
     return train(x, y, tr, va, arch, cfg, context=CTX, patch_len=PATCH, stride=STRIDE, **kw)
 
 
 def test_tiny_model_learns_planted_signal() -> None:
+    threads = torch.get_num_threads()
     res = fit(TrainConfig(lr=3e-3, warmup_steps=10, batch_size=64, max_epochs=8, patience=4))
+    assert torch.get_num_threads() == threads  # the run's thread setting is restored
     assert res.status == "ok"
     assert res.metrics["val_auc"] > 0.9
     assert res.param_count == sum(p.numel() for p in res.model.parameters())

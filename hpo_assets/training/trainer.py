@@ -53,6 +53,7 @@ class TrainConfig:
     device: str | None = None
     eval_batch_size: int = 1024
     min_delta: float = 0.0
+    num_threads: int | None = None  # CPU threads for this run (None: torch's current setting)
 
     def validate(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -87,6 +88,8 @@ class TrainConfig:
         whole("max_epochs", 1)
         whole("patience", 1)
         whole("seed", 0)
+        if self.num_threads is not None:
+            whole("num_threads", 1)
         if self.objective not in OBJECTIVES:
             raise bad("objective", f"must be one of {sorted(OBJECTIVES)}")
         pick_device(self.device)
@@ -220,11 +223,17 @@ def train(
     started = time.perf_counter()
     n_features = x.shape[1]
     rng_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(cfg.seed)
-        model = PatchTSTClassifier(n_features, arch, context, patch_len, stride, cfg.dropout).to(device)
-        run = _Run(model, x, y, train_idx, val_idx, cfg, device, context)
-        run.fit(on_epoch)
+    threads = torch.get_num_threads()
+    try:
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        with torch.random.fork_rng(devices=rng_devices):
+            torch.manual_seed(cfg.seed)
+            model = PatchTSTClassifier(n_features, arch, context, patch_len, stride, cfg.dropout).to(device)
+            run = _Run(model, x, y, train_idx, val_idx, cfg, device, context)
+            run.fit(on_epoch)
+    finally:
+        torch.set_num_threads(threads)
     result = run.result(count_parameters(arch, n_features, context, patch_len, stride))
     result.duration_sec = time.perf_counter() - started
     return result

@@ -1,0 +1,206 @@
+"""Training throughput of the trainer on the bundled S&P 500 features (context 80, patch 16, stride 8).
+
+Run by hand (several minutes; others share the machine, so the load average is printed):
+
+    .venv/bin/python benchmarks/train_throughput.py                      # all configurations
+    .venv/bin/python benchmarks/train_throughput.py --only a,c --epochs 5
+    .venv/bin/python benchmarks/train_throughput.py --compile             # + torch.compile step timing
+
+For each configuration, in its own process (so peak memory is its own): parameter count, training
+samples/s, seconds per epoch (median of --epochs after --warmup epochs), seconds per 50-epoch trial,
+peak RSS, share of epoch time outside forward/backward/optimizer step (and validation forward),
+and model FLOP utilisation = training FLOPs/s (FlopCounterMode on one fwd+bwd step) / the dense fp32
+matmul FLOP/s measured here in the same run.
+
+Reference (original trainer, 3,746 windows): (a) d64-L4-H8-F256 @128: 2,171 samples/s, 1.79 s/epoch,
+~16% util; (c) d192-L8-H8-F768 @64: 422 samples/s, 9.1 s/epoch, ~49% util.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+CONFIGS: dict[str, tuple[str, int]] = {
+    # name: (architecture label, batch size)
+    "a@128": ("d64-L4-H8-F256", 128),
+    "a@512": ("d64-L4-H8-F256", 512),
+    "c@64": ("d192-L8-H8-F768", 64),
+    "c@256": ("d192-L8-H8-F768", 256),
+    "2M@128": ("d128-L10-H8-F512", 128),  # closest to 2M among H8, d_ff=4d in the 2M space
+    "20M@128": ("d320-L16-H8-F1280", 128),  # closest to 20M among H8, d_ff=4d in the 20M space
+}
+REFERENCE = {"a@128": 2171.0, "c@64": 422.0}
+
+
+def matmul_flops(seconds: float = 3.0, n: int = 2048) -> float:
+    """Dense fp32 matmul FLOP/s of this machine with torch's current thread count (best of runs)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        for _ in range(3):
+            torch.mm(a, b)
+        best = max(best, 3 * 2 * n**3 / (time.perf_counter() - t))
+    return best
+
+
+def training_flops_per_sample(model: Any, batch: int, context: int, n_features: int) -> float:
+    """Forward + backward FLOPs of one training step per sample (matmuls/attention; optimizer excluded)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(batch, context, n_features)
+    y = torch.randint(0, 2, (batch,)).float()
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / batch
+
+
+def load_data() -> Any:
+    from hpo_assets.data.dataset import prepare_dataset
+    from hpo_assets.data.market import default_market_path, load_market
+
+    return prepare_dataset(load_market(default_market_path()), horizon=1)
+
+
+def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads: int | None) -> dict[str, Any]:
+    import torch
+
+    from hpo_assets.model.params import Arch
+    from hpo_assets.model.patchtst import PatchTSTClassifier
+    from hpo_assets.training.trainer import TrainConfig, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    data = load_data()
+    arch = Arch.from_label(label)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    flops = training_flops_per_sample(PatchTSTClassifier(data.n_features, arch), min(batch, 64), data.context,
+                                      data.n_features)
+    cfg = TrainConfig(batch_size=batch, max_epochs=warmup + epochs, patience=10**6, seed=0)
+    result = train(data.x, data.y, data.split.train, data.split.val, arch, cfg, context=data.context)
+    measured = result.timings[warmup:]
+    n_train = len(data.split.train)
+    epoch_s = statistics.median(t["seconds"] for t in measured)
+    train_s = statistics.median(t["seconds"] - t["eval_seconds"] for t in measured)
+    outside = statistics.median(
+        (t["seconds"] - t["compute_seconds"] - t["eval_seconds"]) / t["seconds"] for t in measured
+    )
+    samples_per_s = n_train / train_s
+    return {
+        "config": name, "arch": label, "batch": batch, "params": result.param_count,
+        "threads": torch.get_num_threads(), "n_train": n_train, "n_val": len(data.split.val),
+        "samples_per_s": samples_per_s, "sec_per_epoch": epoch_s, "sec_per_50_epochs": 50 * epoch_s,
+        "epoch_seconds": [round(t["seconds"], 3) for t in result.timings],
+        "outside_share": outside, "train_gflop_per_sample": flops / 1e9,
+        "achieved_gflops": flops * samples_per_s / 1e9,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024,
+        "val_auc_last": result.curve[-1]["val_auc"], "status": result.status,
+        "loadavg_1m": os.getloadavg()[0],
+    }
+
+
+def compile_probe(label: str, batch: int, steps: int = 10) -> dict[str, Any]:
+    """Eager vs torch.compile on one training step (fwd+bwd+AdamW) of random windows."""
+    import torch
+
+    from hpo_assets.model.params import Arch
+    from hpo_assets.model.patchtst import PatchTSTClassifier
+
+    torch.manual_seed(0)
+    x, y = torch.randn(batch, 80, 25), torch.randint(0, 2, (batch,)).float()
+    out: dict[str, Any] = {"arch": label, "batch": batch}
+    for mode in ("eager", "compiled"):
+        model = PatchTSTClassifier(25, Arch.from_label(label))
+        fwd = torch.compile(model) if mode == "compiled" else model
+        opt = torch.optim.AdamW(model.parameters(), fused=True)
+
+        def step() -> None:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(fwd(x), y)  # noqa: B023
+            opt.zero_grad(set_to_none=True)  # noqa: B023
+            loss.backward()
+            opt.step()  # noqa: B023
+
+        t = time.perf_counter()
+        step()
+        out[f"{mode}_first_step_s"] = time.perf_counter() - t
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t)
+        out[f"{mode}_samples_per_s"] = batch / statistics.median(times)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(CONFIGS), help=f"comma list of {list(CONFIGS)}")
+    parser.add_argument("--epochs", type=int, default=5, help="measured epochs (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="epochs discarded first")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in each worker")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile on (a)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        spec = json.loads(args.worker)
+        print(json.dumps(worker(**spec)))
+        return 0
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    peak = matmul_flops()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s, loadavg {os.getloadavg()[0]:.2f}", flush=True)
+    rows = []
+    for name in args.only.split(","):
+        label, batch = CONFIGS[name]
+        spec = {"name": name, "label": label, "batch": batch, "epochs": args.epochs, "warmup": args.warmup,
+                "threads": args.threads}
+        proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode:
+            print(f"{name}: worker failed:\n{proc.stderr[-2000:]}", flush=True)
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        row["utilisation"] = row["achieved_gflops"] * 1e9 / peak
+        if name in REFERENCE:
+            row["speedup_vs_reference"] = row["samples_per_s"] / REFERENCE[name]
+        rows.append(row)
+        print(
+            f"{name:8s} {label:18s} params {row['params']:>11,}  {row['samples_per_s']:8.0f} samples/s  "
+            f"{row['sec_per_epoch']:7.2f} s/epoch  {row['sec_per_50_epochs'] / 60:6.1f} min/50ep  "
+            f"peak RSS {row['peak_rss_mb']:6.0f} MB  outside {row['outside_share']:5.1%}  "
+            f"util {row['utilisation']:5.1%}"
+            + (f"  x{row['speedup_vs_reference']:.2f} vs ref" if "speedup_vs_reference" in row else "")
+            + f"  (load {row['loadavg_1m']:.1f})",
+            flush=True,
+        )
+    if args.compile:
+        probe = compile_probe(*CONFIGS["a@128"])
+        print("torch.compile probe:", json.dumps({k: round(v, 2) if isinstance(v, float) else v
+                                                  for k, v in probe.items()}), flush=True)
+    print(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 Objective = Literal["val_auc", "val_loss"]
 OBJECTIVES: dict[str, str] = {"val_auc": "maximize", "val_loss": "minimize"}
+CUDA_CHECK_EVERY = 16  # optimiser steps between divergence screens on CUDA (each screen syncs)
 
 
 @dataclass
@@ -334,14 +335,21 @@ class _Run:
                 return
 
     def train_epoch(self, epoch: int) -> tuple[float, float]:
-        """One pass over shuffled training windows; returns (mean loss, seconds in fwd/bwd/step)."""
+        """One pass over shuffled training windows; returns (mean loss, seconds in fwd/bwd/step).
+
+        Losses are screened every step on CPU (free) and every `CUDA_CHECK_EVERY` steps on CUDA,
+        where reading a loss back stalls the GPU queue.
+        """
         cfg, model = self.cfg, self.model
         model.train()
         order = torch.randperm(len(self.train_idx), generator=self.generator).to(self.device)
         idx_all = self.train_idx[order]
+        check_every = 1 if self.device.type == "cpu" else CUDA_CHECK_EVERY
+        n_steps = math.ceil(len(idx_all) / cfg.batch_size)
+        pending: list[tuple[int, int, torch.Tensor, torch.Tensor | None]] = []
         total, count, compute = 0.0, 0, 0.0
-        for start in range(0, len(idx_all), cfg.batch_size):
-            idx = idx_all[start : start + cfg.batch_size]
+        for step in range(n_steps):
+            idx = idx_all[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             xb, yb = self.windows(idx), self.y[idx]
             t = time.perf_counter()
             with autocast(self.device):
@@ -353,26 +361,36 @@ class _Run:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
                 if cfg.grad_clip > 0 else None
             )
-            loss_value = loss.item()
-            if not math.isfinite(loss_value) or (grad_norm is not None and not torch.isfinite(grad_norm)):
-                what = "training loss" if not math.isfinite(loss_value) else "gradient norm"
-                self._diverge(epoch, f"non-finite {what} at epoch {epoch}, step {start // cfg.batch_size + 1}")
-                return loss_value, compute
-            if self.first_train_loss is None:
-                self.first_train_loss = loss_value
-            elif loss_value > cfg.explode_factor * self.first_train_loss:
-                self._diverge(
-                    epoch,
-                    f"training loss {loss_value:.4g} exceeded {cfg.explode_factor:g} x its first value "
-                    f"{self.first_train_loss:.4g} at epoch {epoch}",
-                )
-                return loss_value, compute
+            pending.append((step, len(idx), loss.detach(), grad_norm))
+            if len(pending) >= check_every or step == n_steps - 1:
+                for k, n, loss_t, norm_t in pending:
+                    value = loss_t.item()
+                    if self._screen(epoch, k, value, norm_t):
+                        return value, compute + time.perf_counter() - t
+                    total += value * n
+                    count += n
+                pending.clear()
             self.optimizer.step()
             self.scheduler.step()
             compute += time.perf_counter() - t
-            total += loss_value * len(idx)
-            count += len(idx)
         return total / count, compute
+
+    def _screen(self, epoch: int, step: int, loss: float, grad_norm: torch.Tensor | None) -> bool:
+        """Mark the run diverged (and say True) on a non-finite or exploding loss or gradient."""
+        where = f"at epoch {epoch}, step {step + 1}"
+        if not math.isfinite(loss):
+            self._diverge(epoch, f"non-finite training loss ({loss}) {where}")
+        elif grad_norm is not None and not math.isfinite(grad_norm.item()):
+            self._diverge(epoch, f"non-finite gradient norm {where}")
+        elif self.first_train_loss is None:
+            self.first_train_loss = loss
+        elif loss > self.cfg.explode_factor * self.first_train_loss:
+            self._diverge(
+                epoch,
+                f"training loss {loss:.4g} exceeded {self.cfg.explode_factor:g} x its first value "
+                f"{self.first_train_loss:.4g} {where}",
+            )
+        return self.status == "diverged"
 
     @torch.inference_mode()
     def predict(self, idx: torch.Tensor) -> np.ndarray:

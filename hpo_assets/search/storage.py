@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -73,7 +74,24 @@ def open_storage(spec: str, study_name: str) -> BaseStorage:
     return _journal(path)
 
 
+def _check_journal(path: Path) -> None:
+    """Optuna skips an unparsable single line silently and would append after it; refuse such a file."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    try:
+        record = json.loads(first)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or "op_code" not in record:
+        raise StorageError(
+            f"journal file {str(path)!r} is not a readable Optuna journal (its first line is not a journal record)"
+        )
+
+
 def _journal(path: Path) -> JournalStorage:
+    _check_journal(path)
     try:
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:

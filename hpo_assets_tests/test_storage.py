@@ -1,0 +1,147 @@
+"""Study storage: journal files per study, RDB URLs (SQLite, a real PostgreSQL server), clear errors."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpo_assets.search.runner import StudyOptions, run_study
+from hpo_assets.search.space import SearchSpace
+from hpo_assets.search.storage import StorageError, dashboard_command, list_studies, open_storage, redact
+from hpo_assets_tests.test_search_runner import ARCHS, TINY, cheap_trainer
+
+
+def _tiny_study(spec: str, name: str, n_trials: int = 3) -> None:
+    space = SearchSpace.build(ARCHS[:3], TINY)
+    run_study(space, cheap_trainer(), study_name=name, storage=spec,
+              options=StudyOptions(n_trials=n_trials, n_forced=1, pruner="none"), log=lambda m: None)  # fmt: skip
+
+
+def test_journal_folder_holds_one_file_per_study(tmp_path: Path) -> None:
+    folder = tmp_path / "hpo"
+    _tiny_study(str(folder), "hpo-2M-h1")
+    _tiny_study(str(folder), "hpo-2M-h3", n_trials=2)
+    assert sorted(p.name for p in folder.glob("*.journal")) == ["hpo-2M-h1.journal", "hpo-2M-h3.journal"]
+    assert list_studies(str(folder)) == ["hpo-2M-h1", "hpo-2M-h3"]
+    study = optuna.load_study(study_name="hpo-2M-h3", storage=open_storage(str(folder), "hpo-2M-h3"))
+    assert len(study.trials) == 2
+    # A `.journal` path is accepted as the spec too, and the dashboard gets that exact file.
+    direct = str(folder / "hpo-2M-h1.journal")
+    assert list_studies(direct) == ["hpo-2M-h1"]
+    assert dashboard_command(str(folder), "hpo-2M-h1") == f"optuna-dashboard {direct}"
+    assert list_studies(str(tmp_path / "nothing-here")) == []
+
+
+def test_sqlite_url_holds_many_studies(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    _tiny_study(url, "hpo-2M-h1")
+    _tiny_study(url, "hpo-20M-h1", n_trials=2)
+    assert list_studies(url) == ["hpo-20M-h1", "hpo-2M-h1"]
+    assert dashboard_command(url, "hpo-2M-h1") == f"optuna-dashboard {url}"
+    _tiny_study(url, "hpo-2M-h1", n_trials=4)  # resumes in the same database
+    assert len(optuna.load_study(study_name="hpo-2M-h1", storage=url).trials) == 4
+
+
+def test_bad_specs_are_one_clear_error(tmp_path: Path) -> None:
+    cases = [
+        ("mongodb://localhost/db", "unsupported scheme 'mongodb'"),
+        (f"sqlite:///{tmp_path}/missing/dir/x.db", "cannot be opened: (sqlite3.OperationalError) unable to open"),
+        ("", "storage is empty"),
+    ]
+    for spec, needle in cases:
+        with pytest.raises(StorageError) as err:
+            open_storage(spec, "s")
+        assert needle in str(err.value) and "\n" not in str(err.value)
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("x")
+    with pytest.raises(StorageError, match="plain.txt' is a file, not a folder"):
+        open_storage(str(a_file), "s")
+    with pytest.raises(StorageError, match="sub' cannot be used: Not a directory"):
+        open_storage(str(a_file / "sub"), "s")
+
+
+def test_unreadable_journal_is_named_and_left_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "hpo-2M-h1.journal"
+    bad.write_text("this is not a journal\n")
+    with pytest.raises(StorageError, match=r"hpo-2M-h1\.journal' is not a readable Optuna journal"):
+        open_storage(str(tmp_path), "hpo-2M-h1")
+    assert bad.read_text() == "this is not a journal\n"
+
+
+def test_passwords_are_masked_in_messages() -> None:
+    url = "postgresql://hpo:s3cret@db.example:5432/optuna"
+    assert "s3cret" not in redact(url) and "db.example" in redact(url)
+    with pytest.raises(StorageError) as err:
+        open_storage("mongodb://hpo:s3cret@db.example/x", "s")
+    assert "s3cret" not in str(err.value)
+
+
+# --- a real PostgreSQL server, started for this test ----------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port (initdb/pg_ctl as a non-root user)."""
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the `postgres` system user
+        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
+            pytest.skip("running as root without a `postgres` user to run the server as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="hpo-pg-"))  # not under pytest's 0700 tmp: the server user must enter it
+    data = root / "data"
+    if as_user:
+        shutil.chown(root, "postgres")
+        root.chmod(0o755)
+    port = _free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{args[0]} failed: {done.stderr or done.stdout}"
+
+    try:
+        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")  # fmt: skip
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                           capture_output=True, timeout=60)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_url_runs_and_resumes_studies(postgres_url: str) -> None:
+    _tiny_study(postgres_url, "hpo-2M-h1")
+    _tiny_study(postgres_url, "hpo-2M-h5", n_trials=2)
+    assert list_studies(postgres_url) == ["hpo-2M-h1", "hpo-2M-h5"]
+    _tiny_study(postgres_url, "hpo-2M-h1", n_trials=5)
+    study = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(postgres_url, "hpo-2M-h1"))
+    assert len(study.trials) == 5 and study.trials[0].user_attrs["forced_extreme"] is True
+    assert len({tuple(t.params.items()) for t in study.trials}) == 5
+    assert dashboard_command(postgres_url, "hpo-2M-h1") == f"optuna-dashboard {postgres_url}"
+    # The plain postgresql:// spelling works too (SQLAlchemy picks the installed driver).
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    assert list_studies(plain) == ["hpo-2M-h1", "hpo-2M-h5"]

@@ -94,6 +94,31 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_studies(args: argparse.Namespace) -> int:
+    import optuna
+
+    from hpo_assets.search.runner import study_counts
+    from hpo_assets.search.storage import dashboard_command, list_studies, open_storage, redact
+    from hpo_assets.settings import storage_dir
+
+    spec = args.storage or str(storage_dir())
+    names = list_studies(spec)
+    if not names:
+        print(f"no studies in {redact(spec)}")
+        return 0
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=open_storage(spec, name))
+        c = study_counts(study)
+        best = max((t for t in study.trials if t.value is not None), default=None,
+                   key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value)  # type: ignore[operator]
+        print(f"{name}: {c['trials']} trials (complete {c['complete']}, pruned {c['pruned']}, failed {c['failed']}, "
+              f"diverged {c['diverged']}, running {c['running']}), steered repeats {c['skipped_duplicates']}, "
+              f"best {'-' if best is None else f'{best.value:.4f} (#{best.number})'}")
+        print(f"    {dashboard_command(spec, name)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--horizon", type=int, action="append", default=[], help="horizon in days (repeatable)")
     chk.add_argument("--split", choices=["contiguous", "chunks"], default="", help="split kind (default: split.kind)")
     chk.set_defaults(func=_cmd_check_data)
+
+    st = sub.add_parser("studies", help="list the live studies in a storage with counts and optuna-dashboard commands")
+    st.add_argument("--storage", default="", help="journal folder or Optuna storage URL (default: .hpo/)")
+    st.set_defaults(func=_cmd_studies)
     return parser
 
 

@@ -145,3 +145,16 @@ def test_postgresql_url_runs_and_resumes_studies(postgres_url: str) -> None:
     # The plain postgresql:// spelling works too (SQLAlchemy picks the installed driver).
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     assert list_studies(plain) == ["hpo-2M-h1", "hpo-2M-h5"]
+
+
+def test_cli_lists_studies_with_dashboard_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpo_assets.cli import main
+
+    folder = tmp_path / "hpo"
+    _tiny_study(str(folder), "hpo-2M-h1", n_trials=3)
+    assert main(["studies", "--storage", str(folder)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("hpo-2M-h1: 3 trials (complete 3, pruned 0, failed 0, diverged 0, running 0)")
+    assert out[1].strip() == f"optuna-dashboard {folder / 'hpo-2M-h1.journal'}"
+    assert main(["studies", "--storage", "mongodb://x/y"]) == 2
+    assert "unsupported scheme 'mongodb'" in capsys.readouterr().err

@@ -66,3 +66,21 @@ def test_fast_dropout_passes_gradient_through_kept_units_only() -> None:
     kept = out.detach() != 0
     assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 65536 / (65536 - round(0.3 * 65536))))
     assert torch.all(x.grad[~kept] == 0)
+
+
+def test_revin_affine_after_patching_equals_revin_before_patching() -> None:
+    torch.manual_seed(0)
+    model = PatchTSTClassifier(3, Arch(16, 1, 2, 32), context=32, patch_len=8, stride=4).eval()
+    with torch.no_grad():
+        model.revin.weight.copy_(torch.tensor([1.0, 2.0, -0.5]))
+        model.revin.bias.copy_(torch.tensor([0.3, -1.0, 0.0]))
+        x = torch.randn(4, 32, 3)
+        ref_norm = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + 1e-5)
+        ref_norm = ref_norm * model.revin.weight + model.revin.bias
+        assert torch.allclose(model.revin(x), ref_norm, atol=1e-5)
+        patches = ref_norm.unfold(1, 8, 4).transpose(2, 3).reshape(4, model.n_patches, -1)
+        h = model.patch_embed(patches) + model.pos_embed
+        for layer in model.layers:
+            h = layer(h)
+        ref = model.head(model.norm(h).reshape(4, -1)).squeeze(-1)
+        assert torch.allclose(model(x), ref, atol=1e-5)

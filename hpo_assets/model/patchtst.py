@@ -23,10 +23,10 @@ from hpo_assets.model.params import Arch, n_patches
 
 
 def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout whose CPU mask costs ~1/4 of `F.dropout`'s (measured: 0.99 vs 3.3 ms per 442k values).
+    """Inverted dropout with a cheaper CPU mask than `F.dropout` (1.4 vs 2.9 ms fwd+bwd per 442k values, 1 thread).
 
-    On CPU torch draws one 32-bit sample per element for the mask, which costs more than this model's
-    matmuls; here one int64 draw yields four 16-bit lanes, each compared with a threshold. The keep
+    On CPU torch draws one 32-bit sample per element for the mask, which costs about as much as
+    this model's matmuls; here one int64 draw yields four 16-bit lanes, each compared with a threshold. The keep
     probability is exact to 1/65536 and the scale uses that exact value, so E[out] = x. Seeded by
     the global generator like `F.dropout`. Other devices use `F.dropout` (already fused there).
     """
@@ -38,8 +38,9 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     drop_levels = round(p * 65536)
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
     lanes = words.view(torch.int16)[:n].view(x.shape)
-    keep = lanes >= drop_levels - 32768
-    return torch.where(keep, x * (65536.0 / (65536 - drop_levels)), 0.0)
+    # a float mask of {0, 1/keep_prob}: one multiply forward and backward (torch.where costs ~2x)
+    mask = (lanes >= drop_levels - 32768).to(x.dtype).mul_(65536.0 / (65536 - drop_levels))
+    return x * mask
 
 
 class FastDropout(nn.Dropout):
@@ -50,7 +51,11 @@ class FastDropout(nn.Dropout):
 
 
 class RevIN(nn.Module):
-    """Reversible instance normalisation (input side only): removes each window's level and scale."""
+    """Reversible instance normalisation (input side only): removes each window's level and scale.
+
+    `normalise` and `affine` are split so the learned per-feature affine can be applied after
+    patching (it commutes with it): the unfold then runs on a tensor that needs no gradient.
+    """
 
     def __init__(self, n_features: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -58,9 +63,18 @@ class RevIN(nn.Module):
         self.weight = nn.Parameter(torch.ones(n_features))
         self.bias = nn.Parameter(torch.zeros(n_features))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, F)
-        var, mean = torch.var_mean(x, dim=1, keepdim=True, unbiased=False)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, F), stats over T
+        # mean/var by hand: torch.var_mean over a middle dim is ~8x slower on CPU here
+        mean = x.mean(dim=1, keepdim=True)
+        centred = x - mean
+        return centred * torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
+
+    def affine(self, z: torch.Tensor, repeats: int = 1) -> torch.Tensor:
+        """Per-feature scale and shift of a tensor whose last dim is `repeats` blocks of features."""
+        return z * self.weight.repeat(repeats) + self.bias.repeat(repeats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.affine(self.normalise(x))
 
 
 class EncoderBlock(nn.Module):
@@ -134,9 +148,10 @@ class PatchTSTClassifier(nn.Module):
             raise ValueError(
                 f"expected windows of shape (B, {self.context}, {self.n_features}), got {tuple(x.shape)}"
             )
-        x = self.revin(x)
+        x = self.revin.normalise(x)
         # (B, T, F) -> (B, n_patches, F, patch_len) -> (B, n_patches, patch_len * F), time-major per patch
         patches = x.unfold(1, self.patch_len, self.stride).transpose(2, 3).reshape(b, self.n_patches, -1)
+        patches = self.revin.affine(patches, self.patch_len)
         h = self.emb_drop(self.patch_embed(patches) + self.pos_embed)
         for layer in self.layers:
             h = layer(h)

@@ -101,7 +101,14 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Outcome of one run. `metrics` and `model` are those of the best epoch (restored checkpoint)."""
+    """Outcome of one run. `metrics` and `model` are those of the best epoch (restored checkpoint).
+
+    `best_epoch` is the 1-based epoch of the best validation objective (the restored checkpoint),
+    `best_val_loss` the validation loss *at that epoch* (= metrics["val_loss"]); with objective
+    val_auc it need not be the curve's minimum. A diverged run keeps its best earlier epoch (if
+    any) restored and measured; `curve` ends with the diverging epoch's record (val_loss None).
+    `timings` holds per-epoch seconds split into training compute and validation, for benchmarks.
+    """
 
     status: Literal["ok", "diverged"]
     diverged_reason: str | None

@@ -10,7 +10,7 @@ For each configuration, in its own process (so peak memory is its own): paramete
 samples/s, seconds per epoch (median of --epochs after --warmup epochs), seconds per 50-epoch trial,
 peak RSS, share of epoch time outside forward/backward/optimizer step (and validation forward),
 and model FLOP utilisation = training FLOPs/s (FlopCounterMode on one fwd+bwd step) / the dense fp32
-matmul FLOP/s measured here in the same run.
+matmul FLOP/s measured in the same worker just before training.
 
 Reference (original trainer, 3,746 windows): (a) d64-L4-H8-F256 @128: 2,171 samples/s, 1.79 s/epoch,
 ~16% util; (c) d192-L8-H8-F768 @64: 422 samples/s, 9.1 s/epoch, ~49% util.
@@ -88,6 +88,7 @@ def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads:
         torch.set_num_threads(threads)
     data = load_data()
     arch = Arch.from_label(label)
+    peak = matmul_flops()  # same process, threads and moment as the training it is compared with
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     flops = training_flops_per_sample(PatchTSTClassifier(data.n_features, arch), min(batch, 64), data.context,
                                       data.n_features)
@@ -107,7 +108,8 @@ def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads:
         "samples_per_s": samples_per_s, "sec_per_epoch": epoch_s, "sec_per_50_epochs": 50 * epoch_s,
         "epoch_seconds": [round(t["seconds"], 3) for t in result.timings],
         "outside_share": outside, "train_gflop_per_sample": flops / 1e9,
-        "achieved_gflops": flops * samples_per_s / 1e9,
+        "achieved_gflops": flops * samples_per_s / 1e9, "matmul_gflops": peak / 1e9,
+        "utilisation": flops * samples_per_s / peak, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024,
         "val_auc_last": result.curve[-1]["val_auc"], "status": result.status,
@@ -155,6 +157,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="epochs discarded first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in each worker")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile on (a)")
+    parser.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="passive",
+                        help="OMP_WAIT_POLICY of the workers (passive: idle threads sleep instead of spinning, "
+                             "which matters when other processes share the cores)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -165,23 +170,23 @@ def main() -> int:
 
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    peak = matmul_flops()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s, loadavg {os.getloadavg()[0]:.2f}", flush=True)
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if args.omp_wait != "unset":
+        env["OMP_WAIT_POLICY"] = args.omp_wait.upper()
+    print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY')}, loadavg {os.getloadavg()[0]:.2f}", flush=True)
     rows = []
     for name in args.only.split(","):
         label, batch = CONFIGS[name]
         spec = {"name": name, "label": label, "batch": batch, "epochs": args.epochs, "warmup": args.warmup,
                 "threads": args.threads}
         proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, text=True, check=False, env=env)
         if proc.returncode:
             print(f"{name}: worker failed:\n{proc.stderr[-2000:]}", flush=True)
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
-        row["utilisation"] = row["achieved_gflops"] * 1e9 / peak
         if name in REFERENCE:
             row["speedup_vs_reference"] = row["samples_per_s"] / REFERENCE[name]
         rows.append(row)
@@ -189,7 +194,7 @@ def main() -> int:
             f"{name:8s} {label:18s} params {row['params']:>11,}  {row['samples_per_s']:8.0f} samples/s  "
             f"{row['sec_per_epoch']:7.2f} s/epoch  {row['sec_per_50_epochs'] / 60:6.1f} min/50ep  "
             f"peak RSS {row['peak_rss_mb']:6.0f} MB  outside {row['outside_share']:5.1%}  "
-            f"util {row['utilisation']:5.1%}"
+            f"util {row['utilisation']:5.1%} of {row['matmul_gflops']:.0f} GFLOP/s"
             + (f"  x{row['speedup_vs_reference']:.2f} vs ref" if "speedup_vs_reference" in row else "")
             + f"  (load {row['loadavg_1m']:.1f})",
             flush=True,

@@ -62,11 +62,12 @@ class StudyOptions:
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         if self.pruner == "median":
+            # Epochs are reported as steps 1, 2, ...; MedianPruner prunes from step n_warmup_steps on.
             return optuna.pruners.MedianPruner(
-                n_startup_trials=self.pruner_startup_trials, n_warmup_steps=self.pruner_warmup_epochs
+                n_startup_trials=self.pruner_startup_trials, n_warmup_steps=self.pruner_warmup_epochs + 1
             )
         if self.pruner == "hyperband":
-            return optuna.pruners.HyperbandPruner(min_resource=max(1, self.pruner_warmup_epochs))
+            return optuna.pruners.HyperbandPruner(min_resource=self.pruner_warmup_epochs + 1)
         return optuna.pruners.NopPruner()
 
 

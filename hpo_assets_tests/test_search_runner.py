@@ -243,3 +243,31 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
         assert t.intermediate_values, "every epoch was reported to Optuna"
     # The diverged configuration counts as tested: it is never retried.
     assert len(set(configs(study))) == len(study.trials)
+
+
+def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
+    from hpo_assets.search.history import history_png, top_trials_markdown
+
+    space = SearchSpace.build(ARCHS[:3], {**TINY, "dropout": [0.0, 0.5]})
+    inner = cheap_trainer(epochs=3, auc=lambda a, hp: 0.3 if hp["dropout"] == 0.5 else score(a, hp))
+
+    def train(arch, hp, on_epoch):
+        if arch.n_layers == 4:
+            raise RuntimeError("boom")
+        return inner(arch, hp, on_epoch)
+
+    options = StudyOptions(n_trials=10, n_forced=4, pruner="median", pruner_startup_trials=1, pruner_warmup_epochs=0)
+    run_study(space, train, study_name="s", storage=str(tmp_path), options=options, log=quiet)
+    study = load(tmp_path)
+    states = {t.state for t in study.trials}
+    assert {TrialState.COMPLETE, TrialState.FAIL} <= states
+    assert history_png(study, "val_auc")[:8] == b"\x89PNG\r\n\x1a\n"
+    table = top_trials_markdown(study, 3).splitlines()
+    done = [t.value for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(table) == 2 + min(3, len(done)) and table[2].startswith("| 1 | ")
+    best = max(done)
+    assert f"| {best:.4g} |" in table[2]
+
+    empty = optuna.create_study(study_name="e", storage=open_storage(str(tmp_path), "e"))
+    assert history_png(empty, "val_loss")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert top_trials_markdown(empty).count("\n") == 2

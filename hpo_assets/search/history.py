@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 
 def history_png(study: optuna.Study, objective: str) -> bytes:
-    """Objective of each COMPLETE trial by number, the best-so-far line, and pruned/failed marks."""
+    """Objective of each COMPLETE trial by number, the best-so-far line, pruned and failed trials marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +29,7 @@ def history_png(study: optuna.Study, objective: str) -> bytes:
                 [x for x, f in zip(xs, forced, strict=True) if not f],
                 [y for y, f in zip(ys, forced, strict=True) if not f],
                 s=18,
-                label="TPE trial",
+                label="sampled (TPE)",
             )
             if any(forced):
                 ax.scatter(
@@ -44,13 +44,28 @@ def history_png(study: optuna.Study, objective: str) -> bytes:
                 running = max(running, y) if maximize else min(running, y)
                 best.append(running)
             ax.step(xs, best, where="post", color="tab:red", label="best so far")
-        for state, marker, name in ((TrialState.PRUNED, "x", "pruned"), (TrialState.FAIL, "v", "failed")):
-            marks = [t for t in trials if t.state == state]
-            if marks and done:
-                lo = min(float(t.value) for t in done)  # type: ignore[arg-type]
-                ax.scatter(
-                    [t.number for t in marks], [lo] * len(marks), marker=marker, s=20, alpha=0.6, label=name
-                )
+        # Pruned trials at the last value they reported (where the pruner stopped them).
+        pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+        if pruned:
+            last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+            ax.scatter(
+                [t.number for t in pruned],
+                last,
+                marker="x",
+                s=22,
+                color="tab:gray",
+                label="pruned (last epoch)",
+            )
+        # Failed trials have no value: a vertical line each (dashed red when diverged).
+        for i, t in enumerate(t for t in trials if t.state == TrialState.FAIL):
+            diverged = bool(t.user_attrs.get("diverged"))
+            ax.axvline(
+                t.number,
+                color="tab:red" if diverged else "tab:purple",
+                alpha=0.35,
+                linestyle="--" if diverged else ":",
+                label=None if i else "failed / diverged",
+            )
         ax.set_xlabel("trial number")
         ax.set_ylabel(objective)
         ax.set_title(f"{study.study_name}: optimisation history")

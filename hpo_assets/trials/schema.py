@@ -48,7 +48,7 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("epochs_config", pl.Int64(), "Maximum epochs the trial was configured to train."),
     ("batch_size", pl.Int64(), "Mini-batch size."),
     # results
-    ("objective", pl.Float64(), "The study's objective value for this trial (null when missing or not finite)."),
+    ("objective", pl.Float64(), "The study's objective value for this trial (PRUNED: the last reported epoch value, as Optuna stores it; null when missing or not finite). Only COMPLETE trials are ranked."),
     ("objective_name", pl.String(), "What the objective measures: val_auc or val_loss."),
     ("direction", pl.Enum(DIRECTIONS), "Whether the study maximizes or minimizes the objective."),
     ("val_loss", pl.Float64(), "Validation loss (at the best epoch for live studies)."),

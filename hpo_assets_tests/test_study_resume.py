@@ -100,3 +100,79 @@ def test_sigkill_mid_trial_then_resume(tmp_path: Path) -> None:
     assert retry.state == TrialState.COMPLETE
     assert run.counted == TARGET and run.killed == 1 and len(study.trials) == TARGET + 1
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+HOLDER = """
+import sys, threading
+from pathlib import Path
+from hpo_assets_tests.test_search_runner import ARCHS, TINY, cheap_trainer
+from hpo_assets.search.runner import StudyOptions, run_study
+from hpo_assets.search.space import SearchSpace
+
+storage, marker = sys.argv[1], Path(sys.argv[2])
+
+def hold(number, record):
+    marker.write_text(str(number))
+    threading.Event().wait()  # a live worker, busy inside trial 0
+
+run_study(SearchSpace.build(ARCHS, TINY), cheap_trainer(), study_name="s", storage=storage,
+          options=StudyOptions(n_trials=1, n_forced=0, pruner="none"), epoch_hook=hold, log=lambda m: None)
+"""
+
+
+def test_a_live_worker_trial_is_left_alone_and_failed_once_its_process_is_gone(tmp_path: Path) -> None:
+    from hpo_assets.search.space import PARAM_NAMES, SearchSpace
+    from hpo_assets_tests.test_search_runner import ARCHS, TINY, cheap_trainer
+
+    storage, marker = tmp_path / "hpo", tmp_path / "in_trial"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(storage), str(marker)], cwd=settings.PROJECT_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    space = SearchSpace.build(ARCHS, TINY)
+
+    def run(n: int):
+        return run_study(space, cheap_trainer(), study_name="s", storage=str(storage),
+                         options=StudyOptions(n_trials=n, n_forced=0, pruner="none"), log=lambda m: None)  # fmt: skip
+
+    try:
+        _wait_for(marker, proc)
+        run(3)  # a second worker on the same study, while the first is still training trial 0
+        study = optuna.load_study(study_name="s", storage=open_storage(str(storage), "s"))
+        held = study.trials[0]
+        assert held.state == TrialState.RUNNING and "killed_run" not in held.user_attrs
+        assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 3
+        keys = [tuple(t.params[k] for k in PARAM_NAMES) for t in study.trials]
+        assert len(set(keys)) == 4, "the live worker's configuration counts as tested"
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+
+    run(4)  # the first worker is gone now: its trial is failed and retried
+    study = optuna.load_study(study_name="s", storage=open_storage(str(storage), "s"))
+    assert study.trials[0].state == TrialState.FAIL and study.trials[0].user_attrs["fail_reason"] == KILLED_REASON
+    assert study.trials[4].user_attrs["retry_of"] == 0 and study.trials[4].params == study.trials[0].params
+    assert study.trials[4].state == TrialState.COMPLETE
+
+
+def test_abandoned_means_dead_process_here_or_stale_heartbeat_elsewhere(tmp_path: Path) -> None:
+    from optuna.trial import create_trial
+
+    from hpo_assets.search.liveness import HOST, Heartbeat, is_abandoned
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = 1_000_000.0
+
+    def running(host: str, pid: int, beat: float):
+        return create_trial(state=TrialState.RUNNING, user_attrs={"worker": {"host": host, "pid": pid},
+                                                                  "heartbeat_at": beat})  # fmt: skip
+
+    assert is_abandoned(running(HOST, gone.pid, now), now=now)
+    assert not is_abandoned(running(HOST, os.getppid(), now), now=now)
+    assert is_abandoned(running(HOST, os.getpid(), now), now=now)  # this process runs no other trial
+    assert not is_abandoned(running("another-pod", 7, now - 60), now=now, stale_after_s=900)
+    assert is_abandoned(running("another-pod", 7, now - 901), now=now, stale_after_s=900)
+
+    study = optuna.create_study(study_name="h", storage=open_storage(str(tmp_path), "h"))
+    trial = study.ask()
+    with Heartbeat(trial.storage, trial._trial_id, interval_s=3600):
+        assert isinstance(study.trials[0].user_attrs["heartbeat_at"], float)

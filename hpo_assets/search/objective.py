@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from hpo_assets.search.liveness import HEARTBEAT_S, Heartbeat, worker_identity
 from hpo_assets.search.space import PARAM_NAMES, ArchChoice, SearchSpace
 from hpo_assets.search.steering import Steer, tested_configs
 
@@ -51,6 +52,7 @@ class TrialContext:
     device: str | None = None
     log: Log = print
     epoch_hook: EpochHook | None = None
+    heartbeat_s: float = HEARTBEAT_S
 
 
 def plain(value: Any) -> Any:
@@ -84,6 +86,7 @@ def run_trial(
     label: str,
 ) -> FrozenTrial:
     """Run one asked trial to its end and tell Optuna the outcome; returns the finished trial."""
+    trial.set_user_attr("worker", worker_identity())  # first: a resumed run can tell if this trial is alive
     params = _suggest(trial, ctx.space)
     steered = steer(trial.number)
     if steered is not None:
@@ -145,7 +148,8 @@ def run_trial(
 
     started = time.perf_counter()
     try:
-        result = ctx.train(arch, hp, on_epoch)
+        with Heartbeat(trial.storage, trial._trial_id, ctx.heartbeat_s):
+            result = ctx.train(arch, hp, on_epoch)
     except optuna.TrialPruned:
         epoch = int(curve[-1].get("epoch", len(curve))) if curve else 0
         trial.set_user_attr("pruned_epoch", epoch)
@@ -214,7 +218,9 @@ class TorchTrainer:
     patch_len: int = 16
     stride: int = 8
 
-    def __call__(self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]) -> Any:
+    def __call__(
+        self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]
+    ) -> Any:
         from hpo_assets.model.params import Arch
         from hpo_assets.training.trainer import TrainConfig, train_prepared
 
@@ -231,6 +237,8 @@ class TorchTrainer:
             device=self.device,
         )
         model_arch = Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
-        result = train_prepared(self.data, model_arch, cfg, on_epoch, patch_len=self.patch_len, stride=self.stride)
+        result = train_prepared(
+            self.data, model_arch, cfg, on_epoch, patch_len=self.patch_len, stride=self.stride
+        )
         result.model = None  # the study keeps metrics, curve and logits; the weights are not needed
         return result

@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo_assets.search.extremes import forced_extremes
+from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned
 from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
 from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import SteeringSampler, tested_configs
@@ -41,6 +42,7 @@ class StudyOptions:
     pruner_warmup_epochs: int = 1
     tpe_startup_trials: int = 10
     epochs_config: int | None = None
+    stale_after_s: float = STALE_AFTER_S  # a RUNNING trial without heartbeat this long is abandoned
 
     def __post_init__(self) -> None:
         if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
@@ -128,9 +130,18 @@ def _open_study(
     return study, sampler
 
 
-def _recover_killed(study: optuna.Study, space: SearchSpace, log: Log) -> int:
-    """FAIL every trial a killed run left RUNNING and enqueue its configuration again."""
-    killed = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+def _recover_killed(study: optuna.Study, space: SearchSpace, stale_after_s: float, log: Log) -> int:
+    """FAIL every trial a killed run left RUNNING and enqueue its configuration again.
+
+    Trials another live worker is training are left alone (see liveness.py).
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    killed = [t for t in running if is_abandoned(t, stale_after_s=stale_after_s)]
+    for t in running:
+        if t.number not in {k.number for k in killed}:
+            log(
+                f"trial #{t.number} is running in another live worker {t.user_attrs.get('worker')}; left alone"
+            )
     for t in killed:
         # A finished trial's attrs are frozen, so write them before telling FAIL.
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", KILLED_REASON)
@@ -200,7 +211,7 @@ def run_study(
     study.set_user_attr("space_size", space.size)
     study.set_user_attr("n_trials_target", options.n_trials)
 
-    _recover_killed(study, space, log)
+    _recover_killed(study, space, options.stale_after_s, log)
     _enqueue_extremes(study, space, options, log)
 
     ctx = TrialContext(space, train, options.objective, options.epochs_config, device, log, epoch_hook)

@@ -14,6 +14,7 @@ from hpo_assets import settings as project_settings
 from hpo_assets.defs.partitions import BUDGETS, HORIZONS, budget_horizon_partitions
 from hpo_assets.defs.resources import HpoPaths
 from hpo_assets.search.history import history_png, top_trials_markdown
+from hpo_assets.search.liveness import is_abandoned
 from hpo_assets.search.objective import TorchTrainer
 from hpo_assets.search.runner import StudyConfigError, StudyOptions, StudyRun, run_study, study_counts
 from hpo_assets.search.space import ArchChoice, SearchSpace, arch_choices, load_training_choices
@@ -184,7 +185,7 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
         dg.AssetCheckSpec("no_repeated_configuration", asset="hpo_study",
                           description="No configuration was trained twice in the study."),
         dg.AssetCheckSpec("no_trial_left_running", asset="hpo_study",
-                          description="No trial is left RUNNING after the run."),
+                          description="No trial is left RUNNING without a live worker after the run."),
         dg.AssetCheckSpec("has_complete_trial", asset="hpo_study",
                           description="The study holds at least one COMPLETE trial with a finite objective."),
     ],
@@ -261,13 +262,13 @@ def _checks(study: Any, space: SearchSpace) -> list[dg.AssetCheckResult]:
               and (t.state in (TrialState.COMPLETE, TrialState.PRUNED) or t.user_attrs.get("diverged"))]
     unique = tested_configs(space, tested)
     repeats = len(tested) - len(unique)
-    running = [t.number for t in trials if t.state == TrialState.RUNNING]
+    running = [t.number for t in trials if t.state == TrialState.RUNNING and is_abandoned(t)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     return [
         dg.AssetCheckResult(check_name="no_repeated_configuration", passed=repeats == 0,
                             metadata={"tested_trials": len(tested), "repeats": repeats}),
         dg.AssetCheckResult(check_name="no_trial_left_running", passed=not running,
-                            metadata={"running_trials": str(running)}),
+                            metadata={"abandoned_running_trials": str(running)}),
         dg.AssetCheckResult(check_name="has_complete_trial", passed=bool(complete),
                             metadata={"complete_trials": len(complete)}),
     ]

@@ -224,6 +224,9 @@ def run_study(
     exhausted = False
     while counted < options.n_trials:
         trials = study.get_trials(deepcopy=False)
+        counted = sum(counts_toward_target(t) for t in trials)  # other workers may have finished trials too
+        if counted >= options.n_trials:
+            break
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if not waiting and len(tested_configs(space, trials)) >= space.size:
             exhausted = True
@@ -235,8 +238,8 @@ def run_study(
         label = f"trial {counted + 1}/{options.n_trials}"
         frozen = run_trial(study, trial, ctx, steer=lambda n: sampler.steered.pop(n, None), label=label)
         new.append(frozen.number)
-        if counts_toward_target(frozen):
-            counted += 1
+        if "duplicate_of" in frozen.user_attrs:  # keep the study's count current if this run is killed later
+            study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
     counts = study_counts(study)
     study.set_user_attr("skipped_duplicates", counts["skipped_duplicates"])
     study.set_user_attr("exhausted", exhausted)

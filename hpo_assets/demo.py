@@ -26,8 +26,10 @@ def _short(value: Any) -> str | None:
 
 
 def _report(result: dg.ExecuteInProcessResult) -> None:
-    for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+    for event in result.all_events:
+        if not event.is_step_materialization:
+            continue
+        mat = event.step_materialization_data.materialization
         label = mat.asset_key.to_user_string() + (f" [{mat.partition}]" if mat.partition else "")
         print(f"  {label}")
         for key, value in mat.metadata.items():
@@ -36,7 +38,7 @@ def _report(result: dg.ExecuteInProcessResult) -> None:
                 print(f"      {key}: {text}")
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data.asset_check_evaluation
+            ev = event.event_specific_data
             print(f"  check {ev.asset_check_key.name}: {'passed' if ev.passed else 'FAILED'}")
 
 
@@ -44,7 +46,11 @@ def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs:
     started = time.monotonic()
     part = f" partition {kwargs['partition_key']}" if "partition_key" in kwargs else ""
     print(f"\n== {job}{part}")
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    run_config = dict(kwargs.pop("run_config", {}))
+    run_config.setdefault("loggers", {"console": {"config": {"log_level": "INFO"}}})
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config, **kwargs
+    )
     _report(result)
     if not result.success:
         for event in result.all_events:

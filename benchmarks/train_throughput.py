@@ -5,6 +5,7 @@ Run by hand (several minutes; others share the machine, so the load average is p
     .venv/bin/python benchmarks/train_throughput.py                      # all configurations
     .venv/bin/python benchmarks/train_throughput.py --only a,c --epochs 5
     .venv/bin/python benchmarks/train_throughput.py --compile             # + torch.compile step timing
+    .venv/bin/python benchmarks/train_throughput.py --quality 3          # fast vs torch dropout, real split
 
 For each configuration, in its own process (so peak memory is its own): parameter count, training
 samples/s, seconds per epoch (median of --epochs after --warmup epochs), seconds per 50-epoch trial,
@@ -102,10 +103,14 @@ def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads:
         (t["seconds"] - t["compute_seconds"] - t["eval_seconds"]) / t["seconds"] for t in measured
     )
     samples_per_s = n_train / train_s
+    # CPU seconds of the process per epoch / threads: what the epoch would take with the cores to itself
+    # (a contention-robust estimate when other jobs share the machine; idle threads sleep under PASSIVE)
+    cpu_epoch_s = statistics.median(t["cpu_seconds"] for t in measured) / torch.get_num_threads()
     return {
         "config": name, "arch": label, "batch": batch, "params": result.param_count,
         "threads": torch.get_num_threads(), "n_train": n_train, "n_val": len(data.split.val),
-        "samples_per_s": samples_per_s, "sec_per_epoch": epoch_s, "sec_per_50_epochs": 50 * epoch_s,
+        "samples_per_s": samples_per_s, "sec_per_epoch": epoch_s, "cpu_sec_per_epoch_per_thread": cpu_epoch_s,
+        "samples_per_s_uncontended_est": n_train / cpu_epoch_s * (train_s / epoch_s), "sec_per_50_epochs": 50 * epoch_s,
         "epoch_seconds": [round(t["seconds"], 3) for t in result.timings],
         "outside_share": outside, "train_gflop_per_sample": flops / 1e9,
         "achieved_gflops": flops * samples_per_s / 1e9, "matmul_gflops": peak / 1e9,
@@ -115,6 +120,22 @@ def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads:
         "val_auc_last": result.curve[-1]["val_auc"], "status": result.status,
         "loadavg_1m": os.getloadavg()[0],
     }
+
+
+def quality_worker(label: str, batch: int, seed: int, fast_dropout: bool, epochs: int) -> dict[str, Any]:
+    """One real training run on the S&P 500 h1 split, with the fast or torch's dropout."""
+    import hpo_assets.model.patchtst as patchtst
+    from hpo_assets.model.params import Arch
+    from hpo_assets.training.trainer import TrainConfig, train
+
+    patchtst.FAST_DROPOUT = fast_dropout
+    data = load_data()
+    cfg = TrainConfig(batch_size=batch, max_epochs=epochs, patience=epochs, seed=seed, lr=3e-4, warmup_steps=50)
+    result = train(data.x, data.y, data.split.train, data.split.val, Arch.from_label(label), cfg,
+                   context=data.context)
+    return {"fast_dropout": fast_dropout, "seed": seed, "best_epoch": result.best_epoch,
+            **{k: result.metrics[k] for k in ("val_auc", "val_loss", "val_pr_auc", "accuracy")},
+            "sec": result.duration_sec}
 
 
 def compile_probe(label: str, batch: int, steps: int = 10) -> dict[str, Any]:
@@ -160,9 +181,16 @@ def main() -> int:
     parser.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="passive",
                         help="OMP_WAIT_POLICY of the workers (passive: idle threads sleep instead of spinning, "
                              "which matters when other processes share the cores)")
+    parser.add_argument("--quality", type=int, default=0, metavar="SEEDS",
+                        help="instead: train (a) on the real split with fast vs torch dropout for SEEDS seeds")
+    parser.add_argument("--quality-epochs", type=int, default=20)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--quality-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.quality_worker:
+        print(json.dumps(quality_worker(**json.loads(args.quality_worker))))
+        return 0
     if args.worker:
         spec = json.loads(args.worker)
         print(json.dumps(worker(**spec)))
@@ -176,6 +204,22 @@ def main() -> int:
         env["OMP_WAIT_POLICY"] = args.omp_wait.upper()
     print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY')}, loadavg {os.getloadavg()[0]:.2f}", flush=True)
+    if args.quality:
+        label, batch = CONFIGS["a@128"]
+        runs = []
+        for seed in range(args.quality):
+            for fast in (True, False):
+                spec = {"label": label, "batch": batch, "seed": seed, "fast_dropout": fast,
+                        "epochs": args.quality_epochs}
+                proc = subprocess.run([sys.executable, __file__, "--quality-worker", json.dumps(spec)],
+                                      capture_output=True, text=True, check=True, env=env)
+                runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                print(json.dumps(runs[-1]), flush=True)
+        for fast in (True, False):
+            aucs = [r["val_auc"] for r in runs if r["fast_dropout"] == fast]
+            print(f"{'fast' if fast else 'torch'} dropout: val_auc mean {statistics.mean(aucs):.4f} "
+                  f"(runs {', '.join(f'{a:.4f}' for a in aucs)})")
+        return 0
     rows = []
     for name in args.only.split(","):
         label, batch = CONFIGS[name]
@@ -196,7 +240,7 @@ def main() -> int:
             f"peak RSS {row['peak_rss_mb']:6.0f} MB  outside {row['outside_share']:5.1%}  "
             f"util {row['utilisation']:5.1%} of {row['matmul_gflops']:.0f} GFLOP/s"
             + (f"  x{row['speedup_vs_reference']:.2f} vs ref" if "speedup_vs_reference" in row else "")
-            + f"  (load {row['loadavg_1m']:.1f})",
+            + f"  (load {row['loadavg_1m']:.1f}; from CPU time: ~{row['samples_per_s_uncontended_est']:.0f} samples/s)",
             flush=True,
         )
     if args.compile:

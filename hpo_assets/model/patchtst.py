@@ -22,6 +22,9 @@ from torch import nn
 from hpo_assets.model.params import Arch, n_patches
 
 
+FAST_DROPOUT = True  # False: FastDropout falls back to F.dropout (benchmarks compare the two)
+
+
 def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Inverted dropout with a cheaper CPU mask than `F.dropout` (1.4 vs 2.9 ms fwd+bwd per 442k values, 1 thread).
 
@@ -32,7 +35,7 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """
     if not training or p == 0.0:
         return x
-    if x.device.type != "cpu":
+    if x.device.type != "cpu" or not FAST_DROPOUT:
         return F.dropout(x, p, True)
     n = x.numel()
     drop_levels = round(p * 65536)

@@ -302,7 +302,7 @@ class _Run:
     def fit(self, on_epoch: Callable[[dict[str, Any]], None] | None) -> None:
         cfg = self.cfg
         for epoch in range(1, cfg.max_epochs + 1):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss, compute = self.train_epoch(epoch)
             if self.status == "diverged":
@@ -317,7 +317,8 @@ class _Run:
             record = self._record(epoch, train_loss, val_loss, val_auc, lr, seconds)
             self.curve.append(record)
             self.timings.append(
-                {"epoch": epoch, "seconds": seconds, "compute_seconds": compute, "eval_seconds": eval_seconds}
+                {"epoch": epoch, "seconds": seconds, "compute_seconds": compute, "eval_seconds": eval_seconds,
+                 "cpu_seconds": time.process_time() - cpu0}
             )
             if not math.isfinite(val_loss):
                 self._diverge(epoch, f"non-finite validation loss ({val_loss}) at epoch {epoch}")

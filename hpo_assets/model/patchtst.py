@@ -21,7 +21,6 @@ from torch import nn
 
 from hpo_assets.model.params import Arch, n_patches
 
-
 FAST_DROPOUT = True  # False: FastDropout falls back to F.dropout (benchmarks compare the two)
 
 

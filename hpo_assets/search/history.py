@@ -11,74 +11,69 @@ from optuna.trial import TrialState
 
 def history_png(study: optuna.Study, objective: str) -> bytes:
     """Objective of each COMPLETE trial by number, the best-so-far line, pruned and failed trials marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, safe in any thread
 
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
-    try:
-        if done:
-            xs = [t.number for t in done]
-            ys = [float(t.value) for t in done]  # type: ignore[arg-type]
-            forced = [bool(t.user_attrs.get("forced_extreme")) for t in done]
+    fig = Figure(figsize=(7, 3.6), dpi=100)
+    ax = fig.subplots()
+    if done:
+        xs = [t.number for t in done]
+        ys = [float(t.value) for t in done]  # type: ignore[arg-type]
+        forced = [bool(t.user_attrs.get("forced_extreme")) for t in done]
+        ax.scatter(
+            [x for x, f in zip(xs, forced, strict=True) if not f],
+            [y for y, f in zip(ys, forced, strict=True) if not f],
+            s=18,
+            label="sampled (TPE)",
+        )
+        if any(forced):
             ax.scatter(
-                [x for x, f in zip(xs, forced, strict=True) if not f],
-                [y for y, f in zip(ys, forced, strict=True) if not f],
-                s=18,
-                label="sampled (TPE)",
+                [x for x, f in zip(xs, forced, strict=True) if f],
+                [y for y, f in zip(ys, forced, strict=True) if f],
+                s=24,
+                marker="s",
+                label="forced extreme",
             )
-            if any(forced):
-                ax.scatter(
-                    [x for x, f in zip(xs, forced, strict=True) if f],
-                    [y for y, f in zip(ys, forced, strict=True) if f],
-                    s=24,
-                    marker="s",
-                    label="forced extreme",
-                )
-            best, running = [], -math.inf if maximize else math.inf
-            for y in ys:
-                running = max(running, y) if maximize else min(running, y)
-                best.append(running)
-            ax.step(xs, best, where="post", color="tab:red", label="best so far")
-        # Pruned trials at the last value they reported (where the pruner stopped them).
-        pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
-        if pruned:
-            last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
-            ax.scatter(
-                [t.number for t in pruned],
-                last,
-                marker="x",
-                s=22,
-                color="tab:gray",
-                label="pruned (last epoch)",
-            )
-        # Failed trials have no value: a vertical line each (dashed red when diverged).
-        for i, t in enumerate(t for t in trials if t.state == TrialState.FAIL):
-            diverged = bool(t.user_attrs.get("diverged"))
-            ax.axvline(
-                t.number,
-                color="tab:red" if diverged else "tab:purple",
-                alpha=0.35,
-                linestyle="--" if diverged else ":",
-                label=None if i else "failed / diverged",
-            )
-        ax.set_xlabel("trial number")
-        ax.set_ylabel(objective)
-        ax.set_title(f"{study.study_name}: optimisation history")
-        if not done:
-            ax.text(0.5, 0.5, "no completed trial yet", ha="center", va="center", transform=ax.transAxes)
-        else:
-            ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
+        best, running = [], -math.inf if maximize else math.inf
+        for y in ys:
+            running = max(running, y) if maximize else min(running, y)
+            best.append(running)
+        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    # Pruned trials at the last value they reported (where the pruner stopped them).
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+    if pruned:
+        last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+        ax.scatter(
+            [t.number for t in pruned],
+            last,
+            marker="x",
+            s=22,
+            color="tab:gray",
+            label="pruned (last epoch)",
+        )
+    # Failed trials have no value: a vertical line each (dashed red when diverged).
+    for i, t in enumerate(t for t in trials if t.state == TrialState.FAIL):
+        diverged = bool(t.user_attrs.get("diverged"))
+        ax.axvline(
+            t.number,
+            color="tab:red" if diverged else "tab:purple",
+            alpha=0.35,
+            linestyle="--" if diverged else ":",
+            label=None if i else "failed / diverged",
+        )
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(objective)
+    ax.set_title(f"{study.study_name}: optimisation history")
+    if not done:
+        ax.text(0.5, 0.5, "no completed trial yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def _cell(value: object) -> str:

@@ -22,25 +22,29 @@ def history_png(study: optuna.Study, objective: str) -> bytes:
         xs = [t.number for t in done]
         ys = [float(t.value) for t in done]  # type: ignore[arg-type]
         forced = [bool(t.user_attrs.get("forced_extreme")) for t in done]
-        ax.scatter(
-            [x for x, f in zip(xs, forced, strict=True) if not f],
-            [y for y, f in zip(ys, forced, strict=True) if not f],
-            s=18,
-            label="sampled (TPE)",
-        )
+        if not all(forced):
+            ax.scatter(
+                [x for x, f in zip(xs, forced, strict=True) if not f],
+                [y for y, f in zip(ys, forced, strict=True) if not f],
+                s=18,
+                color="tab:blue",
+                label="sampled (TPE)",
+            )
         if any(forced):
             ax.scatter(
                 [x for x, f in zip(xs, forced, strict=True) if f],
                 [y for y, f in zip(ys, forced, strict=True) if f],
                 s=24,
                 marker="s",
+                color="tab:orange",
                 label="forced extreme",
             )
         best, running = [], -math.inf if maximize else math.inf
         for y in ys:
             running = max(running, y) if maximize else min(running, y)
             best.append(running)
-        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+        last_number = max(t.number for t in trials)  # carry the best to the last trial, whatever its state
+        ax.step([*xs, last_number], [*best, best[-1]], where="post", color="tab:red", label="best so far")
     # Pruned trials at the last value they reported (where the pruner stopped them).
     pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
     if pruned:

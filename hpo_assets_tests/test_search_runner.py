@@ -271,3 +271,14 @@ def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
     empty = optuna.create_study(study_name="e", storage=open_storage(str(tmp_path), "e"))
     assert history_png(empty, "val_loss")[:8] == b"\x89PNG\r\n\x1a\n"
     assert top_trials_markdown(empty).count("\n") == 2
+
+
+def test_val_loss_objective_minimises_the_loss_at_the_best_epoch(tmp_path: Path) -> None:
+    space = SearchSpace.build(ARCHS[:3], TINY)
+    run = run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
+                    options=StudyOptions(n_trials=4, n_forced=0, objective="val_loss", pruner="none"), log=quiet)
+    study = load(tmp_path)
+    assert run.direction == "minimize" and study.direction.name == "MINIMIZE"
+    assert all(t.value == t.user_attrs["val_loss"] for t in study.trials)
+    assert all(t.intermediate_values[3] == t.user_attrs["learning_curve"][2]["val_loss"] for t in study.trials)
+    assert run.best is not None and run.best.value == min(t.value for t in study.trials)

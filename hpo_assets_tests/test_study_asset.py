@@ -38,8 +38,8 @@ DONE_ATTRS = {"val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accur
               "val_logits", "val_labels"}  # fmt: skip
 
 
-def _study_run(config: dict, key: str = "2M|h1") -> dg.ExecuteInProcessResult:
-    return dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths()},
+def _study_run(config: dict, key: str = "2M|h1", instance: dg.DagsterInstance | None = None):
+    return dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths()}, instance=instance,
                           run_config={"ops": {"hpo_study": {"config": config}}}, raise_on_error=False)  # fmt: skip
 
 
@@ -56,8 +56,12 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     assert dg.materialize([market_data, features], resources={"paths": HpoPaths()}).success
-    first = _study_run({**TINY, "n_trials": 4})
+    instance = dg.DagsterInstance.ephemeral()
+    first = _study_run({**TINY, "n_trials": 4}, instance=instance)
     assert first.success
+    logged = [e.user_message for e in instance.all_logs(first.run_id)]
+    assert any(m.startswith("trial 1/4 #0: ") and "[forced min_d_model]" in m for m in logged)
+    assert any(m.startswith("trial 4/4 #3 epoch 1/2: ") and "val_auc=" in m for m in logged)
     journal = isolated_dirs / "hpo" / "hpo-2M-h1.journal"
     study = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(str(journal.parent), "hpo-2M-h1"))
     trials = study.trials

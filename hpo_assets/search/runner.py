@@ -210,6 +210,7 @@ def run_study(
         study.set_user_attr(key, plain(value))
     study.set_user_attr("space_size", space.size)
     study.set_user_attr("n_trials_target", options.n_trials)
+    study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
 
     _recover_killed(study, space, options.stale_after_s, log)
     _enqueue_extremes(study, space, options, log)

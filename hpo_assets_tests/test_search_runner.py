@@ -189,7 +189,8 @@ def test_resume_continues_to_the_target_and_never_restarts(tmp_path: Path) -> No
 
 def test_bad_options_and_a_changed_objective_name_the_field(tmp_path: Path) -> None:
     for kwargs, field_name in [({"n_trials": 0}, "n_trials"), ({"objective": "accuracy"}, "objective"),
-                               ({"pruner": "asha"}, "pruner"), ({"n_forced": -1}, "n_forced")]:  # fmt: skip
+                               ({"pruner": "asha"}, "pruner"), ({"n_forced": -1}, "n_forced"),
+                               ({"seed": -3}, "seed")]:  # fmt: skip
         with pytest.raises(StudyConfigError, match=field_name):
             StudyOptions(**kwargs)
     space = SearchSpace.build(ARCHS[:2], TINY)

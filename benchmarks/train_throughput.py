@@ -178,9 +178,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="epochs discarded first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in each worker")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile on (a)")
-    parser.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="passive",
-                        help="OMP_WAIT_POLICY of the workers (passive: idle threads sleep instead of spinning, "
-                             "which matters when other processes share the cores)")
+    parser.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="unset",
+                        help="OMP_WAIT_POLICY of the workers (unset: as the environment has it; passive: idle threads sleep, "
+                             "better when other jobs share the cores, 2x slower for small models when they do not)")
     parser.add_argument("--quality", type=int, default=0, metavar="SEEDS",
                         help="instead: train (a) on the real split with fast vs torch dropout for SEEDS seeds")
     parser.add_argument("--quality-epochs", type=int, default=20)

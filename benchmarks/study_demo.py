@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/study_demo.py            # 2M|h1 2M|h3 2M|h5, profile demo
     .venv/bin/python benchmarks/study_demo.py 2M|h1      # one partition
+    .venv/bin/python benchmarks/study_demo.py --cpu-threads 1 2M|h1
 
 Runs in a temporary outputs/storage folder (the user's `.hpo/` is not touched). Wasted trials are
 trials that trained without informing the search: diverged ones, and repeated configurations
@@ -10,13 +11,13 @@ trials that trained without informing the search: diverged ones, and repeated co
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import tempfile
 import time
 
 
-def main(keys: list[str]) -> None:
+def main(keys: list[str], cpu_threads: int = 0) -> None:
     tmp = tempfile.mkdtemp(prefix="hpo-bench-")
     os.environ["HPO_ASSETS_OUTPUTS"] = os.path.join(tmp, "outputs")
     os.environ["HPO_ASSETS_STORAGE"] = os.path.join(tmp, "hpo")
@@ -36,7 +37,7 @@ def main(keys: list[str]) -> None:
     for key in keys:
         t0 = time.perf_counter()
         result = dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths()},
-                                run_config={"ops": {"hpo_study": {"config": {"profile": "demo"}}}})  # fmt: skip
+                                run_config={"ops": {"hpo_study": {"config": {"profile": "demo", "cpu_threads": cpu_threads}}}})  # fmt: skip
         seconds = time.perf_counter() - t0
         total += seconds
         (mat,) = result.asset_materializations_for_node("hpo_study")
@@ -56,4 +57,8 @@ def main(keys: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["2M|h1", "2M|h3", "2M|h5"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("keys", nargs="*", default=["2M|h1", "2M|h3", "2M|h5"])
+    parser.add_argument("--cpu-threads", type=int, default=0, help="hpo_study cpu_threads (0 = torch default)")
+    args = parser.parse_args()
+    main(args.keys, args.cpu_threads)

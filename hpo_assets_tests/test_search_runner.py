@@ -218,7 +218,7 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
     study = optuna.create_study(study_name="s", storage=open_storage(str(tmp_path), "s"), direction="maximize")
     study.enqueue_trial({"arch": archs[0].label, "lr": 10.0, "dropout": 0.0, "weight_decay": 0.0,
                          "warmup_steps": 0, "batch_size": 128})  # fmt: skip
-    trainer = TorchTrainer(data, max_epochs=2, patience=2, seed=0, device="cpu")
+    trainer = TorchTrainer(data, max_epochs=2, patience=2, seed=0, device="cpu", num_threads=1)
     run = run_study(space, trainer, study_name="s", storage=str(tmp_path),
                     options=StudyOptions(n_trials=3, n_forced=0, pruner="none", epochs_config=2), device="cpu",
                     log=quiet)

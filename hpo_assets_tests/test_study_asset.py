@@ -29,6 +29,7 @@ TINY = {
     "max_epochs": 2, "patience": 2, "n_forced": 2,
     "start": "2014-01-01", "end": "2016-12-31", "val_start": "2015-10-01", "test_start": "2016-10-01",
     "architectures": ["d384-L1-H8-F1536", "d512-L1-H8-F1024", "d192-L4-H8-F768"],
+    "cpu_threads": 1,  # no thread contention with other processes on a small machine
 }  # fmt: skip
 TRIAL_ATTRS = {"d_model", "n_layers", "n_heads", "d_ff", "param_count", "lr", "dropout", "weight_decay",
                "warmup_steps", "batch_size", "epochs_config", "device", "duration_sec", "forced_extreme",
@@ -132,6 +133,7 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         ({"objective": "accuracy"}, "objective 'accuracy' is unknown"),
         ({"pruner": "asha"}, "pruner 'asha' is unknown"),
         ({"max_epochs": 0}, "max_epochs must be a whole number >= 1"),
+        ({"cpu_threads": -1}, "cpu_threads must be 0"),
         ({"storage": "mongodb://localhost/x"}, "unsupported scheme 'mongodb'"),
         ({"profile": "nope"}, "unknown profile 'nope'"),
     ],
@@ -152,5 +154,5 @@ def test_profile_fills_fields_left_at_their_defaults() -> None:
     demo = resolve_config(HpoStudyConfig(profile="demo"))
     assert (demo["n_trials"], demo["max_epochs"], demo["n_forced"], demo["start"]) == (8, 3, 3, "2013-07-01")
     mine = resolve_config(HpoStudyConfig(profile="demo", n_trials=9))
-    assert mine["n_trials"] == 9 and mine["max_epochs"] == 3
+    assert mine["n_trials"] == 9 and mine["max_epochs"] == 3 and mine["cpu_threads"] == 1
     assert resolve_config(HpoStudyConfig())["n_trials"] == 50

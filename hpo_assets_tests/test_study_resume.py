@@ -36,7 +36,7 @@ def tiny_setup():
                "batch_size": [128]}  # fmt: skip
     space = SearchSpace.build(archs, choices)
     # One epoch per trial: the kill lands after epoch 1 is reported, before the trial is told.
-    trainer = TorchTrainer(data, max_epochs=1, patience=1, seed=0, device="cpu")
+    trainer = TorchTrainer(data, max_epochs=1, patience=1, seed=0, device="cpu", num_threads=1)
     options = StudyOptions(n_trials=TARGET, n_forced=2, pruner="none", epochs_config=1)
     return space, trainer, options
 

@@ -217,6 +217,7 @@ class TorchTrainer:
     device: str | None = None
     patch_len: int = 16
     stride: int = 8
+    num_threads: int | None = None  # CPU threads per trial; None = torch's setting
 
     def __call__(
         self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]
@@ -235,6 +236,7 @@ class TorchTrainer:
             objective=self.objective,  # type: ignore[arg-type]
             seed=self.seed,
             device=self.device,
+            num_threads=self.num_threads,
         )
         model_arch = Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
         result = train_prepared(

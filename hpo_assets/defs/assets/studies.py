@@ -55,6 +55,11 @@ class HpoStudyConfig(dg.Config):
         '"" = the `paths` resource (default `.hpo/`).',
     )
     device: str = Field(default=str(_STUDY["device"]), description='"" = CUDA when present, else CPU.')
+    cpu_threads: int = Field(
+        default=int(_STUDY["cpu_threads"]),
+        description="CPU threads per trial; 0 = torch's default. 1 avoids thread thrashing when several "
+        "processes share a small CPU machine.",
+    )
     start: str = Field(default=str(_STUDY["start"]), description="First day of the data window (YYYY-MM-DD).")
     end: str = Field(default=str(_STUDY["end"]), description="Last day of the data window (YYYY-MM-DD).")
     val_start: str = Field(default=str(_STUDY["val_start"]), description="Validation cut date; '' = split: section.")
@@ -140,6 +145,8 @@ def _check_epochs(values: dict[str, Any]) -> None:
     for name in ("max_epochs", "patience"):
         if values[name] < 1:
             raise StudyInputError(f"{name} must be a whole number >= 1, got {values[name]!r}")
+    if values["cpu_threads"] < 0:
+        raise StudyInputError(f"cpu_threads must be 0 (torch's default) or more, got {values['cpu_threads']!r}")
 
 
 def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -> dict[str, Any]:
@@ -221,7 +228,7 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
         f"storage {redact(spec)}"
     )
     trainer = TorchTrainer(data, values["max_epochs"], values["patience"], values["objective"], values["seed"],
-                           device, int(_MODEL["patch_len"]), int(_MODEL["stride"]))
+                           device, int(_MODEL["patch_len"]), int(_MODEL["stride"]), values["cpu_threads"] or None)
     study_attrs = {
         "budget": part.budget, "horizon": part.horizon, "horizon_days": part.horizon_days,
         "tier": f"a{data.n_features - 5}", "n_features": data.n_features, "context": data.context,

@@ -283,3 +283,28 @@ def test_val_loss_objective_minimises_the_loss_at_the_best_epoch(tmp_path: Path)
     assert all(t.value == t.user_attrs["val_loss"] for t in study.trials)
     assert all(t.intermediate_values[3] == t.user_attrs["learning_curve"][2]["val_loss"] for t in study.trials)
     assert run.best is not None and run.best.value == min(t.value for t in study.trials)
+
+
+def test_an_enqueued_repeat_is_skipped_not_trained_and_not_counted(tmp_path: Path) -> None:
+    space = SearchSpace.build(ARCHS[:3], TINY)
+    trained: list[tuple] = []
+    inner = cheap_trainer()
+
+    def train(arch, hp, on_epoch):
+        trained.append((arch.label, *hp.values()))
+        return inner(arch, hp, on_epoch)
+
+    opts = dict(n_forced=0, pruner="none")
+    run_study(space, train, study_name="s", storage=str(tmp_path), options=StudyOptions(n_trials=1, **opts), log=quiet)
+    first = load(tmp_path).trials[0]
+    load(tmp_path).enqueue_trial(dict(first.params))  # e.g. a second worker re-queued a finished configuration
+    run = run_study(space, train, study_name="s", storage=str(tmp_path), options=StudyOptions(n_trials=3, **opts),
+                    log=quiet)  # fmt: skip
+    study = load(tmp_path)
+    skipped = study.trials[1]
+    assert skipped.state == TrialState.FAIL and skipped.params == first.params
+    assert skipped.user_attrs["duplicate_of"] == 0 and skipped.user_attrs["skipped_duplicate"] is True
+    assert skipped.user_attrs["fail_reason"].startswith("duplicate of #0")
+    assert len(trained) == 3 and len(set(trained)) == 3  # the repeat was never trained
+    assert run.counted == 3 and len(study.trials) == 4
+    assert run.skipped_duplicates == sum("duplicate_of" in t.user_attrs for t in study.trials) >= 1

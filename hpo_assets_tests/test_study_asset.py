@@ -152,7 +152,7 @@ def test_missing_features_file_says_what_to_materialize(isolated_dirs: Path) -> 
 
 def test_profile_fills_fields_left_at_their_defaults() -> None:
     demo = resolve_config(HpoStudyConfig(profile="demo"))
-    assert (demo["n_trials"], demo["max_epochs"], demo["n_forced"], demo["start"]) == (12, 3, 3, "2013-07-01")
+    assert (demo["n_trials"], demo["max_epochs"], demo["n_forced"], demo["start"]) == (12, 3, 6, "2013-07-01")
     mine = resolve_config(HpoStudyConfig(profile="demo", n_trials=9))
     assert mine["n_trials"] == 9 and mine["max_epochs"] == 3 and mine["cpu_threads"] == 1
     assert resolve_config(HpoStudyConfig())["n_trials"] == 50

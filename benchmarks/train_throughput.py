@@ -6,6 +6,7 @@ Run by hand (several minutes; others share the machine, so the load average is p
     .venv/bin/python benchmarks/train_throughput.py --only a,c --epochs 5
     .venv/bin/python benchmarks/train_throughput.py --compile             # + torch.compile step timing
     .venv/bin/python benchmarks/train_throughput.py --quality 3          # fast vs torch dropout, real split
+    .venv/bin/python benchmarks/train_throughput.py --only 20M@128 --bf16  # bf16 autocast on CPU (AMX)
 
 For each configuration, in its own process (so peak memory is its own): parameter count, training
 samples/s, seconds per epoch (median of --epochs after --warmup epochs), seconds per 50-epoch trial,
@@ -78,7 +79,9 @@ def load_data() -> Any:
     return prepare_dataset(load_market(default_market_path()), horizon=1)
 
 
-def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads: int | None) -> dict[str, Any]:
+def worker(
+    name: str, label: str, batch: int, epochs: int, warmup: int, threads: int | None, bf16: bool = False
+) -> dict[str, Any]:
     import torch
 
     from hpo_assets.model.params import Arch
@@ -93,7 +96,7 @@ def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     flops = training_flops_per_sample(PatchTSTClassifier(data.n_features, arch), min(batch, 64), data.context,
                                       data.n_features)
-    cfg = TrainConfig(batch_size=batch, max_epochs=warmup + epochs, patience=10**6, seed=0)
+    cfg = TrainConfig(batch_size=batch, max_epochs=warmup + epochs, patience=10**6, seed=0, cpu_bf16=bf16)
     result = train(data.x, data.y, data.split.train, data.split.val, arch, cfg, context=data.context)
     measured = result.timings[warmup:]
     n_train = len(data.split.train)
@@ -107,7 +110,7 @@ def worker(name: str, label: str, batch: int, epochs: int, warmup: int, threads:
     # (a contention-robust estimate when other jobs share the machine; idle threads sleep under PASSIVE)
     cpu_epoch_s = statistics.median(t["cpu_seconds"] for t in measured) / torch.get_num_threads()
     return {
-        "config": name, "arch": label, "batch": batch, "params": result.param_count,
+        "config": name + ("+bf16" if bf16 else ""), "arch": label, "batch": batch, "params": result.param_count,
         "threads": torch.get_num_threads(), "n_train": n_train, "n_val": len(data.split.val),
         "samples_per_s": samples_per_s, "sec_per_epoch": epoch_s, "cpu_sec_per_epoch_per_thread": cpu_epoch_s,
         "samples_per_s_uncontended_est": n_train / cpu_epoch_s * (train_s / epoch_s), "sec_per_50_epochs": 50 * epoch_s,
@@ -178,6 +181,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="epochs discarded first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in each worker")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile on (a)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="TrainConfig(cpu_bf16=True): bf16 autocast on CPU (AMX); utilisation stays vs fp32 peak")
     parser.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="unset",
                         help="OMP_WAIT_POLICY of the workers (unset: as the environment has it; passive: idle threads sleep, "
                              "better when other jobs share the cores, 2x slower for small models when they do not)")
@@ -224,7 +229,7 @@ def main() -> int:
     for name in args.only.split(","):
         label, batch = CONFIGS[name]
         spec = {"name": name, "label": label, "batch": batch, "epochs": args.epochs, "warmup": args.warmup,
-                "threads": args.threads}
+                "threads": args.threads, "bf16": args.bf16}
         proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
                               capture_output=True, text=True, check=False, env=env)
         if proc.returncode:
@@ -235,7 +240,7 @@ def main() -> int:
             row["speedup_vs_reference"] = row["samples_per_s"] / REFERENCE[name]
         rows.append(row)
         print(
-            f"{name:8s} {label:18s} params {row['params']:>11,}  {row['samples_per_s']:8.0f} samples/s  "
+            f"{row['config']:8s} {label:18s} params {row['params']:>11,}  {row['samples_per_s']:8.0f} samples/s  "
             f"{row['sec_per_epoch']:7.2f} s/epoch  {row['sec_per_50_epochs'] / 60:6.1f} min/50ep  "
             f"peak RSS {row['peak_rss_mb']:6.0f} MB  outside {row['outside_share']:5.1%}  "
             f"util {row['utilisation']:5.1%} of {row['matmul_gflops']:.0f} GFLOP/s"

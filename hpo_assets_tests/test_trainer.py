@@ -11,7 +11,7 @@ import torch
 from hpo_assets.data.dataset import PreparedData
 from hpo_assets.data.splits import Split
 from hpo_assets.model.params import Arch
-from hpo_assets.training.device import pick_device
+from hpo_assets.training.device import bf16_supported, pick_device
 from hpo_assets.training.metrics import classification_metrics
 from hpo_assets.training.trainer import TrainConfig, build_optimizer, lr_lambda, train, train_prepared
 
@@ -193,3 +193,11 @@ def test_pick_device() -> None:
     assert pick_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="not a torch device"):
         pick_device("gpu-please")
+
+
+@pytest.mark.skipif(not bf16_supported(torch.device("cpu")), reason="CPU has no bf16 matmuls (AMX/AVX512-BF16)")
+def test_cpu_bf16_autocast_still_learns_with_fp32_weights() -> None:
+    res = fit(TrainConfig(lr=3e-3, warmup_steps=10, batch_size=64, max_epochs=8, patience=4, cpu_bf16=True))
+    assert res.status == "ok" and res.metrics["val_auc"] > 0.9
+    assert all(p.dtype == torch.float32 for p in res.model.parameters())
+    assert res.val_logits.dtype == np.float32

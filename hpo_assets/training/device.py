@@ -42,14 +42,21 @@ def prepare_device(device: torch.device) -> None:
 
 
 def bf16_supported(device: torch.device) -> bool:
+    """bf16 matmuls in hardware: CUDA with bf16, or a CPU with AMX / AVX512-BF16 (emulated bf16 is slow)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
+    if device.type == "cpu":
+        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    return False
 
 
 @contextlib.contextmanager
 def autocast(device: torch.device, enabled: bool | None = None) -> Iterator[None]:
-    """bf16 autocast on CUDA by default; on CPU only when `enabled=True` (and bf16 is supported)."""
+    """bf16 autocast on CUDA by default; on CPU only when `enabled=True` and bf16 is in hardware.
+
+    Weights, optimizer state and the loss stay fp32 (autocast only lowers matmul inputs).
+    """
     use = (device.type == "cuda") if enabled is None else enabled
     if use and bf16_supported(device):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16):

@@ -25,7 +25,7 @@ from torch import nn
 
 from hpo_assets.model.params import Arch, count_parameters
 from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
-from hpo_assets.training.device import autocast, pick_device, prepare_device
+from hpo_assets.training.device import autocast, bf16_supported, pick_device, prepare_device
 from hpo_assets.training.metrics import bce_with_logits, classification_metrics
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
     min_delta: float = 0.0
     num_threads: int | None = None  # CPU threads for this run (None: torch's current setting)
+    cpu_bf16: bool = False  # bf16 autocast on CPU too (AMX/AVX512-BF16 only); CUDA always uses bf16
 
     def validate(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -93,7 +94,9 @@ class TrainConfig:
             whole("num_threads", 1)
         if self.objective not in OBJECTIVES:
             raise bad("objective", f"must be one of {sorted(OBJECTIVES)}")
-        pick_device(self.device)
+        device = pick_device(self.device)
+        if self.cpu_bf16 and device.type == "cpu" and not bf16_supported(device):
+            raise bad("cpu_bf16", "this CPU has no bf16 matmul support (AMX or AVX512-BF16); leave it False")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -279,6 +282,7 @@ class _Run:
         self.offsets = torch.arange(-context + 1, 1, device=device)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.loss_fn = nn.BCEWithLogitsLoss()
+        self.bf16: bool | None = True if (cfg.cpu_bf16 and device.type == "cpu") else None
         self.optimizer = build_optimizer(model, cfg, device)
         steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -360,7 +364,7 @@ class _Run:
             idx = idx_all[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             xb, yb = self.windows(idx), self.y[idx]
             t = time.perf_counter()
-            with autocast(self.device):
+            with autocast(self.device, self.bf16):
                 logits = model(xb)
             loss = self.loss_fn(logits.float(), yb)
             self.optimizer.zero_grad(set_to_none=True)
@@ -405,7 +409,7 @@ class _Run:
         self.model.eval()
         parts = []
         for start in range(0, len(idx), self.cfg.eval_batch_size):
-            with autocast(self.device):
+            with autocast(self.device, self.bf16):
                 parts.append(self.model(self.windows(idx[start : start + self.cfg.eval_batch_size])).float())
         return torch.cat(parts).cpu().numpy()
 

@@ -243,9 +243,9 @@ def train(
             model = PatchTSTClassifier(n_features, arch, context, patch_len, stride, cfg.dropout).to(device)
             run = _Run(model, x, y, train_idx, val_idx, cfg, device, context)
             run.fit(on_epoch)
+        result = run.result(count_parameters(arch, n_features, context, patch_len, stride))
     finally:
         torch.set_num_threads(threads)
-    result = run.result(count_parameters(arch, n_features, context, patch_len, stride))
     result.duration_sec = time.perf_counter() - started
     return result
 

@@ -16,6 +16,20 @@ matmul FLOP/s measured in the same worker just before training.
 
 Reference (original trainer, 3,746 windows): (a) d64-L4-H8-F256 @128: 2,171 samples/s, 1.79 s/epoch,
 ~16% util; (c) d192-L8-H8-F768 @64: 422 samples/s, 9.1 s/epoch, ~49% util.
+
+Measured 2026-11-22 on this 2-core AVX-512/AMX VM (3,667 training windows, load ~2 = this run alone;
+`--epochs 5`; the measured fp32 matmul peak is 350-380 GFLOP/s, not ~170):
+  a@128  227k params  4,467 samples/s (x2.06)  0.85 s/epoch   0.7 min/50 ep  outside 1.4%  util 14.9%
+  a@512                4,707 samples/s          0.80 s/epoch                  outside 1.1%  util 15.4%
+  c@64   3.64M params    671 samples/s (x1.59)  5.61 s/epoch   4.7 min/50 ep  outside 0.3%  util 37.5%
+  c@256                  779 samples/s          4.85 s/epoch                  outside 0.2%  util 40.2%
+  2M@128 2.04M params    969 samples/s          3.88 s/epoch   3.2 min/50 ep  outside 0.3%  util 29.1%
+  20M@128 19.9M params   182 samples/s         20.75 s/epoch  17.3 min/50 ep  outside 0.1%  util 51.6%
+  20M@128 --bf16         287 samples/s         13.02 s/epoch  10.9 min/50 ep  (85% of the fp32 peak)
+  peak RSS 0.6-1.7 GB.  --compile on a@128: first step 38 s, then 3,929 vs 3,791 samples/s eager (+4%):
+  not worth it for trials of ~1 min.  Under contention from other torch processes the default OpenMP
+  spin-wait makes 2-thread training 10x slower (38-340 samples/s on a@128); run with 1 thread per
+  process there (TrainConfig.num_threads=1), or OMP_WAIT_POLICY=PASSIVE (--omp-wait passive).
 """
 
 from __future__ import annotations

@@ -88,3 +88,14 @@ def test_cli_space_table_and_bad_budget(capsys: pytest.CaptureFixture[str]) -> N
     assert out.startswith("budget 2M:") and "param_count" in out
     assert main(["space", "2X"]) == 2
     assert "2X" in capsys.readouterr().err
+
+
+def test_named_budget_overrides_the_default_choices(tmp_path: Path) -> None:
+    cfg = tmp_path / "budgets.yaml"
+    cfg.write_text(
+        "tolerance: 0.25\n"
+        "default:\n  d_model: [64, 96, 128, 192, 256]\n  n_layers: [1, 2, 4, 8, 16]\n  n_heads: [4]\n  d_ff_ratio: [4]\n"
+        "budgets:\n  2M:\n    d_model: [128]\n"
+    )
+    assert {e.arch.d_model for e in budget_space("2M", config_path=cfg)} == {128}
+    assert len({e.arch.d_model for e in budget_space("1M", config_path=cfg)}) > 1

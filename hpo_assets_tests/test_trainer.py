@@ -201,3 +201,12 @@ def test_cpu_bf16_autocast_still_learns_with_fp32_weights() -> None:
     assert res.status == "ok" and res.metrics["val_auc"] > 0.9
     assert all(p.dtype == torch.float32 for p in res.model.parameters())
     assert res.val_logits.dtype == np.float32
+
+
+def test_non_finite_loss_is_diverged_with_its_epoch() -> None:
+    x, y, tr, va = planted()
+    x[tr[100] - 3 : tr[100] + 1, 0] = 3e38  # finite inputs whose window statistics overflow to inf/NaN
+    res = fit(TrainConfig(batch_size=64, max_epochs=3), (x, y, tr, va))
+    assert res.status == "diverged" and res.diverge_epoch == 1
+    assert res.diverged_reason.startswith("non-finite")
+    assert len(res.curve) == 1 and res.metrics["val_loss"] is None

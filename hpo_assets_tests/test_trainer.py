@@ -210,3 +210,20 @@ def test_non_finite_loss_is_diverged_with_its_epoch() -> None:
     assert res.status == "diverged" and res.diverge_epoch == 1
     assert res.diverged_reason.startswith("non-finite")
     assert len(res.curve) == 1 and res.metrics["val_loss"] is None
+
+
+def test_classification_metrics_match_sklearn_and_are_none_where_undefined() -> None:
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    logits = np.array([-2.0, -0.5, 0.3, 1.5, 0.1, -1.0])
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    m = classification_metrics(logits, labels)
+    p = 1 / (1 + np.exp(-logits))
+    assert m["val_auc"] == pytest.approx(roc_auc_score(labels, p))
+    assert m["val_loss"] == pytest.approx(log_loss(labels, p))
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["pred_pos_rate"] == pytest.approx(0.5) and m["pred_min"] == pytest.approx(p.min())
+    one_class = classification_metrics(np.array([-1.0, -2.0]), np.array([0, 0]))
+    assert one_class["val_auc"] is None and one_class["val_pr_auc"] is None
+    assert one_class["precision"] is None and one_class["recall"] is None and one_class["accuracy"] == 1.0
+    assert classification_metrics(np.array([np.nan, 1.0]), np.array([0, 1]))["val_loss"] is None

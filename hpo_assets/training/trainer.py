@@ -54,7 +54,9 @@ class TrainConfig:
     device: str | None = None
     eval_batch_size: int = 1024
     min_delta: float = 0.0
-    num_threads: int | None = None  # CPU threads for this run (None: torch's current setting)
+    # CPU threads for this run (None: torch's current setting). Use 1 when several training processes
+    # share the cores: OpenMP threads spin-wait for each other and 2-thread runs then slow down ~10x.
+    num_threads: int | None = None
     cpu_bf16: bool = False  # bf16 autocast on CPU too (AMX/AVX512-BF16 only); CUDA always uses bf16
 
     def validate(self) -> None:

@@ -30,6 +30,8 @@ Measured 2026-11-22 on this 2-core AVX-512/AMX VM (3,667 training windows, load 
   not worth it for trials of ~1 min.  Under contention from other torch processes the default OpenMP
   spin-wait makes 2-thread training 10x slower (38-340 samples/s on a@128); run with 1 thread per
   process there (TrainConfig.num_threads=1), or OMP_WAIT_POLICY=PASSIVE (--omp-wait passive).
+  Quality (`--quality 8 --quality-epochs 15`, (a) on the S&P 500 h1 split, best-epoch val AUC over 8 seeds):
+  fast dropout 0.7206, torch's F.dropout 0.7214 (run-to-run sd ~0.016): unchanged.
 """
 
 from __future__ import annotations

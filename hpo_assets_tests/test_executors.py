@@ -30,3 +30,15 @@ def test_k8s_executor_or_a_clear_hint(monkeypatch: pytest.MonkeyPatch) -> None:
             select_executor()
     else:
         assert select_executor().name == "k8s"
+
+
+def test_study_step_asks_kubernetes_for_a_gpu() -> None:
+    pytest.importorskip("dagster_k8s", reason="the k8s extra is not installed")
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    from hpo_assets.definitions import defs
+
+    step = defs.resolve_assets_def(dg.AssetKey("hpo_study")).op
+    k8s = get_user_defined_k8s_config(step.tags)
+    assert k8s.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert step.pool == "gpu"

@@ -83,3 +83,13 @@ def test_a_file_that_is_not_a_journal_is_reported(tmp_path: Path) -> None:
     result = read_sources([str(tmp_path)])
     assert result.n_read == 6
     assert [Path(p.path).name for p in result.all_problems] == ["junk.journal"]
+
+
+def test_bulk_sql_reader_equals_the_optuna_api_on_postgresql(postgres_url: str) -> None:
+    build_contract_study(postgres_url)
+    build_contract_study(postgres_url, name="hpo-20M-h3", budget="20M", horizon="h3")
+    assert schema_revision(postgres_url) == "v3.2.0.a"
+    bulk = _table(read_optuna_storage(postgres_url, bulk=True))
+    api = _table(read_optuna_storage(postgres_url, bulk=False))
+    assert bulk.height == 12 and sorted(bulk["study"].unique()) == ["hpo-20M-h3", "hpo-2M-h1"]
+    assert_frame_equal(bulk, api)

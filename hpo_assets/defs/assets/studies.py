@@ -46,9 +46,16 @@ class HpoStudyConfig(dg.Config):
     seed: int = Field(default=int(_STUDY["seed"]), description="Seed of the TPE sampler, steering and model init.")
     n_forced: int = Field(default=int(_STUDY["n_forced"]), description="Forced extremes tried first (0-6).")
     pruner: str = Field(default=str(_STUDY["pruner"]), description="median, hyperband or none.")
-    pruner_startup_trials: int = Field(default=int(_STUDY["pruner_startup_trials"]))
-    pruner_warmup_epochs: int = Field(default=int(_STUDY["pruner_warmup_epochs"]))
-    tpe_startup_trials: int = Field(default=int(_STUDY["tpe_startup_trials"]))
+    pruner_startup_trials: int = Field(
+        default=int(_STUDY["pruner_startup_trials"]), description="Trials finished before the pruner may prune."
+    )
+    pruner_warmup_epochs: int = Field(
+        default=int(_STUDY["pruner_warmup_epochs"]), description="Epochs every trial trains before it may be pruned."
+    )
+    tpe_startup_trials: int = Field(
+        default=int(_STUDY["tpe_startup_trials"]),
+        description="Trials (forced extremes included) before TPE's model-based proposals start.",
+    )
     storage: str = Field(
         default="",
         description="Optuna storage URL (sqlite:///..., postgresql://...) or a folder for journal files; "

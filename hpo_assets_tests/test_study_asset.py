@@ -156,3 +156,26 @@ def test_profile_fills_fields_left_at_their_defaults() -> None:
     mine = resolve_config(HpoStudyConfig(profile="demo", n_trials=9))
     assert mine["n_trials"] == 9 and mine["max_epochs"] == 3 and mine["cpu_threads"] == 1
     assert resolve_config(HpoStudyConfig())["n_trials"] == 50
+
+
+def test_cpu_bf16_trains_in_bf16_where_the_cpu_has_it_else_one_message(isolated_dirs: Path) -> None:
+    import torch
+
+    from hpo_assets.training.device import bf16_supported
+
+    assert dg.materialize([market_data, features], resources={"paths": HpoPaths()}).success
+    one = {**TINY, "n_trials": 1, "n_forced": 1, "pruner": "none", "architectures": ["d384-L1-H8-F1536"]}
+    if not bf16_supported(torch.device("cpu")):
+        text = _failure(_study_run({**one, "cpu_bf16": True}))
+        assert "cpu_bf16: this CPU has no bf16 matmuls" in text and "\n" not in text
+        return
+    curves = {}
+    for bf16, storage in ((False, "fp32"), (True, "bf16")):
+        spec = str(isolated_dirs / storage)
+        assert _study_run({**one, "cpu_bf16": bf16, "storage": spec}).success
+        (trial,) = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(spec, "hpo-2M-h1")).trials
+        assert trial.state == TrialState.COMPLETE
+        curves[storage] = [r["train_loss"] for r in trial.user_attrs["learning_curve"]]
+    # Same seed and configuration: only the matmul precision differs, so the losses differ slightly.
+    assert curves["fp32"] != curves["bf16"]
+    assert curves["bf16"] == pytest.approx(curves["fp32"], rel=0.05)

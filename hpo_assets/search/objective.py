@@ -218,6 +218,7 @@ class TorchTrainer:
     patch_len: int = 16
     stride: int = 8
     num_threads: int | None = None  # CPU threads per trial; None = torch's setting
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with bf16 matmuls (AMX / AVX512-BF16)
 
     def __call__(
         self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]
@@ -237,6 +238,7 @@ class TorchTrainer:
             seed=self.seed,
             device=self.device,
             num_threads=self.num_threads,
+            cpu_bf16=self.cpu_bf16,
         )
         model_arch = Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
         result = train_prepared(

@@ -67,6 +67,11 @@ class HpoStudyConfig(dg.Config):
         description="CPU threads per trial; 0 = torch's default. 1 avoids thread thrashing when several "
         "processes share a small CPU machine.",
     )
+    cpu_bf16: bool = Field(
+        default=bool(_STUDY["cpu_bf16"]),
+        description="bf16 autocast on a CPU with bf16 matmuls (AMX / AVX512-BF16): ~1.6x faster on 20M models; "
+        "CUDA always trains in bf16.",
+    )
     start: str = Field(default=str(_STUDY["start"]), description="First day of the data window (YYYY-MM-DD).")
     end: str = Field(default=str(_STUDY["end"]), description="Last day of the data window (YYYY-MM-DD).")
     val_start: str = Field(default=str(_STUDY["val_start"]), description="Validation cut date; '' = split: section.")
@@ -205,9 +210,11 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
     ],
 )
 def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: HpoPaths) -> dg.MaterializeResult:
+    import torch
+
     from hpo_assets.data.dataset import load_prepared
     from hpo_assets.model.budgets import budget_space
-    from hpo_assets.training.device import pick_device
+    from hpo_assets.training.device import bf16_supported, pick_device
 
     try:
         part = parse_partition(context.partition_key)
@@ -226,6 +233,8 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
         archs = _restrict(arch_choices(entries), values["architectures"], part.budget)
         space = SearchSpace.build(archs, load_training_choices(values["space_file"] or None))
         device = str(pick_device(values["device"] or None))
+        if values["cpu_bf16"] and device == "cpu" and not bf16_supported(torch.device(device)):
+            raise StudyInputError("cpu_bf16: this CPU has no bf16 matmuls (AMX or AVX512-BF16); set it to false")
     except (ValueError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"hpo_study: {exc}", allow_retries=False) from None
 
@@ -235,7 +244,8 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
         f"storage {redact(spec)}"
     )
     trainer = TorchTrainer(data, values["max_epochs"], values["patience"], values["objective"], values["seed"],
-                           device, int(_MODEL["patch_len"]), int(_MODEL["stride"]), values["cpu_threads"] or None)
+                           device, int(_MODEL["patch_len"]), int(_MODEL["stride"]), values["cpu_threads"] or None,
+                           values["cpu_bf16"])
     study_attrs = {
         "budget": part.budget, "horizon": part.horizon, "horizon_days": part.horizon_days,
         "tier": f"a{data.n_features - 5}", "n_features": data.n_features, "context": data.context,

@@ -18,8 +18,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_init_instance(args: argparse.Namespace) -> int:
-    import os
-
     from hpo_assets.defs.instance import ensure_instance
 
     home = args.home or os.environ.get("DAGSTER_HOME")

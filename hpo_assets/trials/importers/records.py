@@ -38,6 +38,11 @@ class StudyRead:
     skipped: int = 0
     notes: list[ImportProblem] = field(default_factory=list)  # not errors: e.g. metadata that disagrees with the name
 
+    def skip(self, where: str, why: str) -> None:
+        """A trial that cannot be imported: reported by place and reason, and counted as skipped."""
+        self.problems.append(ImportProblem(where, why))
+        self.skipped += 1
+
 
 _PARAM_ALIASES = {
     "lr": "lr",

@@ -126,22 +126,18 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
     for pos, item in enumerate(items):
         where = f"{folder / ALL_TRIALS}[item {pos}]"
         if not isinstance(item, dict):
-            read.problems.append(ImportProblem(where, f"not an object ({type(item).__name__}): trial skipped"))
-            read.skipped += 1
+            read.skip(where, f"not an object ({type(item).__name__}): trial skipped")
             continue
         number = as_int(item.get("number"))
         if number is None:
-            read.problems.append(ImportProblem(where, f"`number` missing or not an integer ({item.get('number')!r}): trial skipped"))
-            read.skipped += 1
+            read.skip(where, f"`number` missing or not an integer ({item.get('number')!r}): trial skipped")
             continue
         if number in seen:
-            read.problems.append(ImportProblem(where, f"trial number {number} appears twice: later one skipped"))
-            read.skipped += 1
+            read.skip(where, f"trial number {number} appears twice: later one skipped")
             continue
         state = parse_state(item.get("state"))
         if state is None:
-            read.problems.append(ImportProblem(where, f"unknown state {item.get('state')!r}: trial {number} skipped"))
-            read.skipped += 1
+            read.skip(where, f"unknown state {item.get('state')!r}: trial {number} skipped")
             continue
         seen.add(number)
         user_attrs = item.get("user_attrs") if isinstance(item.get("user_attrs"), dict) else {}

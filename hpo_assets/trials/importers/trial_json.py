@@ -48,20 +48,17 @@ def read_trial_json_folder(folder: Path) -> StudyRead:
             data = _load(path)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             why = f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            read.problems.append(ImportProblem(str(path), f"not valid JSON ({why}): trial skipped"))
-            read.skipped += 1
+            read.skip(str(path), f"not valid JSON ({why}): trial skipped")
             continue
         except OSError as exc:
-            read.problems.append(ImportProblem(str(path), f"cannot be read ({exc.strerror or exc}): trial skipped"))
-            read.skipped += 1
+            read.skip(str(path), f"cannot be read ({exc.strerror or exc}): trial skipped")
             continue
         row = _row(path, data, study, name, read)
         if row is None:
             read.skipped += 1
             continue
         if row["trial_num"] in seen:
-            read.problems.append(ImportProblem(str(path), f"trial number {row['trial_num']} appears twice: later one skipped"))
-            read.skipped += 1
+            read.skip(str(path), f"trial number {row['trial_num']} appears twice: later one skipped")
             continue
         seen.add(row["trial_num"])
         read.rows.append(row)

@@ -31,7 +31,8 @@ ui: $(STAMP)
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check hpo_assets hpo_assets_tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf .dagster_home .hpo outputs

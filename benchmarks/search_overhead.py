@@ -29,8 +29,16 @@ def fake_train(arch, hp, on_epoch):
         on_epoch(rec)
     auc = curve[-1]["val_auc"] + 0.01 * hp["dropout"]
     return SimpleNamespace(
-        status="ok", metrics={"val_auc": auc, "val_loss": 0.69}, curve=curve, best_epoch=10, best_val_loss=0.69,
-        epochs_trained=10, early_stopped=False, val_logits=[0.0] * 500, val_labels=[0, 1] * 250, device="cpu",
+        status="ok",
+        metrics={"val_auc": auc, "val_loss": 0.69},
+        curve=curve,
+        best_epoch=10,
+        best_val_loss=0.69,
+        epochs_trained=10,
+        early_stopped=False,
+        val_logits=[0.0] * 500,
+        val_labels=[0, 1] * 250,
+        device="cpu",
         duration_sec=0.0,
     )
 

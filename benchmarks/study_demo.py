@@ -43,7 +43,9 @@ def main(keys: list[str], cpu_threads: int = 0) -> None:
         (mat,) = result.asset_materializations_for_node("hpo_study")
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
         name = meta["study_name"]
-        study = optuna.load_study(study_name=name, storage=open_storage(os.environ["HPO_ASSETS_STORAGE"], name))
+        study = optuna.load_study(
+            study_name=name, storage=open_storage(os.environ["HPO_ASSETS_STORAGE"], name)
+        )
         params = [tuple(sorted(t.params.items())) for t in study.trials]
         repeats = len(params) - len(set(params))
         print(
@@ -59,6 +61,8 @@ def main(keys: list[str], cpu_threads: int = 0) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("keys", nargs="*", default=["2M|h1", "2M|h3", "2M|h5"])
-    parser.add_argument("--cpu-threads", type=int, default=0, help="hpo_study cpu_threads (0 = torch default)")
+    parser.add_argument(
+        "--cpu-threads", type=int, default=0, help="hpo_study cpu_threads (0 = torch default)"
+    )
     args = parser.parse_args()
     main(args.keys, args.cpu_threads)

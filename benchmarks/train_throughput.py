@@ -113,8 +113,9 @@ def worker(
     arch = Arch.from_label(label)
     peak = matmul_flops()  # same process, threads and moment as the training it is compared with
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    flops = training_flops_per_sample(PatchTSTClassifier(data.n_features, arch), min(batch, 64), data.context,
-                                      data.n_features)
+    flops = training_flops_per_sample(
+        PatchTSTClassifier(data.n_features, arch), min(batch, 64), data.context, data.n_features
+    )
     cfg = TrainConfig(batch_size=batch, max_epochs=warmup + epochs, patience=10**6, seed=0, cpu_bf16=bf16)
     result = train(data.x, data.y, data.split.train, data.split.val, arch, cfg, context=data.context)
     measured = result.timings[warmup:]
@@ -129,17 +130,29 @@ def worker(
     # (a contention-robust estimate when other jobs share the machine; idle threads sleep under PASSIVE)
     cpu_epoch_s = statistics.median(t["cpu_seconds"] for t in measured) / torch.get_num_threads()
     return {
-        "config": name + ("+bf16" if bf16 else ""), "arch": label, "batch": batch, "params": result.param_count,
-        "threads": torch.get_num_threads(), "n_train": n_train, "n_val": len(data.split.val),
-        "samples_per_s": samples_per_s, "sec_per_epoch": epoch_s, "cpu_sec_per_epoch_per_thread": cpu_epoch_s,
-        "samples_per_s_uncontended_est": n_train / cpu_epoch_s * (train_s / epoch_s), "sec_per_50_epochs": 50 * epoch_s,
+        "config": name + ("+bf16" if bf16 else ""),
+        "arch": label,
+        "batch": batch,
+        "params": result.param_count,
+        "threads": torch.get_num_threads(),
+        "n_train": n_train,
+        "n_val": len(data.split.val),
+        "samples_per_s": samples_per_s,
+        "sec_per_epoch": epoch_s,
+        "cpu_sec_per_epoch_per_thread": cpu_epoch_s,
+        "samples_per_s_uncontended_est": n_train / cpu_epoch_s * (train_s / epoch_s),
+        "sec_per_50_epochs": 50 * epoch_s,
         "epoch_seconds": [round(t["seconds"], 3) for t in result.timings],
-        "outside_share": outside, "train_gflop_per_sample": flops / 1e9,
-        "achieved_gflops": flops * samples_per_s / 1e9, "matmul_gflops": peak / 1e9,
-        "utilisation": flops * samples_per_s / peak, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "outside_share": outside,
+        "train_gflop_per_sample": flops / 1e9,
+        "achieved_gflops": flops * samples_per_s / 1e9,
+        "matmul_gflops": peak / 1e9,
+        "utilisation": flops * samples_per_s / peak,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024,
-        "val_auc_last": result.curve[-1]["val_auc"], "status": result.status,
+        "val_auc_last": result.curve[-1]["val_auc"],
+        "status": result.status,
         "loadavg_1m": os.getloadavg()[0],
     }
 
@@ -154,13 +167,26 @@ def quality_worker(
 
     patchtst.FAST_DROPOUT = fast_dropout
     data = load_data()
-    cfg = TrainConfig(batch_size=batch, max_epochs=epochs, patience=epochs, seed=seed, lr=3e-4, warmup_steps=50,
-                      cpu_bf16=bf16)
-    result = train(data.x, data.y, data.split.train, data.split.val, Arch.from_label(label), cfg,
-                   context=data.context)
-    return {"fast_dropout": fast_dropout, "bf16": bf16, "seed": seed, "best_epoch": result.best_epoch,
-            **{k: result.metrics[k] for k in ("val_auc", "val_loss", "val_pr_auc", "accuracy")},
-            "sec": result.duration_sec}
+    cfg = TrainConfig(
+        batch_size=batch,
+        max_epochs=epochs,
+        patience=epochs,
+        seed=seed,
+        lr=3e-4,
+        warmup_steps=50,
+        cpu_bf16=bf16,
+    )
+    result = train(
+        data.x, data.y, data.split.train, data.split.val, Arch.from_label(label), cfg, context=data.context
+    )
+    return {
+        "fast_dropout": fast_dropout,
+        "bf16": bf16,
+        "seed": seed,
+        "best_epoch": result.best_epoch,
+        **{k: result.metrics[k] for k in ("val_auc", "val_loss", "val_pr_auc", "accuracy")},
+        "sec": result.duration_sec,
+    }
 
 
 def compile_probe(label: str, batch: int, steps: int = 10) -> dict[str, Any]:
@@ -197,22 +223,40 @@ def compile_probe(label: str, batch: int, steps: int = 10) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", default=",".join(CONFIGS), help=f"comma list of {list(CONFIGS)}")
     parser.add_argument("--epochs", type=int, default=5, help="measured epochs (median)")
     parser.add_argument("--warmup", type=int, default=1, help="epochs discarded first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in each worker")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile on (a)")
-    parser.add_argument("--bf16", action="store_true",
-                        help="TrainConfig(cpu_bf16=True): bf16 autocast on CPU (AMX); utilisation stays vs fp32 peak")
-    parser.add_argument("--omp-wait", choices=["passive", "active", "unset"], default="unset",
-                        help="OMP_WAIT_POLICY of the workers (unset: as the environment has it; passive: idle threads sleep, "
-                             "better when other jobs share the cores, 2x slower for small models when they do not)")
-    parser.add_argument("--quality", type=int, default=0, metavar="SEEDS",
-                        help="instead: train (a) on the real split with fast vs torch dropout for SEEDS seeds")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="TrainConfig(cpu_bf16=True): bf16 autocast on CPU (AMX); utilisation stays vs fp32 peak",
+    )
+    parser.add_argument(
+        "--omp-wait",
+        choices=["passive", "active", "unset"],
+        default="unset",
+        help="OMP_WAIT_POLICY of the workers (unset: as the environment has it; passive: idle threads sleep, "
+        "better when other jobs share the cores, 2x slower for small models when they do not)",
+    )
+    parser.add_argument(
+        "--quality",
+        type=int,
+        default=0,
+        metavar="SEEDS",
+        help="instead: train (a) on the real split with fast vs torch dropout for SEEDS seeds",
+    )
     parser.add_argument("--quality-epochs", type=int, default=20)
-    parser.add_argument("--quality-bf16", action="store_true", help="quality: fp32 vs bf16 instead of dropouts")
-    parser.add_argument("--quality-config", default="a@128", help="quality: which configuration (e.g. 2M@128)")
+    parser.add_argument(
+        "--quality-bf16", action="store_true", help="quality: fp32 vs bf16 instead of dropouts"
+    )
+    parser.add_argument(
+        "--quality-config", default="a@128", help="quality: which configuration (e.g. 2M@128)"
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--quality-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -231,35 +275,66 @@ def main() -> int:
     env.pop("OMP_WAIT_POLICY", None)
     if args.omp_wait != "unset":
         env["OMP_WAIT_POLICY"] = args.omp_wait.upper()
-    print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
-          f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY')}, loadavg {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
+        f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY')}, loadavg {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     if args.quality:
         label, batch = CONFIGS[args.quality_config]
         # Each variant: (name, fast_dropout, bf16). --quality-bf16 compares precisions instead of dropouts.
-        variants = [("fp32", True, False), ("bf16", True, True)] if args.quality_bf16 else [
-            ("fast", True, False), ("torch", False, False)]
+        variants = (
+            [("fp32", True, False), ("bf16", True, True)]
+            if args.quality_bf16
+            else [("fast", True, False), ("torch", False, False)]
+        )
         runs = []
         for seed in range(args.quality):
             for name, fast, bf16 in variants:
-                spec = {"label": label, "batch": batch, "seed": seed, "fast_dropout": fast, "bf16": bf16,
-                        "epochs": args.quality_epochs}
-                proc = subprocess.run([sys.executable, __file__, "--quality-worker", json.dumps(spec)],
-                                      capture_output=True, text=True, check=True, env=env)
+                spec = {
+                    "label": label,
+                    "batch": batch,
+                    "seed": seed,
+                    "fast_dropout": fast,
+                    "bf16": bf16,
+                    "epochs": args.quality_epochs,
+                }
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--quality-worker", json.dumps(spec)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                )
                 runs.append({"variant": name, **json.loads(proc.stdout.strip().splitlines()[-1])})
                 print(json.dumps(runs[-1]), flush=True)
         for name, _, _ in variants:
             aucs = [r["val_auc"] for r in runs if r["variant"] == name]
             secs = [r["sec"] for r in runs if r["variant"] == name]
-            print(f"{label} {name}: val_auc mean {statistics.mean(aucs):.4f} "
-                  f"(runs {', '.join(f'{a:.4f}' for a in aucs)}), {statistics.mean(secs):.1f} s per run")
+            print(
+                f"{label} {name}: val_auc mean {statistics.mean(aucs):.4f} "
+                f"(runs {', '.join(f'{a:.4f}' for a in aucs)}), {statistics.mean(secs):.1f} s per run"
+            )
         return 0
     rows = []
     for name in args.only.split(","):
         label, batch = CONFIGS[name]
-        spec = {"name": name, "label": label, "batch": batch, "epochs": args.epochs, "warmup": args.warmup,
-                "threads": args.threads, "bf16": args.bf16}
-        proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
-                              capture_output=True, text=True, check=False, env=env)
+        spec = {
+            "name": name,
+            "label": label,
+            "batch": batch,
+            "epochs": args.epochs,
+            "warmup": args.warmup,
+            "threads": args.threads,
+            "bf16": args.bf16,
+        }
+        proc = subprocess.run(
+            [sys.executable, __file__, "--worker", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
         if proc.returncode:
             print(f"{name}: worker failed:\n{proc.stderr[-2000:]}", flush=True)
             continue
@@ -278,8 +353,11 @@ def main() -> int:
         )
     if args.compile:
         probe = compile_probe(*CONFIGS["a@128"])
-        print("torch.compile probe:", json.dumps({k: round(v, 2) if isinstance(v, float) else v
-                                                  for k, v in probe.items()}), flush=True)
+        print(
+            "torch.compile probe:",
+            json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in probe.items()}),
+            flush=True,
+        )
     print(json.dumps(rows, indent=1))
     return 0
 

@@ -35,23 +35,45 @@ def _cmd_space(args: argparse.Namespace) -> int:
     from hpo_assets.settings import settings
 
     model = settings()["model"]
-    shape = {k: getattr(args, k) if getattr(args, k) is not None else model[k]
-             for k in ("n_features", "context", "patch_len", "stride")}
+    shape = {
+        k: getattr(args, k) if getattr(args, k) is not None else model[k]
+        for k in ("n_features", "context", "patch_len", "stride")
+    }
     entries = budget_space(args.budget, tolerance=args.tolerance, **shape)
     rows = space_table(entries, args.budget)
     if args.json:
-        print(json.dumps({"budget": budget_label(args.budget), "budget_params": parse_budget(args.budget),
-                          **shape, "architectures": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "budget": budget_label(args.budget),
+                    "budget_params": parse_budget(args.budget),
+                    **shape,
+                    "architectures": rows,
+                },
+                indent=2,
+            )
+        )
         return 0
     cols = ["label", "d_model", "n_layers", "n_heads", "d_ff", "param_count", "deviation"]
-    cells = [[f"{r[c]:,}" if c == "param_count" else f"{r[c]:+.1%}" if c == "deviation" else str(r[c])
-              for c in cols] for r in rows]
+    cells = [
+        [
+            f"{r[c]:,}" if c == "param_count" else f"{r[c]:+.1%}" if c == "deviation" else str(r[c])
+            for c in cols
+        ]
+        for r in rows
+    ]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print(f"budget {budget_label(args.budget)}: {len(rows)} architectures "
-          f"(n_features={shape['n_features']}, context={shape['context']}, "
-          f"patch_len={shape['patch_len']}, stride={shape['stride']})")
+    print(
+        f"budget {budget_label(args.budget)}: {len(rows)} architectures "
+        f"(n_features={shape['n_features']}, context={shape['context']}, "
+        f"patch_len={shape['patch_len']}, stride={shape['stride']})"
+    )
     for line in [cols, *cells]:
-        print("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))))
+        print(
+            "  ".join(
+                v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
     return 0
 
 
@@ -63,8 +85,14 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if result.table.is_empty():
         detail = "; ".join(str(p) for p in imp.all_problems) or "no trials in the sources"
         raise UserError(f"nothing could be read ({detail})")
-    paths = write_outputs(result.table, args.out, sources=result.sources, problems=imp.all_problems,
-                          notes=imp.all_notes, n_skipped=imp.n_skipped)
+    paths = write_outputs(
+        result.table,
+        args.out,
+        sources=result.sources,
+        problems=imp.all_problems,
+        notes=imp.all_notes,
+        n_skipped=imp.n_skipped,
+    )
     print(format_report(result))
     print(f"wrote {len(paths)} files to {args.out}: " + ", ".join(p.name for p in paths.values()))
     return 0
@@ -81,15 +109,21 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
     market = load_market(path)
     data_cfg = settings()["data"]
     horizons = args.horizon or list(data_cfg["horizons"])
-    frame = add_labels(build_features(market), horizons, float(data_cfg["threshold"]), str(data_cfg["label_mode"]))
+    frame = add_labels(
+        build_features(market), horizons, float(data_cfg["threshold"]), str(data_cfg["label_mode"])
+    )
     print(f"{path}: {market.height} rows {market['date'].min()}..{market['date'].max()}, valid")
-    print(f"features: {len(FEATURE_COLUMNS)} inputs x {frame.height} rows from {frame['date'].min()} "
-          f"({market.height - frame.height} warm-up rows dropped)")
+    print(
+        f"features: {len(FEATURE_COLUMNS)} inputs x {frame.height} rows from {frame['date'].min()} "
+        f"({market.height - frame.height} warm-up rows dropped)"
+    )
     for h, rate in positive_rates(frame, horizons).items():
         s = prepare_dataset(frame, h, split_kind=args.split or None).split.summary()
-        print(f"h{h}: positive rate {rate if rate is None else round(rate, 3)}; {s['kind']} split "
-              f"train {s['n_train']} / val {s['n_val']} ({s['pos_val']} pos, {s['neg_val']} neg) / "
-              f"test {s['n_test']}, purge gap {s['purge_gap']} rows")
+        print(
+            f"h{h}: positive rate {rate if rate is None else round(rate, 3)}; {s['kind']} split "
+            f"train {s['n_train']} / val {s['n_val']} ({s['pos_val']} pos, {s['neg_val']} neg) / "
+            f"test {s['n_test']}, purge gap {s['purge_gap']} rows"
+        )
     return 0
 
 
@@ -109,11 +143,16 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     for name in names:
         study = optuna.load_study(study_name=name, storage=open_storage(spec, name))
         c = study_counts(study)
-        best = max((t for t in study.trials if t.value is not None), default=None,
-                   key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value)  # type: ignore[operator]
-        print(f"{name}: {c['trials']} trials (complete {c['complete']}, pruned {c['pruned']}, failed {c['failed']}, "
-              f"diverged {c['diverged']}, running {c['running']}), steered repeats {c['skipped_duplicates']}, "
-              f"best {'-' if best is None else f'{best.value:.4f} (#{best.number})'}")
+        best = max(
+            (t for t in study.trials if t.value is not None),
+            default=None,
+            key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value,
+        )  # type: ignore[operator]
+        print(
+            f"{name}: {c['trials']} trials (complete {c['complete']}, pruned {c['pruned']}, failed {c['failed']}, "
+            f"diverged {c['diverged']}, running {c['running']}), steered repeats {c['skipped_duplicates']}, "
+            f"best {'-' if best is None else f'{best.value:.4f} (#{best.number})'}"
+        )
         print(f"    {dashboard_command(spec, name)}")
     return 0
 
@@ -126,35 +165,61 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--profile", default="demo", help="configuration profile: demo (default) or full")
     demo.set_defaults(func=_cmd_demo)
 
-    init = sub.add_parser("init-instance", help="write DAGSTER_HOME/dagster.yaml (gpu pool sized to the GPUs found)")
+    init = sub.add_parser(
+        "init-instance", help="write DAGSTER_HOME/dagster.yaml (gpu pool sized to the GPUs found)"
+    )
     init.add_argument("--home", default="", help="instance folder (default: $DAGSTER_HOME)")
-    init.add_argument("--postgres-url", default="", help="run/event storage on PostgreSQL (default: $HPO_ASSETS_PG_URL)")
+    init.add_argument(
+        "--postgres-url", default="", help="run/event storage on PostgreSQL (default: $HPO_ASSETS_PG_URL)"
+    )
     init.set_defaults(func=_cmd_init_instance)
 
-    space = sub.add_parser("space", help="list a parameter budget's architectures with exact parameter counts")
+    space = sub.add_parser(
+        "space", help="list a parameter budget's architectures with exact parameter counts"
+    )
     space.add_argument("budget", help="parameter budget: 2M, 20M, 200M, 2B, 500K or a plain number")
     space.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    space.add_argument("--tolerance", type=float, default=None, help="relative tolerance (default from budgets.yaml)")
-    space.add_argument("--n-features", type=int, default=None, help="model inputs (default: model.n_features)")
+    space.add_argument(
+        "--tolerance", type=float, default=None, help="relative tolerance (default from budgets.yaml)"
+    )
+    space.add_argument(
+        "--n-features", type=int, default=None, help="model inputs (default: model.n_features)"
+    )
     space.add_argument("--context", type=int, default=None, help="window length (default: model.context)")
     space.add_argument("--patch-len", type=int, default=None, help="patch length (default: model.patch_len)")
     space.add_argument("--stride", type=int, default=None, help="patch stride (default: model.stride)")
     space.set_defaults(func=_cmd_space)
 
-    ext = sub.add_parser("extract", help="read studies (Optuna storage, export folders, per-trial JSON) into summary files")
-    ext.add_argument("sources", nargs="+", metavar="SOURCE",
-                     help="Optuna storage URL, .journal/.db file, study folder, or a folder of them")
-    ext.add_argument("--out", required=True, help="folder for hpo_summary.*, hpo_full.json, diverged_analysis.*, README.md")
-    ext.add_argument("--study", action="append", default=[], help="only this study of an Optuna storage (repeatable)")
+    ext = sub.add_parser(
+        "extract", help="read studies (Optuna storage, export folders, per-trial JSON) into summary files"
+    )
+    ext.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="Optuna storage URL, .journal/.db file, study folder, or a folder of them",
+    )
+    ext.add_argument(
+        "--out", required=True, help="folder for hpo_summary.*, hpo_full.json, diverged_analysis.*, README.md"
+    )
+    ext.add_argument(
+        "--study", action="append", default=[], help="only this study of an Optuna storage (repeatable)"
+    )
     ext.set_defaults(func=_cmd_extract)
 
-    chk = sub.add_parser("check-data", help="validate a daily OHLCV file and show its features, labels and splits")
+    chk = sub.add_parser(
+        "check-data", help="validate a daily OHLCV file and show its features, labels and splits"
+    )
     chk.add_argument("path", nargs="?", default="", help="CSV or Parquet file (default: the bundled S&P 500)")
     chk.add_argument("--horizon", type=int, action="append", default=[], help="horizon in days (repeatable)")
-    chk.add_argument("--split", choices=["contiguous", "chunks"], default="", help="split kind (default: split.kind)")
+    chk.add_argument(
+        "--split", choices=["contiguous", "chunks"], default="", help="split kind (default: split.kind)"
+    )
     chk.set_defaults(func=_cmd_check_data)
 
-    st = sub.add_parser("studies", help="list the live studies in a storage with counts and optuna-dashboard commands")
+    st = sub.add_parser(
+        "studies", help="list the live studies in a storage with counts and optuna-dashboard commands"
+    )
     st.add_argument("--storage", default="", help="journal folder or Optuna storage URL (default: .hpo/)")
     st.set_defaults(func=_cmd_studies)
     return parser

@@ -74,15 +74,22 @@ def run_demo(profile: str = "demo") -> int:
     ok = _run(defs, "market_job", instance)
     for key in DEMO_PARTITIONS if ok else []:
         ok = ok and _run(
-            defs, "study_job", instance, partition_key=key,
+            defs,
+            "study_job",
+            instance,
+            partition_key=key,
             run_config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
         )
     if ok:
         ok = _run(
-            defs, "analysis_job", instance,
+            defs,
+            "analysis_job",
+            instance,
             run_config={"ops": {"imported_studies": {"config": {"sources": [str(EXAMPLES)]}}}},
         )
-    print(f"\nDemo {'finished' if ok else 'STOPPED'} in {time.monotonic() - started:.0f} s (profile {profile}).")
+    print(
+        f"\nDemo {'finished' if ok else 'STOPPED'} in {time.monotonic() - started:.0f} s (profile {profile})."
+    )
     print(f"  outputs:        {settings.outputs_dir()}")
     print(f"  study storage:  {settings.storage_dir()}  (one Optuna journal file per study)")
     print(f"  Dagster home:   {home}")

@@ -49,10 +49,15 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root: run the server as the `postgres` system user
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
+        if (
+            shutil.which("runuser") is None
+            or subprocess.run(["id", "postgres"], capture_output=True).returncode
+        ):
             pytest.skip("running as root without a `postgres` user to run the server as")
         as_user = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="hpo-pg-"))  # not under pytest's 0700 tmp: the server user must enter it
+    root = Path(
+        tempfile.mkdtemp(prefix="hpo-pg-")
+    )  # not under pytest's 0700 tmp: the server user must enter it
     data = root / "data"
     if as_user:
         shutil.chown(root, "postgres")

@@ -39,8 +39,15 @@ def test_tolerance_narrows_the_space() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2M", 2_000_000), ("20m", 20_000_000), ("2B", 2_000_000_000), ("500K", 500_000),
-     ("1.5M", 1_500_000), (2_000_000, 2_000_000), (" 200M ", 200_000_000)],
+    [
+        ("2M", 2_000_000),
+        ("20m", 20_000_000),
+        ("2B", 2_000_000_000),
+        ("500K", 500_000),
+        ("1.5M", 1_500_000),
+        (2_000_000, 2_000_000),
+        (" 200M ", 200_000_000),
+    ],
 )
 def test_parse_budget(text: str | int, expected: int) -> None:
     assert parse_budget(text) == expected
@@ -66,7 +73,9 @@ def test_impossible_budget_and_bad_tolerance_are_named() -> None:
 
 def test_malformed_budget_config_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "budgets.yaml"
-    bad.write_text("tolerance: 0.25\ndefault:\n  d_model: [64, -1]\n  n_layers: [2]\n  n_heads: [2]\n  d_ff_ratio: [4]\n")
+    bad.write_text(
+        "tolerance: 0.25\ndefault:\n  d_model: [64, -1]\n  n_layers: [2]\n  n_heads: [2]\n  d_ff_ratio: [4]\n"
+    )
     with pytest.raises(BudgetConfigError, match=r"default\.d_model"):
         budget_space("2M", config_path=bad)
     with pytest.raises(BudgetConfigError, match="does not exist"):

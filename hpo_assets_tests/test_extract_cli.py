@@ -38,15 +38,20 @@ def test_extract_real_exports_writes_every_file(tmp_path: Path, capsys: pytest.C
     readme = (out / "README.md").read_text()
     assert all(f"| {c} |" in readme for c in COLUMNS)
     n_dups = parquet["duplicate_of"].is_not_null().sum()
-    assert f"duplicate trials (same parameters as an earlier COMPLETE trial of the same study): {n_dups}" in readme
+    assert (
+        f"duplicate trials (same parameters as an earlier COMPLETE trial of the same study): {n_dups}"
+        in readme
+    )
     assert "hpo_200m_1_a50" in readme and "template_export" in readme and "jq " in readme
 
 
-def test_extract_with_a_bad_source_still_writes_the_good_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_extract_with_a_bad_source_still_writes_the_good_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "src"
     shutil.copytree(EXPORTS_DIR / "hpo_2m_1_a50", src / "hpo_2m_1_a50")
     (src / "hpo_20m_1_a50").mkdir()
-    (src / "hpo_20m_1_a50" / "all_trials.json").write_text("[{\"number\": 0, ")
+    (src / "hpo_20m_1_a50" / "all_trials.json").write_text('[{"number": 0, ')
     assert main(["extract", str(src), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "read 50 trials from 1 studies" in printed and "hpo_20m_1_a50/all_trials.json" in printed

@@ -24,8 +24,9 @@ def synthetic_market(n: int = N_DAYS, seed: int = 7) -> pl.DataFrame:
     high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, n))
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
     volume = rng.uniform(1e6, 5e6, n).round()
-    return pl.DataFrame({"date": days, "open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume}).with_columns(pl.col("date").cast(pl.Date))
+    return pl.DataFrame(
+        {"date": days, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    ).with_columns(pl.col("date").cast(pl.Date))
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,11 @@ def feats(market: pl.DataFrame) -> pl.DataFrame:
 
 # ---- textbook formulas (numpy only) -------------------------------------------------------------
 
+
 def sma(x: np.ndarray, n: int) -> np.ndarray:
     out = np.full(len(x), np.nan)
     c = np.cumsum(np.insert(x, 0, 0.0))
-    out[n - 1:] = (c[n:] - c[:-n]) / n
+    out[n - 1 :] = (c[n:] - c[:-n]) / n
     return out
 
 
@@ -52,7 +54,7 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
     out = np.full(len(x), np.nan)
     first = int(np.argmax(~np.isnan(x)))
     alpha = 2.0 / (n + 1)
-    out[first + n - 1] = x[first:first + n].mean()
+    out[first + n - 1] = x[first : first + n].mean()
     for i in range(first + n, len(x)):
         out[i] = alpha * x[i] + (1 - alpha) * out[i - 1]
     return out
@@ -61,7 +63,7 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
 def wilder(x: np.ndarray, n: int, start: int) -> np.ndarray:
     """Wilder's average: simple mean of x[start:start+n], then (prev*(n-1) + x)/n."""
     out = np.full(len(x), np.nan)
-    out[start + n - 1] = x[start:start + n].mean()
+    out[start + n - 1] = x[start : start + n].mean()
     for i in range(start + n, len(x)):
         out[i] = (out[i - 1] * (n - 1) + x[i]) / n
     return out
@@ -78,7 +80,7 @@ def stoch_rsi(close: np.ndarray, n: int = 14, k: int = 14) -> np.ndarray:
     r = rsi(close, n)
     out = np.full(len(r), np.nan)
     for i in range(len(r)):
-        w = r[i - k + 1:i + 1] if i >= k - 1 else np.array([np.nan])
+        w = r[i - k + 1 : i + 1] if i >= k - 1 else np.array([np.nan])
         if not np.isnan(w).any():
             out[i] = 100 * (r[i] - w.min()) / (w.max() - w.min())
     return out
@@ -105,18 +107,34 @@ def adx(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int = 14) -> np.ndarray
 
 def textbook(market: pl.DataFrame) -> dict[str, np.ndarray]:
     o, h, lo, c, v = (market[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
-    mid, sd = sma(c, 20), np.array([c[max(i - 19, 0):i + 1].std() if i >= 19 else np.nan for i in range(len(c))])
+    mid, sd = (
+        sma(c, 20),
+        np.array([c[max(i - 19, 0) : i + 1].std() if i >= 19 else np.nan for i in range(len(c))]),
+    )
     clv = ((c - lo) - (h - c)) / (h - lo)
     ad = np.cumsum(clv * v)
     tp = (h + lo + c) / 3
     obv = np.cumsum(np.r_[v[0], np.sign(np.diff(c)) * v[1:]])
-    out = {"open": o, "high": h, "low": lo, "close": c, "volume": v,
-           "sma_12": sma(c, 12), "sma_50": sma(c, 50), "sma_100": sma(c, 100), "sma_200": sma(c, 200),
-           "rsi_daily": rsi(c), "stochrsi_daily": stoch_rsi(c),
-           "macd_line": ema(c, 12) - ema(c, 26), "obv": obv, "adosc": ema(ad, 3) - ema(ad, 10),
-           "atr_14": wilder(true_range(h, lo, c), 14, 1), "adx_14": adx(h, lo, c),
-           "bb_percent_b": (c - (mid - 2 * sd)) / (4 * sd),
-           "vwap_20": sma(tp * v, 20) / sma(v, 20)}
+    out = {
+        "open": o,
+        "high": h,
+        "low": lo,
+        "close": c,
+        "volume": v,
+        "sma_12": sma(c, 12),
+        "sma_50": sma(c, 50),
+        "sma_100": sma(c, 100),
+        "sma_200": sma(c, 200),
+        "rsi_daily": rsi(c),
+        "stochrsi_daily": stoch_rsi(c),
+        "macd_line": ema(c, 12) - ema(c, 26),
+        "obv": obv,
+        "adosc": ema(ad, 3) - ema(ad, 10),
+        "atr_14": wilder(true_range(h, lo, c), 14, 1),
+        "adx_14": adx(h, lo, c),
+        "bb_percent_b": (c - (mid - 2 * sd)) / (4 * sd),
+        "vwap_20": sma(tp * v, 20) / sma(v, 20),
+    }
     for n in (9, 10, 20, 25, 90):
         e = ema(c, n)
         out[f"dema_{n}"] = 2 * e - ema(e, n)
@@ -140,19 +158,61 @@ def weekly_textbook(market: pl.DataFrame, lag: int = 1) -> dict[str, np.ndarray]
 
 # ---- tests --------------------------------------------------------------------------------------
 
+
 def test_feature_names_are_the_25_of_the_issue() -> None:
     assert FEATURE_COLUMNS == [
-        "open", "high", "low", "close", "volume", "dema_9", "dema_10", "sma_12", "dema_20", "dema_25",
-        "sma_50", "dema_90", "sma_100", "sma_200", "rsi_daily", "rsi_weekly", "stochrsi_daily",
-        "stochrsi_weekly", "macd_line", "obv", "adosc", "atr_14", "adx_14", "bb_percent_b", "vwap_20",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "dema_9",
+        "dema_10",
+        "sma_12",
+        "dema_20",
+        "dema_25",
+        "sma_50",
+        "dema_90",
+        "sma_100",
+        "sma_200",
+        "rsi_daily",
+        "rsi_weekly",
+        "stochrsi_daily",
+        "stochrsi_weekly",
+        "macd_line",
+        "obv",
+        "adosc",
+        "atr_14",
+        "adx_14",
+        "bb_percent_b",
+        "vwap_20",
     ]
 
 
 # Exactly-seeded indicators must agree everywhere; EMA-based ones whose library seeding differs
 # (MACD's fast EMA, ADOSC, ADX's first sums over n-1 bars) converge, so they are compared after a long run-in (weights < 1e-30).
-EXACT = ["open", "high", "low", "close", "volume", "sma_12", "sma_50", "sma_100", "sma_200", "dema_9", "dema_10",
-         "dema_20", "dema_25", "dema_90", "rsi_daily", "stochrsi_daily", "obv", "atr_14",
-         "bb_percent_b", "vwap_20"]
+EXACT = [
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "sma_12",
+    "sma_50",
+    "sma_100",
+    "sma_200",
+    "dema_9",
+    "dema_10",
+    "dema_20",
+    "dema_25",
+    "dema_90",
+    "rsi_daily",
+    "stochrsi_daily",
+    "obv",
+    "atr_14",
+    "bb_percent_b",
+    "vwap_20",
+]
 CONVERGED = ["macd_line", "adosc", "adx_14"]
 
 
@@ -170,7 +230,9 @@ def test_daily_feature_matches_textbook(market: pl.DataFrame, feats: pl.DataFram
 
 
 @pytest.mark.parametrize("name", ["rsi_weekly", "stochrsi_weekly"])
-def test_weekly_feature_uses_completed_weeks_only(market: pl.DataFrame, feats: pl.DataFrame, name: str) -> None:
+def test_weekly_feature_uses_completed_weeks_only(
+    market: pl.DataFrame, feats: pl.DataFrame, name: str
+) -> None:
     expected = weekly_textbook(market)[name]
     got = feats[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
     defined = ~np.isnan(got)
@@ -184,7 +246,9 @@ def test_weekly_feature_uses_completed_weeks_only(market: pl.DataFrame, feats: p
     assert per_week["v"].max() == 1
 
 
-def test_weekly_value_differs_from_one_using_the_current_week(market: pl.DataFrame, feats: pl.DataFrame) -> None:
+def test_weekly_value_differs_from_one_using_the_current_week(
+    market: pl.DataFrame, feats: pl.DataFrame
+) -> None:
     """Guards the test above: the leaky variant (the day's own, unfinished week) gives other numbers."""
     leaky = weekly_textbook(market, lag=0)["rsi_weekly"]
     got = feats["rsi_weekly"].fill_null(np.nan).to_numpy()
@@ -198,11 +262,14 @@ def test_no_look_ahead(market: pl.DataFrame, cut: int) -> None:
     """Change every row after day `cut`; every feature up to `cut` must be unchanged."""
     other = synthetic_market(seed=99)
     scale = market["close"][cut] / other["close"][cut]
-    changed = pl.concat([
-        market.slice(0, cut + 1),
-        other.slice(cut + 1).with_columns(pl.col(c) * scale for c in ("open", "high", "low", "close"))
-        .with_columns(market["date"].slice(cut + 1).alias("date"), pl.col("volume") * 3),
-    ])
+    changed = pl.concat(
+        [
+            market.slice(0, cut + 1),
+            other.slice(cut + 1)
+            .with_columns(pl.col(c) * scale for c in ("open", "high", "low", "close"))
+            .with_columns(market["date"].slice(cut + 1).alias("date"), pl.col("volume") * 3),
+        ]
+    )
     assert not changed.slice(cut + 1).equals(market.slice(cut + 1))
     before = build_features(market).filter(pl.col("date") <= market["date"][cut])
     after = build_features(changed).filter(pl.col("date") <= market["date"][cut])
@@ -228,10 +295,16 @@ def test_too_short_market_is_a_clear_error(market: pl.DataFrame) -> None:
 
 def test_flat_bollinger_window_gives_middle_band() -> None:
     n = 260
-    flat = pl.DataFrame({
-        "date": [dt.date(2000, 1, 3) + dt.timedelta(days=i) for i in range(n)],
-        "open": [10.0] * n, "high": [10.0] * n, "low": [10.0] * n, "close": [10.0] * n, "volume": [0.0] * n,
-    })
+    flat = pl.DataFrame(
+        {
+            "date": [dt.date(2000, 1, 3) + dt.timedelta(days=i) for i in range(n)],
+            "open": [10.0] * n,
+            "high": [10.0] * n,
+            "low": [10.0] * n,
+            "close": [10.0] * n,
+            "volume": [0.0] * n,
+        }
+    )
     frame = indicator_frame(flat)
     assert frame["bb_percent_b"].drop_nulls().unique().to_list() == [0.5]
     assert frame["vwap_20"].drop_nulls().unique().to_list() == [10.0]  # zero volume: equal weights

@@ -22,7 +22,9 @@ def real_table() -> pl.DataFrame:
     return extract([str(EXPORTS_DIR)]).table
 
 
-def test_reads_all_150_real_trials_with_budgets_and_tier_from_the_folder_names(real_table: pl.DataFrame) -> None:
+def test_reads_all_150_real_trials_with_budgets_and_tier_from_the_folder_names(
+    real_table: pl.DataFrame,
+) -> None:
     assert real_table.height == 150
     got = dict(real_table.group_by("study").agg(pl.col("budget").unique()).iter_rows())
     assert {k: v for k, v in got.items()} == {k: [v] for k, v in REAL.items()}
@@ -34,11 +36,21 @@ def test_reads_all_150_real_trials_with_budgets_and_tier_from_the_folder_names(r
 def test_forced_trials_get_their_parameters_from_user_attrs(real_table: pl.DataFrame) -> None:
     raw = json.loads((EXPORTS_DIR / "hpo_2m_1_a50" / "all_trials.json").read_text())
     assert raw[0]["params"] == {}
-    t0 = real_table.filter((pl.col("study") == "hpo_2m_1_a50") & (pl.col("trial_num") == 0)).row(0, named=True)
+    t0 = real_table.filter((pl.col("study") == "hpo_2m_1_a50") & (pl.col("trial_num") == 0)).row(
+        0, named=True
+    )
     ua = raw[0]["user_attrs"]
-    assert (t0["d_model"], t0["n_layers"], t0["n_heads"]) == (ua["forced_d_model"], ua["forced_n_layers"], ua["forced_n_heads"])
+    assert (t0["d_model"], t0["n_layers"], t0["n_heads"]) == (
+        ua["forced_d_model"],
+        ua["forced_n_layers"],
+        ua["forced_n_heads"],
+    )
     assert t0["d_ff"] == ua["forced_d_model"] * ua["forced_d_ff_ratio"]
-    assert (t0["lr"], t0["dropout"], t0["weight_decay"]) == (ua["forced_learning_rate"], ua["forced_dropout"], ua["forced_weight_decay"])
+    assert (t0["lr"], t0["dropout"], t0["weight_decay"]) == (
+        ua["forced_learning_rate"],
+        ua["forced_dropout"],
+        ua["forced_weight_decay"],
+    )
     assert t0["forced_extreme"] is True and t0["extreme_type"] == "min_d_model"
     forced = real_table.filter(pl.col("trial_num") < 6)
     assert forced["d_model"].null_count() == 0 and forced["lr"].null_count() == 0
@@ -61,15 +73,20 @@ def test_duplicates_match_an_independent_count_of_identical_configurations(real_
         keys = Counter()
         expected = 0
         for t in trials:
-            params = t["params"] or {k.removeprefix("forced_"): v for k, v in t["user_attrs"].items()
-                                     if k.startswith("forced_") and k != "forced_extreme"}
+            params = t["params"] or {
+                k.removeprefix("forced_"): v
+                for k, v in t["user_attrs"].items()
+                if k.startswith("forced_") and k != "forced_extreme"
+            }
             key = json.dumps(params, sort_keys=True)
             expected += keys[key] > 0
             keys[key] += 1
         got = real_table.filter((pl.col("study") == study) & pl.col("duplicate_of").is_not_null()).height
         assert got == expected and got > 0
     dup = real_table.filter(pl.col("duplicate_of").is_not_null()).row(0, named=True)
-    orig = real_table.filter((pl.col("study") == dup["study"]) & (pl.col("trial_num") == dup["duplicate_of"])).row(0, named=True)
+    orig = real_table.filter(
+        (pl.col("study") == dup["study"]) & (pl.col("trial_num") == dup["duplicate_of"])
+    ).row(0, named=True)
     assert orig["trial_num"] < dup["trial_num"] and orig["params_json"] == dup["params_json"]
 
 
@@ -79,6 +96,7 @@ def test_empty_csv_metrics_stay_null_never_invented(real_table: pl.DataFrame) ->
 
 
 # ---- broken-file corpus, made from the real files ----
+
 
 def _copy(study: str, dest: Path) -> Path:
     out = dest / study
@@ -104,7 +122,7 @@ def corpus(tmp_path: Path) -> Path:
     f = _copy("hpo_2m_1_a50", root / "truncated")
     text = json.dumps(_items(f), indent=1)
     cut = text.index('"number": 20')
-    _write(f, text[:cut + 5])
+    _write(f, text[: cut + 5])
     # item 3 missing `number`, item 4 missing `value`, item 5 unknown state, items 6/7/8 NaN / null / Infinity values
     f = _copy("hpo_20m_1_a50", root / "bad_items")
     items = _items(f)
@@ -122,11 +140,15 @@ def corpus(tmp_path: Path) -> Path:
     lines = csv_path.read_text().splitlines()
     header = lines[0].split(",")
     drop = header.index("pred_max")
-    rows = [[*line.split(",")[:drop], *line.split(",")[drop + 1:], "x"] for line in lines]
+    rows = [[*line.split(",")[:drop], *line.split(",")[drop + 1 :], "x"] for line in lines]
     rows[0][-1] = "surprise"
     csv_path.write_text("\n".join(",".join(r) for r in rows) + "\n")
     items = _items(f)
-    items[1]["user_attrs"] = {k: v for k, v in items[1]["user_attrs"].items() if not k.startswith("forced_") or k == "forced_extreme"}
+    items[1]["user_attrs"] = {
+        k: v
+        for k, v in items[1]["user_attrs"].items()
+        if not k.startswith("forced_") or k == "forced_extreme"
+    }
     _write(f, items)
     # an empty folder
     (root / "empty").mkdir()
@@ -152,7 +174,9 @@ def test_broken_corpus_reports_each_problem_and_imports_the_rest(corpus: Path) -
     for n in (6, 7, 8):
         assert has("bad_items", f"[item {n}]", "COMPLETE with value")
     # CSV columns reported
-    assert has("bad_csv", "trial_metrics.csv", "unexpected columns ['surprise']", "missing columns ['pred_max']")
+    assert has(
+        "bad_csv", "trial_metrics.csv", "unexpected columns ['surprise']", "missing columns ['pred_max']"
+    )
     # empty folder
     assert has("empty", "no studies found")
 
@@ -184,13 +208,30 @@ def test_legacy_export_is_read_with_the_same_meaning(tmp_path: Path) -> None:
     src = EXPORTS_DIR / "hpo_2m_1_a50"
     folder = tmp_path / "hpo_2m_1_legacy"
     folder.mkdir()
-    items = [{"number": t["number"], "value": t["value"], "params": t["params"], "state": "COMPLETE"}
-             for t in json.loads((src / "all_trials.json").read_text())]
+    items = [
+        {"number": t["number"], "value": t["value"], "params": t["params"], "state": "COMPLETE"}
+        for t in json.loads((src / "all_trials.json").read_text())
+    ]
     (folder / "all_trials.json").write_text(json.dumps(items))
     best = json.loads((src / "best_params.json").read_text())
-    (folder / "best_params.json").write_text(json.dumps({k: best[k] for k in (
-        "experiment", "budget", "horizon", "n_trials", "best_trial", "best_value", "best_params", "search_space")}
-        | {"total_time_min": 12.5, "timestamp": "2026-01-01T00:00:00"}))
+    (folder / "best_params.json").write_text(
+        json.dumps(
+            {
+                k: best[k]
+                for k in (
+                    "experiment",
+                    "budget",
+                    "horizon",
+                    "n_trials",
+                    "best_trial",
+                    "best_value",
+                    "best_params",
+                    "search_space",
+                )
+            }
+            | {"total_time_min": 12.5, "timestamp": "2026-01-01T00:00:00"}
+        )
+    )
     table = extract([str(tmp_path)]).table
     assert table.height == 50 and table["source"].unique().to_list() == ["legacy_export"]
     assert table["budget"].unique().to_list() == ["2M"] and table["tier"].null_count() == 50
@@ -201,13 +242,34 @@ def test_legacy_export_is_read_with_the_same_meaning(tmp_path: Path) -> None:
 
 def _trial_file(num: int, value: float, curve: list[tuple[float, float]], state: str = "COMPLETE") -> dict:
     return {
-        "trial_number": num, "value": value, "state": state,
-        "params": {"learning_rate": 1e-3, "epochs": 10, "weight_decay": 0.0, "warmup_steps": 50, "dropout": 0.1},
-        "datetime_start": "2025-01-01T00:00:00", "datetime_complete": "2025-01-01T00:01:00", "duration_seconds": 60.0,
-        "architecture": {"d_model": 64 * (num + 1), "n_layers": 4, "n_heads": 4, "d_ff": 256, "param_count": 2_000_000},
-        "user_attrs": {"arch_idx": num, "learning_curve": [{"epoch": i, "train_loss": t, "val_loss": v}
-                                                           for i, (t, v) in enumerate(curve)],
-                       "val_accuracy": 0.55, "train_accuracy": 0.6},
+        "trial_number": num,
+        "value": value,
+        "state": state,
+        "params": {
+            "learning_rate": 1e-3,
+            "epochs": 10,
+            "weight_decay": 0.0,
+            "warmup_steps": 50,
+            "dropout": 0.1,
+        },
+        "datetime_start": "2025-01-01T00:00:00",
+        "datetime_complete": "2025-01-01T00:01:00",
+        "duration_seconds": 60.0,
+        "architecture": {
+            "d_model": 64 * (num + 1),
+            "n_layers": 4,
+            "n_heads": 4,
+            "d_ff": 256,
+            "param_count": 2_000_000,
+        },
+        "user_attrs": {
+            "arch_idx": num,
+            "learning_curve": [
+                {"epoch": i, "train_loss": t, "val_loss": v} for i, (t, v) in enumerate(curve)
+            ],
+            "val_accuracy": 0.55,
+            "train_accuracy": 0.6,
+        },
     }
 
 
@@ -231,11 +293,22 @@ def test_per_trial_json_folder_min_loss_and_sentinel_divergence(tmp_path: Path) 
     assert table["direction"].unique().to_list() == ["minimize"]
     t = {r["trial_num"]: r for r in table.iter_rows(named=True)}
     assert t[1]["rank_in_study"] == 1 and t[0]["rank_in_study"] == 2  # val loss minimised
-    assert t[0]["best_epoch"] == 1 and t[0]["best_val_loss"] == pytest.approx(0.62) and t[0]["epochs_trained"] == 3
+    assert (
+        t[0]["best_epoch"] == 1
+        and t[0]["best_val_loss"] == pytest.approx(0.62)
+        and t[0]["epochs_trained"] == 3
+    )
     assert t[0]["early_stopped"] is True and t[0]["epochs_config"] == 10 and t[0]["lr"] == pytest.approx(1e-3)
     div = t[2]
     assert div["diverged"] and div["state"] == "FAIL" and div["objective"] is None
     assert "100.0" in div["state_reason"] and div["rank_in_study"] is None
-    assert div["diverge_epoch"] == 2 and div["last_good_loss"] == pytest.approx(0.68) and div["loss_at_diverge"] is None
-    assert (div["similar_successful_study"], div["similar_successful_trial"]) == ("phase6a_2M_h1_threshold_1pct", 1)
+    assert (
+        div["diverge_epoch"] == 2
+        and div["last_good_loss"] == pytest.approx(0.68)
+        and div["loss_at_diverge"] is None
+    )
+    assert (div["similar_successful_study"], div["similar_successful_trial"]) == (
+        "phase6a_2M_h1_threshold_1pct",
+        1,
+    )
     assert div["learning_curve"][2]["val_loss"] is None  # NaN is not carried into the table

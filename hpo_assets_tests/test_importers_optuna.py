@@ -36,14 +36,31 @@ def test_journal_study_follows_the_contract(tmp_path: Path) -> None:
     assert table.height == 6
     t = {r["trial_num"]: r for r in table.iter_rows(named=True)}
     assert (t[0]["budget"], t[0]["horizon"], t[0]["tier"], t[0]["direction"], t[0]["objective_name"]) == (
-        "2M", "h1", "a20", "maximize", "val_auc")
+        "2M",
+        "h1",
+        "a20",
+        "maximize",
+        "val_auc",
+    )
     # architecture from user_attrs, training params from the Optuna params
-    assert (t[0]["d_model"], t[0]["n_layers"], t[0]["n_heads"], t[0]["d_ff"], t[0]["batch_size"]) == (32, 2, 4, 128, 64)
+    assert (t[0]["d_model"], t[0]["n_layers"], t[0]["n_heads"], t[0]["d_ff"], t[0]["batch_size"]) == (
+        32,
+        2,
+        4,
+        128,
+        64,
+    )
     assert t[0]["forced_extreme"] is True and t[0]["extreme_type"] == "min_d_model"
     assert t[1]["duplicate_of"] == 0 and t[0]["duplicate_of"] is None
-    assert t[4]["rank_in_study"] == 1 and t[0]["rank_in_study"] == t[1]["rank_in_study"] == 2  # ties share the best rank
+    assert (
+        t[4]["rank_in_study"] == 1 and t[0]["rank_in_study"] == t[1]["rank_in_study"] == 2
+    )  # ties share the best rank
     assert t[4]["is_best_in_study"] and not t[0]["is_best_in_study"]
-    assert t[0]["best_epoch"] == 2 and t[0]["best_val_loss"] == pytest.approx(0.65) and t[0]["epochs_trained"] == 3
+    assert (
+        t[0]["best_epoch"] == 2
+        and t[0]["best_val_loss"] == pytest.approx(0.65)
+        and t[0]["epochs_trained"] == 3
+    )
     assert t[0]["early_stopped"] is True  # 3 epochs of 4 configured
     div = t[2]
     assert div["state"] == "FAIL" and div["diverged"] and div["diverge_epoch"] == 3

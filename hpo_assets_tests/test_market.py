@@ -50,8 +50,13 @@ def test_good_csv_values_survive(tmp_path: Path) -> None:
     frame = load_market(write(tmp_path, GOOD_ROWS))
     assert frame.height == 4
     assert frame.row(3, named=True) == {
-        "date": date(1999, 1, 7), "open": 103.0, "high": 104.0, "low": 100.0, "close": 101.0,
-        "adj_close": 101.0, "volume": 1300.0,
+        "date": date(1999, 1, 7),
+        "open": 103.0,
+        "high": 104.0,
+        "low": 100.0,
+        "close": 101.0,
+        "adj_close": 101.0,
+        "volume": 1300.0,
     }
 
 
@@ -64,8 +69,13 @@ def test_columns_matched_case_insensitively_and_adj_close_optional(tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("day1", "day2"),
-    [("1999-01-04", "1999-01-05"), ("04.01.1999", "05.01.1999"), ("1/4/1999", "1/5/1999"),
-     ("1999/01/04", "1999/01/05"), ("1999-01-04 00:00:00", "1999-01-05 00:00:00")],
+    [
+        ("1999-01-04", "1999-01-05"),
+        ("04.01.1999", "05.01.1999"),
+        ("1/4/1999", "1/5/1999"),
+        ("1999/01/04", "1999/01/05"),
+        ("1999-01-04 00:00:00", "1999-01-05 00:00:00"),
+    ],
 )
 def test_common_date_formats(tmp_path: Path, day1: str, day2: str) -> None:
     rows = [GOOD_ROWS[0].replace("1/4/1999", day1), GOOD_ROWS[1].replace("1/5/1999", day2)]
@@ -74,11 +84,17 @@ def test_common_date_formats(tmp_path: Path, day1: str, day2: str) -> None:
 
 
 def test_parquet_input_with_odd_column_names(tmp_path: Path) -> None:
-    frame = pl.DataFrame({
-        "Timestamp_ignored": [1, 2],
-        "Date": [date(2020, 1, 2), date(2020, 1, 3)],
-        "OPEN": [10.0, 11.0], "High": [12.0, 12.5], "low": [9.5, 10.5], "Close": [11.0, 12.0], "Volume": [5, 6],
-    })
+    frame = pl.DataFrame(
+        {
+            "Timestamp_ignored": [1, 2],
+            "Date": [date(2020, 1, 2), date(2020, 1, 3)],
+            "OPEN": [10.0, 11.0],
+            "High": [12.0, 12.5],
+            "low": [9.5, 10.5],
+            "Close": [11.0, 12.0],
+            "Volume": [5, 6],
+        }
+    )
     path = tmp_path / "bars.parquet"
     frame.write_parquet(path)
     loaded = load_market(path)
@@ -174,7 +190,9 @@ def test_low_above_open(tmp_path: Path) -> None:
 def test_non_positive_price(tmp_path: Path, bad: str) -> None:
     rows = list(GOOD_ROWS)
     rows[2] = f"1/6/1999,102,104,{bad},103,103,1200"
-    assert f"row 3 (line 4) (1999-01-06): non-positive price low={float(bad)}" in error_of(write(tmp_path, rows))
+    assert f"row 3 (line 4) (1999-01-06): non-positive price low={float(bad)}" in error_of(
+        write(tmp_path, rows)
+    )
 
 
 def test_nan_run_is_reported_with_its_span(tmp_path: Path) -> None:
@@ -212,5 +230,8 @@ def test_cli_check_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     rows[2] = rows[2].replace("1/6/1999", "1/5/1999")
     assert main(["check-data", str(write(tmp_path, rows))]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("hpo-assets check-data: error: market data file") and "duplicate date 1999-01-05" in err
+    assert (
+        err.startswith("hpo-assets check-data: error: market data file")
+        and "duplicate date 1999-01-05" in err
+    )
     assert "\n" not in err

@@ -15,8 +15,11 @@ from hpo_assets.settings import DATA_DIR
 def run(selection: list[str] | None = None, path: str | None = None) -> dg.ExecuteInProcessResult:
     run_config = {"ops": {"market_data": {"config": {"path": path}}}} if path is not None else None
     return dg.materialize(
-        [*market.ASSETS, *market.CHECKS], resources={"paths": HpoPaths()}, run_config=run_config,
-        selection=selection, raise_on_error=False,
+        [*market.ASSETS, *market.CHECKS],
+        resources={"paths": HpoPaths()},
+        run_config=run_config,
+        selection=selection,
+        raise_on_error=False,
     )
 
 
@@ -83,7 +86,9 @@ def test_features_without_market_data_says_what_to_do(isolated_dirs: Path) -> No
 def test_split_check_fails_when_validation_is_too_small(isolated_dirs: Path) -> None:
     """A 5% threshold in one day is rare: the leakage check must refuse the unusable validation set."""
     result = dg.materialize(
-        [*market.ASSETS, *market.CHECKS], resources={"paths": HpoPaths()}, raise_on_error=False,
+        [*market.ASSETS, *market.CHECKS],
+        resources={"paths": HpoPaths()},
+        raise_on_error=False,
         run_config={"ops": {"features": {"config": {"threshold": 0.05, "horizons": [1]}}}},
     )
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -93,7 +98,9 @@ def test_split_check_fails_when_validation_is_too_small(isolated_dirs: Path) -> 
 
 def test_bad_label_mode_is_one_clear_failure(isolated_dirs: Path) -> None:
     result = dg.materialize(
-        [*market.ASSETS], resources={"paths": HpoPaths()}, raise_on_error=False,
+        [*market.ASSETS],
+        resources={"paths": HpoPaths()},
+        raise_on_error=False,
         run_config={"ops": {"features": {"config": {"label_mode": "low"}}}},
     )
     assert failure_message(result) == "features: label mode 'low' is not one of high, close"

@@ -40,8 +40,12 @@ def test_no_decay_covers_norms_biases_positions_only() -> None:
     assert {"pos_embed", "revin.weight", "norm.weight", "layers.0.norm1.weight", "head.bias"} <= skip
     decayed = {n for n, _ in model.named_parameters()} - skip
     assert decayed == {
-        "patch_embed.weight", "layers.0.qkv.weight", "layers.0.out_proj.weight",
-        "layers.0.linear1.weight", "layers.0.linear2.weight", "head.weight",
+        "patch_embed.weight",
+        "layers.0.qkv.weight",
+        "layers.0.out_proj.weight",
+        "layers.0.linear1.weight",
+        "layers.0.linear2.weight",
+        "head.weight",
     }
 
 

@@ -24,7 +24,9 @@ def _numel(model: torch.nn.Module) -> int:
         (Arch(96, 2, 8, 192), 13, 81, 10, 7),
     ],
 )
-def test_formula_matches_real_model(arch: Arch, n_features: int, context: int, patch_len: int, stride: int) -> None:
+def test_formula_matches_real_model(
+    arch: Arch, n_features: int, context: int, patch_len: int, stride: int
+) -> None:
     model = PatchTSTClassifier(n_features, arch, context, patch_len, stride)
     assert count_parameters(arch, n_features, context, patch_len, stride) == _numel(model)
 

@@ -25,7 +25,13 @@ ARCHS = [
     ArchChoice(f"d{d}-L{n}-H2-F{2 * d}", d, n, 2, 2 * d, d * d * n)
     for d in (16, 32, 64) for n in (1, 2, 4)
 ]  # fmt: skip
-TINY = {"lr": [1e-3, 1e-2], "dropout": [0.0, 0.1], "weight_decay": [0.0], "warmup_steps": [0], "batch_size": [32]}
+TINY = {
+    "lr": [1e-3, 1e-2],
+    "dropout": [0.0, 0.1],
+    "weight_decay": [0.0],
+    "warmup_steps": [0],
+    "batch_size": [32],
+}
 
 
 @dataclass
@@ -49,7 +55,9 @@ class Result:
 
 def score(arch: ArchChoice, hp: Mapping[str, Any]) -> float:
     """A deterministic 'AUC' that prefers wide models and the small learning rate."""
-    return 0.5 + 0.02 * math.log2(arch.d_model / 16) + (0.02 if hp["lr"] == 1e-3 else 0.0) - 0.05 * hp["dropout"]
+    return (
+        0.5 + 0.02 * math.log2(arch.d_model / 16) + (0.02 if hp["lr"] == 1e-3 else 0.0) - 0.05 * hp["dropout"]
+    )
 
 
 def cheap_trainer(epochs: int = 3, auc: Callable[[ArchChoice, Mapping[str, Any]], float] = score):
@@ -62,7 +70,9 @@ def cheap_trainer(epochs: int = 3, auc: Callable[[ArchChoice, Mapping[str, Any]]
             curve.append(rec)
             on_epoch(rec)
         metrics = {"val_auc": final, "val_loss": curve[-1]["val_loss"], "train_loss": curve[-1]["train_loss"]}
-        return Result(metrics, curve, best_epoch=epochs, best_val_loss=curve[-1]["val_loss"], epochs_trained=epochs)
+        return Result(
+            metrics, curve, best_epoch=epochs, best_val_loss=curve[-1]["val_loss"], epochs_trained=epochs
+        )
 
     return train
 
@@ -81,8 +91,14 @@ def quiet(_: str) -> None:
 
 def test_forced_extremes_run_first_as_ordinary_params(tmp_path: Path) -> None:
     space = SearchSpace.build(ARCHS, TINY)
-    run = run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-                    options=StudyOptions(n_trials=8, n_forced=4, pruner="none", epochs_config=3), log=quiet)
+    run = run_study(
+        space,
+        cheap_trainer(),
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=8, n_forced=4, pruner="none", epochs_config=3),
+        log=quiet,
+    )
     study = load(tmp_path)
     assert run.counted == 8 and run.complete == 8
     expected = forced_extremes(space, 4)
@@ -106,8 +122,14 @@ def test_repeats_are_steered_so_no_configuration_is_trained_twice(tmp_path: Path
         trained.append((arch.label, *hp.values()))
         return inner(arch, hp, on_epoch)
 
-    run = run_study(space, train, study_name="s", storage=str(tmp_path),
-                    options=StudyOptions(n_trials=8, n_forced=0, pruner="none", tpe_startup_trials=2), log=quiet)
+    run = run_study(
+        space,
+        train,
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=8, n_forced=0, pruner="none", tpe_startup_trials=2),
+        log=quiet,
+    )
     study = load(tmp_path)
     assert run.counted == 8 and len(study.trials) == 8
     assert len(set(trained)) == 8 and len(set(configs(study))) == 8
@@ -119,8 +141,14 @@ def test_repeats_are_steered_so_no_configuration_is_trained_twice(tmp_path: Path
     assert run.skipped_duplicates == len(steered) == study.user_attrs["skipped_duplicates"]
 
     # Raising the target beyond the space: the study stops and says so.
-    more = run_study(space, train, study_name="s", storage=str(tmp_path),
-                     options=StudyOptions(n_trials=12, n_forced=0, pruner="none"), log=quiet)
+    more = run_study(
+        space,
+        train,
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=12, n_forced=0, pruner="none"),
+        log=quiet,
+    )
     assert more.exhausted and more.new_trials == [] and len(load(tmp_path).trials) == 8
     assert load(tmp_path).user_attrs["exhausted"] is True
 
@@ -131,9 +159,17 @@ def test_median_pruner_prunes_a_bad_curve_at_its_epoch(tmp_path: Path) -> None:
     def auc(arch, hp):  # dropout 0.5 is hopeless: its curve sits far below the others from epoch 1
         return 0.3 if hp["dropout"] == 0.5 else score(arch, hp)
 
-    options = StudyOptions(n_trials=6, n_forced=0, pruner="median", pruner_startup_trials=2, pruner_warmup_epochs=0)
-    run = run_study(space, cheap_trainer(epochs=4, auc=auc), study_name="s", storage=str(tmp_path),
-                    options=options, log=quiet)
+    options = StudyOptions(
+        n_trials=6, n_forced=0, pruner="median", pruner_startup_trials=2, pruner_warmup_epochs=0
+    )
+    run = run_study(
+        space,
+        cheap_trainer(epochs=4, auc=auc),
+        study_name="s",
+        storage=str(tmp_path),
+        options=options,
+        log=quiet,
+    )
     study = load(tmp_path)
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned and run.pruned == len(pruned)
@@ -158,8 +194,14 @@ def test_exception_is_a_fail_with_its_message_and_nan_is_never_a_value(tmp_path:
             return result
         return inner(arch, hp, on_epoch)
 
-    run = run_study(space, train, study_name="s", storage=str(tmp_path),
-                    options=StudyOptions(n_trials=8, n_forced=0, pruner="none"), log=quiet)
+    run = run_study(
+        space,
+        train,
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=8, n_forced=0, pruner="none"),
+        log=quiet,
+    )
     study = load(tmp_path)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert failed and run.failed == len(failed) and run.counted == 8
@@ -173,14 +215,32 @@ def test_exception_is_a_fail_with_its_message_and_nan_is_never_a_value(tmp_path:
 def test_resume_continues_to_the_target_and_never_restarts(tmp_path: Path) -> None:
     space = SearchSpace.build(ARCHS, TINY)
     opts = dict(n_forced=2, pruner="none")
-    run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-              options=StudyOptions(n_trials=3, **opts), log=quiet)
+    run_study(
+        space,
+        cheap_trainer(),
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=3, **opts),
+        log=quiet,
+    )
     before = {t.number: (t.params, t.value, t.datetime_complete) for t in load(tmp_path).trials}
-    again = run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-                      options=StudyOptions(n_trials=3, **opts), log=quiet)
+    again = run_study(
+        space,
+        cheap_trainer(),
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=3, **opts),
+        log=quiet,
+    )
     assert again.new_trials == []
-    more = run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-                     options=StudyOptions(n_trials=5, **opts), log=quiet)
+    more = run_study(
+        space,
+        cheap_trainer(),
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=5, **opts),
+        log=quiet,
+    )
     study = load(tmp_path)
     assert more.new_trials == [3, 4] and len(study.trials) == 5
     assert {t.number: (t.params, t.value, t.datetime_complete) for t in study.trials[:3]} == before
@@ -194,11 +254,23 @@ def test_bad_options_and_a_changed_objective_name_the_field(tmp_path: Path) -> N
         with pytest.raises(StudyConfigError, match=field_name):
             StudyOptions(**kwargs)
     space = SearchSpace.build(ARCHS[:2], TINY)
-    run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-              options=StudyOptions(n_trials=1, n_forced=0), log=quiet)
+    run_study(
+        space,
+        cheap_trainer(),
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=1, n_forced=0),
+        log=quiet,
+    )
     with pytest.raises(StudyConfigError, match="objective 'val_loss'"):
-        run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-                  options=StudyOptions(n_trials=2, objective="val_loss"), log=quiet)
+        run_study(
+            space,
+            cheap_trainer(),
+            study_name="s",
+            storage=str(tmp_path),
+            options=StudyOptions(n_trials=2, objective="val_loss"),
+            log=quiet,
+        )
     assert len(load(tmp_path).trials) == 1  # nothing stored was lost
 
 
@@ -208,26 +280,48 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
     from hpo_assets.model.params import Arch, count_parameters
     from hpo_assets.search.objective import TorchTrainer
 
-    data = prepare_dataset(load_market(default_market_path()), 1, start="2014-01-01", end="2016-12-31",
-                           val_start="2015-10-01", test_start="2016-10-01")
+    data = prepare_dataset(
+        load_market(default_market_path()),
+        1,
+        start="2014-01-01",
+        end="2016-12-31",
+        val_start="2015-10-01",
+        test_start="2016-10-01",
+    )
     archs = [ArchChoice(a.label, a.d_model, a.n_layers, a.n_heads, a.d_ff, count_parameters(a, 25, 80, 16, 8))
              for a in (Arch(16, 1, 2, 32), Arch(32, 1, 2, 64))]  # fmt: skip
     # lr 10 is in the space on purpose: the forced middle-lr trials are fine, a huge-lr trial diverges.
-    choices = {"lr": [1e-3, 10.0], "dropout": [0.0], "weight_decay": [0.0], "warmup_steps": [0], "batch_size": [128]}
+    choices = {
+        "lr": [1e-3, 10.0],
+        "dropout": [0.0],
+        "weight_decay": [0.0],
+        "warmup_steps": [0],
+        "batch_size": [128],
+    }
     space = SearchSpace.build(archs, choices)
-    study = optuna.create_study(study_name="s", storage=open_storage(str(tmp_path), "s"), direction="maximize")
+    study = optuna.create_study(
+        study_name="s", storage=open_storage(str(tmp_path), "s"), direction="maximize"
+    )
     study.enqueue_trial({"arch": archs[0].label, "lr": 10.0, "dropout": 0.0, "weight_decay": 0.0,
                          "warmup_steps": 0, "batch_size": 128})  # fmt: skip
     trainer = TorchTrainer(data, max_epochs=2, patience=2, seed=0, device="cpu", num_threads=1)
-    run = run_study(space, trainer, study_name="s", storage=str(tmp_path),
-                    options=StudyOptions(n_trials=3, n_forced=0, pruner="none", epochs_config=2), device="cpu",
-                    log=quiet)
+    run = run_study(
+        space,
+        trainer,
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=3, n_forced=0, pruner="none", epochs_config=2),
+        device="cpu",
+        log=quiet,
+    )
     study = load(tmp_path)
     bad = study.trials[0]
     assert bad.state == TrialState.FAIL and bad.value is None
     assert bad.user_attrs["diverged"] is True and bad.user_attrs["diverge_epoch"] == 1
     assert bad.user_attrs["fail_reason"].startswith("diverged at epoch 1: ")
-    assert "exceeded" in bad.user_attrs["diverged_reason"] or "non-finite" in bad.user_attrs["diverged_reason"]
+    assert (
+        "exceeded" in bad.user_attrs["diverged_reason"] or "non-finite" in bad.user_attrs["diverged_reason"]
+    )
     assert bad.user_attrs["learning_curve"], "the diverged trial keeps its curve"
     huge = [t.number for t in study.trials if t.params["lr"] == 10.0]
     assert [t.number for t in study.trials if t.user_attrs.get("diverged")] == huge
@@ -257,7 +351,9 @@ def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
             raise RuntimeError("boom")
         return inner(arch, hp, on_epoch)
 
-    options = StudyOptions(n_trials=10, n_forced=4, pruner="median", pruner_startup_trials=1, pruner_warmup_epochs=0)
+    options = StudyOptions(
+        n_trials=10, n_forced=4, pruner="median", pruner_startup_trials=1, pruner_warmup_epochs=0
+    )
     run_study(space, train, study_name="s", storage=str(tmp_path), options=options, log=quiet)
     study = load(tmp_path)
     states = {t.state for t in study.trials}
@@ -276,12 +372,20 @@ def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
 
 def test_val_loss_objective_minimises_the_loss_at_the_best_epoch(tmp_path: Path) -> None:
     space = SearchSpace.build(ARCHS[:3], TINY)
-    run = run_study(space, cheap_trainer(), study_name="s", storage=str(tmp_path),
-                    options=StudyOptions(n_trials=4, n_forced=0, objective="val_loss", pruner="none"), log=quiet)
+    run = run_study(
+        space,
+        cheap_trainer(),
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=4, n_forced=0, objective="val_loss", pruner="none"),
+        log=quiet,
+    )
     study = load(tmp_path)
     assert run.direction == "minimize" and study.direction.name == "MINIMIZE"
     assert all(t.value == t.user_attrs["val_loss"] for t in study.trials)
-    assert all(t.intermediate_values[3] == t.user_attrs["learning_curve"][2]["val_loss"] for t in study.trials)
+    assert all(
+        t.intermediate_values[3] == t.user_attrs["learning_curve"][2]["val_loss"] for t in study.trials
+    )
     assert run.best is not None and run.best.value == min(t.value for t in study.trials)
 
 
@@ -295,9 +399,18 @@ def test_an_enqueued_repeat_is_skipped_not_trained_and_not_counted(tmp_path: Pat
         return inner(arch, hp, on_epoch)
 
     opts = dict(n_forced=0, pruner="none")
-    run_study(space, train, study_name="s", storage=str(tmp_path), options=StudyOptions(n_trials=1, **opts), log=quiet)
+    run_study(
+        space,
+        train,
+        study_name="s",
+        storage=str(tmp_path),
+        options=StudyOptions(n_trials=1, **opts),
+        log=quiet,
+    )
     first = load(tmp_path).trials[0]
-    load(tmp_path).enqueue_trial(dict(first.params))  # e.g. a second worker re-queued a finished configuration
+    load(tmp_path).enqueue_trial(
+        dict(first.params)
+    )  # e.g. a second worker re-queued a finished configuration
     run = run_study(space, train, study_name="s", storage=str(tmp_path), options=StudyOptions(n_trials=3, **opts),
                     log=quiet)  # fmt: skip
     study = load(tmp_path)

@@ -112,7 +112,13 @@ def test_a_dimension_without_range_has_no_extremes() -> None:
 
 
 def test_nearest_untested_moves_one_step_and_reports_exhaustion() -> None:
-    choices = {"lr": [1e-3, 1e-2], "dropout": [0.0], "weight_decay": [0.0], "warmup_steps": [0], "batch_size": [32]}
+    choices = {
+        "lr": [1e-3, 1e-2],
+        "dropout": [0.0],
+        "weight_decay": [0.0],
+        "warmup_steps": [0],
+        "batch_size": [32],
+    }
     space = SearchSpace.build(grid_archs(d_models=(16, 32), layers=(1,), heads=(2,)), choices)
     assert space.size == 4
     rng = np.random.default_rng(0)

@@ -42,9 +42,17 @@ def assert_no_leakage(split: Split, frame: pl.DataFrame, context: int, horizon: 
 
 @pytest.mark.parametrize("horizon", [1, 3, 5])
 @pytest.mark.parametrize("context", [80, 20])
-def test_contiguous_split_has_no_leakage_and_minimal_purge(frame: pl.DataFrame, horizon: int, context: int) -> None:
-    split = contiguous_split(frame["date"], frame[label_column(horizon)], context, horizon,
-                             val_start="2015-01-01", test_start="2017-01-01")
+def test_contiguous_split_has_no_leakage_and_minimal_purge(
+    frame: pl.DataFrame, horizon: int, context: int
+) -> None:
+    split = contiguous_split(
+        frame["date"],
+        frame[label_column(horizon)],
+        context,
+        horizon,
+        val_start="2015-01-01",
+        test_start="2017-01-01",
+    )
     assert_no_leakage(split, frame, context, horizon)
     # purge removes exactly what it must: the next usable train end would touch the validation set
     assert split.val[0] - split.train[-1] == context + horizon
@@ -58,8 +66,16 @@ def test_contiguous_split_has_no_leakage_and_minimal_purge(frame: pl.DataFrame, 
 @pytest.mark.parametrize("horizon", [1, 3, 5])
 @pytest.mark.parametrize("seed", [0, 42])
 def test_chunked_split_has_no_leakage(frame: pl.DataFrame, horizon: int, seed: int) -> None:
-    split = chunked_split(frame["date"], frame[label_column(horizon)], 80, horizon, n_chunks=20,
-                          val_fraction=0.15, test_fraction=0.15, seed=seed)
+    split = chunked_split(
+        frame["date"],
+        frame[label_column(horizon)],
+        80,
+        horizon,
+        n_chunks=20,
+        val_fraction=0.15,
+        test_fraction=0.15,
+        seed=seed,
+    )
     assert_no_leakage(split, frame, 80, horizon)
     summary = split.summary()
     assert len(summary["val_chunks"]) == 3 and len(summary["test_chunks"]) == 3
@@ -78,7 +94,9 @@ def test_chunked_split_is_seeded(frame: pl.DataFrame) -> None:
 def test_summary_reports_sizes_classes_and_dates(frame: pl.DataFrame) -> None:
     split = contiguous_split(frame["date"], frame["label_h3"], 80, 3, "2015-01-01", "2017-01-01")
     s = split.summary()
-    assert s["n_train"] == len(split.train) and s["n_val"] == len(split.val) and s["n_test"] == len(split.test)
+    assert (
+        s["n_train"] == len(split.train) and s["n_val"] == len(split.val) and s["n_test"] == len(split.test)
+    )
     y = frame["label_h3"].to_numpy()
     assert s["pos_val"] == int(y[split.val].sum()) and s["neg_val"] == len(split.val) - s["pos_val"]
     assert s["val_first"] == str(frame["date"][int(split.val[0])])
@@ -91,13 +109,15 @@ def synthetic(n: int, val_positives: int) -> tuple[np.ndarray, np.ndarray]:
     val = (dates >= np.datetime64("2002-01-01")) & (dates < np.datetime64("2003-01-01"))
     val_rows = np.flatnonzero(val)
     labels[val_rows] = 0.0
-    labels[val_rows[100:100 + val_positives]] = 1.0
+    labels[val_rows[100 : 100 + val_positives]] = 1.0
     return dates, labels
 
 
 def test_refuses_validation_set_with_too_few_positives() -> None:
     dates, labels = synthetic(1500, val_positives=12)
-    with pytest.raises(SplitError, match=r"validation set has 12 positive and \d+ negative samples .*at least 30"):
+    with pytest.raises(
+        SplitError, match=r"validation set has 12 positive and \d+ negative samples .*at least 30"
+    ):
         contiguous_split(dates, labels, 20, 1, "2002-01-01", "2003-01-01")
     ok = contiguous_split(*synthetic(1500, val_positives=30), 20, 1, "2002-01-01", "2003-01-01")
     assert ok.summary()["pos_val"] == 30
@@ -110,10 +130,18 @@ def test_refuses_tiny_chunked_validation(frame: pl.DataFrame) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"val_start": "2017-01-01", "test_start": "2015-01-01"}, "test_start 2015-01-01 must come after val_start"),
-     ({"val_start": "1990-01-01", "test_start": "2017-01-01"}, "leaves no training samples"),
-     ({"val_start": "2015-01-01", "test_start": "2030-01-01"}, "test_start 2030-01-01 leaves no test samples"),
-     ({"val_start": "2015-13-01", "test_start": "2017-01-01"}, "val_start '2015-13-01' is not a date")],
+    [
+        (
+            {"val_start": "2017-01-01", "test_start": "2015-01-01"},
+            "test_start 2015-01-01 must come after val_start",
+        ),
+        ({"val_start": "1990-01-01", "test_start": "2017-01-01"}, "leaves no training samples"),
+        (
+            {"val_start": "2015-01-01", "test_start": "2030-01-01"},
+            "test_start 2030-01-01 leaves no test samples",
+        ),
+        ({"val_start": "2015-13-01", "test_start": "2017-01-01"}, "val_start '2015-13-01' is not a date"),
+    ],
 )
 def test_contiguous_bad_cut_dates(frame: pl.DataFrame, kwargs: dict, message: str) -> None:
     with pytest.raises(SplitError, match=message):
@@ -122,9 +150,11 @@ def test_contiguous_bad_cut_dates(frame: pl.DataFrame, kwargs: dict, message: st
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"n_chunks": 200}, "too few for 200 chunks"),
-     ({"n_chunks": 2}, "n_chunks must be at least 3"),
-     ({"val_fraction": 0.6, "test_fraction": 0.5}, "must be fractions")],
+    [
+        ({"n_chunks": 200}, "too few for 200 chunks"),
+        ({"n_chunks": 2}, "n_chunks must be at least 3"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "must be fractions"),
+    ],
 )
 def test_chunked_bad_options(frame: pl.DataFrame, kwargs: dict, message: str) -> None:
     with pytest.raises(SplitError, match=message):

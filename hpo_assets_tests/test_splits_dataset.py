@@ -43,7 +43,7 @@ def test_prepared_window(frame: pl.DataFrame, horizon: int) -> None:
     w = data.windows(data.split.val[:3])
     assert w.shape == (3, 40, 25)
     t = int(data.split.val[0])
-    assert np.array_equal(w[0], data.x[t - 39:t + 1])
+    assert np.array_equal(w[0], data.x[t - 39 : t + 1])
     assert np.array_equal(data.labels(data.split.val[:3]), data.y[data.split.val[:3]])
     assert data.split.summary()["pos_val"] >= 30
 
@@ -63,7 +63,9 @@ def test_defaults_come_from_settings(frame: pl.DataFrame) -> None:
 
 
 def test_none_or_empty_options_mean_configured_defaults(frame: pl.DataFrame) -> None:
-    data = prepare_dataset(frame, 1, context=None, split_kind="", start="", end=None, val_start=None, test_start="")
+    data = prepare_dataset(
+        frame, 1, context=None, split_kind="", start="", end=None, val_start=None, test_start=""
+    )
     assert data.context == 80
     assert data.split.summary()["test_start"] == "2017-01-01"
 
@@ -82,12 +84,22 @@ def test_chunked_kind(frame: pl.DataFrame) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
-    [({"split_kind": "random"}, ValueError, "split kind 'random' is not one of contiguous, chunks"),
-     ({"n_chunks": 5}, ValueError, "unknown option\\(s\\) n_chunks for split kind 'contiguous'"),
-     ({"start": "2030-01-01"}, ValueError, "data window 2030-01-01..… holds no rows"),
-     ({"start": "01/02/2012"}, ValueError, "data window start '01/02/2012' is not a date"),
-     ({"start": "2015-06-01", "end": "2016-12-31", "val_start": "2016-04-01", "test_start": "2016-07-01"},
-      SplitError, "validation set has")],
+    [
+        ({"split_kind": "random"}, ValueError, "split kind 'random' is not one of contiguous, chunks"),
+        ({"n_chunks": 5}, ValueError, "unknown option\\(s\\) n_chunks for split kind 'contiguous'"),
+        ({"start": "2030-01-01"}, ValueError, "data window 2030-01-01..… holds no rows"),
+        ({"start": "01/02/2012"}, ValueError, "data window start '01/02/2012' is not a date"),
+        (
+            {
+                "start": "2015-06-01",
+                "end": "2016-12-31",
+                "val_start": "2016-04-01",
+                "test_start": "2016-07-01",
+            },
+            SplitError,
+            "validation set has",
+        ),
+    ],
 )
 def test_bad_arguments(frame: pl.DataFrame, kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
@@ -108,7 +120,10 @@ def test_load_prepared_missing_file(tmp_path: Path) -> None:
 
 def test_non_finite_input_is_refused(frame: pl.DataFrame) -> None:
     broken = frame.with_columns(
-        pl.when(pl.col("date") == pl.date(2013, 5, 1)).then(float("inf")).otherwise(pl.col("obv")).alias("obv")
+        pl.when(pl.col("date") == pl.date(2013, 5, 1))
+        .then(float("inf"))
+        .otherwise(pl.col("obv"))
+        .alias("obv")
     )
     with pytest.raises(ValueError, match="input obv is not finite on 2013-05-01"):
         prepare_dataset(broken, 1, **WINDOW)

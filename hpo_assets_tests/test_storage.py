@@ -47,7 +47,10 @@ def test_sqlite_url_holds_many_studies(tmp_path: Path) -> None:
 def test_bad_specs_are_one_clear_error(tmp_path: Path) -> None:
     cases = [
         ("mongodb://localhost/db", "unsupported scheme 'mongodb'"),
-        (f"sqlite:///{tmp_path}/missing/dir/x.db", "cannot be opened: (sqlite3.OperationalError) unable to open"),
+        (
+            f"sqlite:///{tmp_path}/missing/dir/x.db",
+            "cannot be opened: (sqlite3.OperationalError) unable to open",
+        ),
         ("", "storage is empty"),
     ]
     for spec, needle in cases:
@@ -92,7 +95,9 @@ def test_postgresql_url_runs_and_resumes_studies(postgres_url: str) -> None:
     assert list_studies(plain) == ["hpo-2M-h1", "hpo-2M-h5"]
 
 
-def test_cli_lists_studies_with_dashboard_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_lists_studies_with_dashboard_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from hpo_assets.cli import main
 
     folder = tmp_path / "hpo"

@@ -81,7 +81,12 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
         assert t.intermediate_values[t.user_attrs["best_epoch"]] == pytest.approx(t.value, abs=1e-6)
     ua = study.user_attrs
     assert (ua["budget"], ua["horizon"], ua["horizon_days"], ua["tier"]) == ("2M", "h1", 1, "a20")
-    assert (ua["objective"], ua["source"], ua["n_features"], ua["context"]) == ("val_auc", "hpo_study", 25, 80)
+    assert (ua["objective"], ua["source"], ua["n_features"], ua["context"]) == (
+        "val_auc",
+        "hpo_study",
+        25,
+        80,
+    )
     assert (ua["patch_len"], ua["stride"], ua["skipped_duplicates"]) == (16, 8, 0)
 
     meta = _metadata(first)
@@ -94,7 +99,7 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prefix = "![history](data:image/png;base64,"
     assert meta["history"].startswith(prefix)
-    assert base64.b64decode(meta["history"][len(prefix):-1]) == png.read_bytes()
+    assert base64.b64decode(meta["history"][len(prefix) : -1]) == png.read_bytes()
     assert meta["top_trials"].count("\n") == 1 + min(5, len(complete))
     assert all(c.passed for c in first.get_asset_check_evaluations())
 
@@ -113,13 +118,19 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
 def test_asset_runs_in_the_gpu_pool_with_k8s_gpu_tags() -> None:
     assert hpo_study.op.pool == "gpu"
     assert json.loads(hpo_study.op.tags["dagster-k8s/config"]) == GPU_OP_TAGS["dagster-k8s/config"]
-    assert GPU_OP_TAGS["dagster-k8s/config"]["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert GPU_OP_TAGS["dagster-k8s/config"]["container_config"]["resources"]["limits"] == {
+        "nvidia.com/gpu": "1"
+    }
     assert hpo_study.group_names_by_key[dg.AssetKey("hpo_study")] == "studies"
 
 
 def test_bad_partition_key_is_one_clear_message() -> None:
     assert parse_partition("20M|h5").study_name == "hpo-20M-h5" and parse_partition("2B|h3").horizon_days == 3
-    for key, needle in [("3M|h1", "budget '3M'"), ("2M|h2", "horizon 'h2'"), ("2M", "must read budget|horizon")]:
+    for key, needle in [
+        ("3M|h1", "budget '3M'"),
+        ("2M|h2", "horizon 'h2'"),
+        ("2M", "must read budget|horizon"),
+    ]:
         with pytest.raises(StudyInputError, match=needle):
             parse_partition(key)
     with pytest.raises(dg.DagsterUnknownPartitionError, match="3M|h1"):
@@ -138,7 +149,9 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         ({"profile": "nope"}, "unknown profile 'nope'"),
     ],
 )
-def test_bad_config_values_fail_with_one_message_naming_the_field(isolated_dirs: Path, config, message) -> None:
+def test_bad_config_values_fail_with_one_message_naming_the_field(
+    isolated_dirs: Path, config, message
+) -> None:
     text = _failure(_study_run(config))
     assert text.startswith("dagster._core.definitions.events.Failure: hpo_study: ") and message in text
     assert "\n" not in text

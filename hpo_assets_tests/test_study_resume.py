@@ -94,7 +94,9 @@ def test_sigkill_mid_trial_then_resume(tmp_path: Path) -> None:
     assert {t.number: (t.params, t.value, t.user_attrs) for t in study.trials[:KILL_AT_TRIAL]} == before
     killed = study.trials[KILL_AT_TRIAL]
     assert killed.state == TrialState.FAIL and killed.user_attrs["fail_reason"] == KILLED_REASON
-    assert killed.user_attrs["learning_curve"][0]["epoch"] == 1, "the epoch it finished before the kill is kept"
+    assert killed.user_attrs["learning_curve"][0]["epoch"] == 1, (
+        "the epoch it finished before the kill is kept"
+    )
     retry = study.trials[KILL_AT_TRIAL + 1]
     assert retry.params == killed_params and retry.user_attrs["retry_of"] == KILL_AT_TRIAL
     assert retry.state == TrialState.COMPLETE
@@ -148,7 +150,10 @@ def test_a_live_worker_trial_is_left_alone_and_failed_once_its_process_is_gone(t
 
     run(4)  # the first worker is gone now: its trial is failed and retried
     study = optuna.load_study(study_name="s", storage=open_storage(str(storage), "s"))
-    assert study.trials[0].state == TrialState.FAIL and study.trials[0].user_attrs["fail_reason"] == KILLED_REASON
+    assert (
+        study.trials[0].state == TrialState.FAIL
+        and study.trials[0].user_attrs["fail_reason"] == KILLED_REASON
+    )
     assert study.trials[4].user_attrs["retry_of"] == 0 and study.trials[4].params == study.trials[0].params
     assert study.trials[4].state == TrialState.COMPLETE
 

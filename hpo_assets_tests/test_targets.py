@@ -8,10 +8,12 @@ import pytest
 from hpo_assets.data.targets import add_labels, label_column, positive_rates
 
 # close 100 -> needs a high >= 101 (1%) within the horizon
-HAND = pl.DataFrame({
-    "close": [100.0, 100.0, 102.0, 101.0, 100.0, 103.0, 99.0],
-    "high": [100.5, 100.9, 102.5, 101.5, 100.2, 103.5, 99.5],
-})
+HAND = pl.DataFrame(
+    {
+        "close": [100.0, 100.0, 102.0, 101.0, 100.0, 103.0, 99.0],
+        "high": [100.5, 100.9, 102.5, 101.5, 100.2, 103.5, 99.5],
+    }
+)
 
 
 def test_label_column_name() -> None:
@@ -45,7 +47,9 @@ def test_threshold_is_inclusive() -> None:
 
 @pytest.mark.parametrize("h", [1, 3, 5])
 def test_last_h_rows_unlabelled_others_labelled(h: int) -> None:
-    frame = pl.DataFrame({"close": [float(100 + i % 4) for i in range(30)], "high": [float(101 + i % 5) for i in range(30)]})
+    frame = pl.DataFrame(
+        {"close": [float(100 + i % 4) for i in range(30)], "high": [float(101 + i % 5) for i in range(30)]}
+    )
     col = add_labels(frame, horizons=(h,))[label_column(h)]
     assert col.tail(h).null_count() == h
     assert col.head(30 - h).null_count() == 0
@@ -58,10 +62,12 @@ def test_positive_rates() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"mode": "low"}, "label mode 'low' is not one of high, close"),
-     ({"threshold": float("nan")}, "label threshold must be a finite number"),
-     ({"horizons": (0,)}, "horizons must be positive whole numbers"),
-     ({"horizons": ()}, "horizons must be positive whole numbers")],
+    [
+        ({"mode": "low"}, "label mode 'low' is not one of high, close"),
+        ({"threshold": float("nan")}, "label threshold must be a finite number"),
+        ({"horizons": (0,)}, "horizons must be positive whole numbers"),
+        ({"horizons": ()}, "horizons must be positive whole numbers"),
+    ],
 )
 def test_bad_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):

@@ -56,8 +56,16 @@ def test_tiny_model_learns_planted_signal() -> None:
 def test_best_checkpoint_is_restored_not_the_last_epoch() -> None:
     # few noisy samples, a big model, no regularisation and a flat lr: it overfits, val loss turns up
     x, y, tr, va = planted(n=400, noise=0.3, seed=1)
-    cfg = TrainConfig(lr=3e-3, weight_decay=0.0, dropout=0.0, warmup_steps=0, batch_size=32,
-                      max_epochs=12, patience=50, objective="val_loss")
+    cfg = TrainConfig(
+        lr=3e-3,
+        weight_decay=0.0,
+        dropout=0.0,
+        warmup_steps=0,
+        batch_size=32,
+        max_epochs=12,
+        patience=50,
+        objective="val_loss",
+    )
     res = fit(cfg, (x, y, tr[:150], va), arch=Arch(32, 2, 2, 128))
     assert res.status == "ok" and not res.early_stopped and res.epochs_trained == 12
     best = res.curve[res.best_epoch - 1]
@@ -72,8 +80,16 @@ def test_best_checkpoint_is_restored_not_the_last_epoch() -> None:
 
 def test_early_stopping_stops_after_patience() -> None:
     x, y, tr, va = planted(n=400, noise=0.3, seed=1)
-    cfg = TrainConfig(lr=3e-3, weight_decay=0.0, dropout=0.0, warmup_steps=0, batch_size=32,
-                      max_epochs=40, patience=2, objective="val_loss")
+    cfg = TrainConfig(
+        lr=3e-3,
+        weight_decay=0.0,
+        dropout=0.0,
+        warmup_steps=0,
+        batch_size=32,
+        max_epochs=40,
+        patience=2,
+        objective="val_loss",
+    )
     res = fit(cfg, (x, y, tr[:150], va), arch=Arch(32, 2, 2, 128))
     assert res.early_stopped and res.epochs_trained == res.best_epoch + 2 < 40
 
@@ -147,8 +163,15 @@ def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
 
 def test_train_prepared_uses_the_split_and_context() -> None:
     x, y, tr, va = planted(n=300)
-    data = PreparedData(x=x, y=y, dates=np.arange(len(y)), feature_names=[f"f{i}" for i in range(4)],
-                        split=Split(train=tr, val=va, test=va[:0]), context=CTX, horizon=1)
+    data = PreparedData(
+        x=x,
+        y=y,
+        dates=np.arange(len(y)),
+        feature_names=[f"f{i}" for i in range(4)],
+        split=Split(train=tr, val=va, test=va[:0]),
+        context=CTX,
+        horizon=1,
+    )
     res = train_prepared(data, TINY, TrainConfig(batch_size=64, max_epochs=1), patch_len=PATCH, stride=STRIDE)
     assert res.status == "ok" and len(res.val_labels) == len(va)
     assert np.array_equal(res.val_labels, y[va])
@@ -195,7 +218,9 @@ def test_pick_device() -> None:
         pick_device("gpu-please")
 
 
-@pytest.mark.skipif(not bf16_supported(torch.device("cpu")), reason="CPU has no bf16 matmuls (AMX/AVX512-BF16)")
+@pytest.mark.skipif(
+    not bf16_supported(torch.device("cpu")), reason="CPU has no bf16 matmuls (AMX/AVX512-BF16)"
+)
 def test_cpu_bf16_autocast_still_learns_with_fp32_weights() -> None:
     res = fit(TrainConfig(lr=3e-3, warmup_steps=10, batch_size=64, max_epochs=8, patience=4, cpu_bf16=True))
     assert res.status == "ok" and res.metrics["val_auc"] > 0.9

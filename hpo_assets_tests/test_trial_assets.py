@@ -36,8 +36,11 @@ def test_assets_and_checks_materialize(isolated_dirs: Path) -> None:
     assert summary.height == 156 and summary["study"].n_unique() == 4
     diverged = json.loads((out / "summary" / "diverged_analysis.json").read_text())
     assert [(t["study"], t["trial_num"]) for t in diverged["trials"]] == [("hpo-2M-h1", 2)]
-    mats = {m.asset_key.to_user_string(): m.metadata for m in result.get_asset_materialization_events()
-            for m in [m.event_specific_data.materialization]}
+    mats = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.get_asset_materialization_events()
+        for m in [m.event_specific_data.materialization]
+    }
     assert mats["imported_studies"]["n_trials"].value == 150
     assert mats["trial_table"]["n_rows"].value == 156 and mats["trial_table"]["n_live_studies"].value == 1
     assert mats["diverged_analysis"]["n_diverged"].value == 1
@@ -45,13 +48,22 @@ def test_assets_and_checks_materialize(isolated_dirs: Path) -> None:
 
 
 def test_import_of_nothing_fails_and_keeps_the_previous_import(isolated_dirs: Path) -> None:
-    ok = dg.materialize([trials.imported_studies], resources={"paths": HpoPaths()},
-                        run_config={"ops": {"imported_studies": {"config": {"sources": [str(EXPORTS_DIR / "hpo_2m_1_a50")]}}}})
+    ok = dg.materialize(
+        [trials.imported_studies],
+        resources={"paths": HpoPaths()},
+        run_config={
+            "ops": {"imported_studies": {"config": {"sources": [str(EXPORTS_DIR / "hpo_2m_1_a50")]}}}
+        },
+    )
     assert ok.success
     saved = isolated_dirs / "outputs" / "trials" / "imported_trials.parquet"
     before = saved.read_bytes()
-    bad = dg.materialize([trials.imported_studies], resources={"paths": HpoPaths()}, raise_on_error=False,
-                         run_config={"ops": {"imported_studies": {"config": {"sources": [str(isolated_dirs / "missing")]}}}})
+    bad = dg.materialize(
+        [trials.imported_studies],
+        resources={"paths": HpoPaths()},
+        raise_on_error=False,
+        run_config={"ops": {"imported_studies": {"config": {"sources": [str(isolated_dirs / "missing")]}}}},
+    )
     assert not bad.success
     failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
     assert "nothing could be imported" in str(failure.event_specific_data.error.message)

@@ -13,15 +13,30 @@ from hpo_assets.trials.schema import COLUMN_DOCS, COLUMNS, TRIAL_SCHEMA, to_tabl
 
 
 def _row(num: int, **kw: object) -> dict:
-    base = {"study": "s", "source": "optuna_storage", "budget": "2M", "trial_num": num, "state": "COMPLETE",
-            "direction": "maximize", "d_model": 64, "n_layers": 4, "n_heads": 4, "d_ff": 256, "lr": 1e-3,
-            "dropout": 0.1, "forced_extreme": False, "learning_curve": []}
+    base = {
+        "study": "s",
+        "source": "optuna_storage",
+        "budget": "2M",
+        "trial_num": num,
+        "state": "COMPLETE",
+        "direction": "maximize",
+        "d_model": 64,
+        "n_layers": 4,
+        "n_heads": 4,
+        "d_ff": 256,
+        "lr": 1e-3,
+        "dropout": 0.1,
+        "forced_extreme": False,
+        "learning_curve": [],
+    }
     return finish_row({**base, **kw})
 
 
 def _curve(vals: list[float]) -> list[dict]:
-    return [{"epoch": i + 1, "train_loss": 0.5, "val_loss": v, "val_auc": None, "lr": None, "seconds": None}
-            for i, v in enumerate(vals)]
+    return [
+        {"epoch": i + 1, "train_loss": 0.5, "val_loss": v, "val_auc": None, "lr": None, "seconds": None}
+        for i, v in enumerate(vals)
+    ]
 
 
 def test_every_column_has_a_type_and_a_description() -> None:
@@ -30,14 +45,17 @@ def test_every_column_has_a_type_and_a_description() -> None:
     assert len(COLUMNS) - 1 >= 35
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("hpo-2M-h1", ("2M", "h1", None)),
-    ("hpo_2m_1_a50", ("2M", "h1", "a50")),
-    ("hpo_200m_1_a50", ("200M", "h1", "a50")),
-    ("phase6a_2M_h1_threshold_1pct", ("2M", "h1", None)),
-    ("hpo-2B-h5", ("2B", "h5", None)),
-    ("my_study", (None, None, None)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("hpo-2M-h1", ("2M", "h1", None)),
+        ("hpo_2m_1_a50", ("2M", "h1", "a50")),
+        ("hpo_200m_1_a50", ("200M", "h1", "a50")),
+        ("phase6a_2M_h1_threshold_1pct", ("2M", "h1", None)),
+        ("hpo-2B-h5", ("2B", "h5", None)),
+        ("my_study", (None, None, None)),
+    ],
+)
 def test_study_names(name: str, expected: tuple) -> None:
     parsed = parse_study_name(name)
     assert (parsed.budget, parsed.horizon, parsed.tier) == expected
@@ -62,7 +80,9 @@ def test_not_diverged_and_not_early_stopped_when_all_epochs_ran() -> None:
 
 
 def test_guard_and_sentinel_and_unknown_epochs() -> None:
-    guard = finish_row({"state": "FAIL", "learning_curve": []}, guard_fired=True, guard_reason="loss exploded", guard_epoch=7)
+    guard = finish_row(
+        {"state": "FAIL", "learning_curve": []}, guard_fired=True, guard_reason="loss exploded", guard_epoch=7
+    )
     assert guard["diverged"] and guard["diverge_epoch"] == 7 and guard["diverged_reason"] == "loss exploded"
     sentinel = _row(0, objective=100.0, val_loss=100.0)
     assert sentinel["diverged"] and sentinel["state"] == "FAIL" and "100.0" in sentinel["state_reason"]
@@ -73,11 +93,19 @@ def test_guard_and_sentinel_and_unknown_epochs() -> None:
 def test_study_level_fields() -> None:
     rows = [
         _row(0, objective=0.70),
-        _row(1, objective=0.70),                       # same params as 0 -> duplicate_of 0, tied rank 1
+        _row(1, objective=0.70),  # same params as 0 -> duplicate_of 0, tied rank 1
         _row(2, objective=0.60, lr=1e-4),
-        _row(3, state="FAIL", lr=1e-2, d_model=512, n_layers=2, n_heads=8, learning_curve=_curve([0.7, math.inf])),
+        _row(
+            3,
+            state="FAIL",
+            lr=1e-2,
+            d_model=512,
+            n_layers=2,
+            n_heads=8,
+            learning_curve=_curve([0.7, math.inf]),
+        ),
         _row(4, objective=0.65, lr=1e-4, d_model=256, n_layers=2, n_heads=8),
-        _row(5, state="PRUNED", objective=None),       # same params as 0 but pruned: points at 0
+        _row(5, state="PRUNED", objective=None),  # same params as 0 but pruned: points at 0
         _row(0, study="t", direction="minimize", objective=0.3, d_model=8, n_layers=8),
         _row(1, study="t", direction="minimize", objective=0.2, d_model=512, n_layers=100),  # ratio 0.195
     ]

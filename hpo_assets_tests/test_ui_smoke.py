@@ -42,9 +42,19 @@ def webserver(tmp_path: Path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "HPO_ASSETS_OUTPUTS": str(tmp_path / "out")}
     log = open(tmp_path / "webserver.log", "w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=settings.PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(Path(sys.executable).with_name("dagster-webserver")),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=settings.PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # bounded wait for the process to come up, not a timing assertion

@@ -71,8 +71,10 @@ def _split_kwargs(split_kind: str, given: dict[str, Any]) -> dict[str, Any]:
     keys = _CONTIGUOUS_KEYS if split_kind == "contiguous" else _CHUNK_KEYS
     unknown = sorted(set(given) - set(keys))
     if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(unknown)} for split kind {split_kind!r}; "
-                         f"allowed: {', '.join(keys)}")
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for split kind {split_kind!r}; "
+            f"allowed: {', '.join(keys)}"
+        )
     defaults = settings()["split"]
     # None or "" means "the configured default", so config layers can pass their fields through as-is.
     return {k: defaults.get(k) if given.get(k) in (None, "") else given[k] for k in keys}
@@ -106,7 +108,9 @@ def prepare_dataset(
     col = label_column(horizon)
     if col not in frame.columns:
         data_cfg = settings()["data"]
-        frame = add_labels(frame, (horizon,), threshold=float(data_cfg["threshold"]), mode=str(data_cfg["label_mode"]))
+        frame = add_labels(
+            frame, (horizon,), threshold=float(data_cfg["threshold"]), mode=str(data_cfg["label_mode"])
+        )
     window = _slice_dates(frame.sort("date"), start, end)
     x = window.select(FEATURE_COLUMNS).to_numpy().astype(np.float32)
     if not np.isfinite(x).all():
@@ -116,15 +120,22 @@ def prepare_dataset(
             f"({len(rows)} non-finite value(s)); rebuild the features"
         )
     y = window[col].cast(pl.Float32).fill_null(float("nan")).to_numpy().astype(np.float32)
-    y[max(len(y) - horizon, 0):] = np.nan  # their label windows run past the data window's end
+    y[max(len(y) - horizon, 0) :] = np.nan  # their label windows run past the data window's end
     dates = window["date"].to_numpy().astype("datetime64[D]")
     options = _split_kwargs(split_kind, split_kwargs)
     if split_kind == "contiguous":
         split = contiguous_split(dates, y, context, horizon, **options)
     else:
         split = chunked_split(dates, y, context, horizon, **options)
-    return PreparedData(x=x, y=y, dates=dates, feature_names=list(FEATURE_COLUMNS), split=split,
-                        context=context, horizon=horizon)
+    return PreparedData(
+        x=x,
+        y=y,
+        dates=dates,
+        feature_names=list(FEATURE_COLUMNS),
+        split=split,
+        context=context,
+        horizon=horizon,
+    )
 
 
 def load_features(features_parquet_path: str | Path) -> pl.DataFrame:
@@ -152,8 +163,15 @@ def load_prepared(
     **split_kwargs: Any,
 ) -> PreparedData:
     """prepare_dataset() on the parquet written by the ``features`` asset."""
-    return prepare_dataset(load_features(features_parquet_path), horizon, context=context,
-                           split_kind=split_kind, start=start, end=end, **split_kwargs)
+    return prepare_dataset(
+        load_features(features_parquet_path),
+        horizon,
+        context=context,
+        split_kind=split_kind,
+        start=start,
+        end=end,
+        **split_kwargs,
+    )
 
 
 __all__ = ["PreparedData", "Split", "SplitError", "load_features", "load_prepared", "prepare_dataset"]

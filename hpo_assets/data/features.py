@@ -16,14 +16,33 @@ from hpo_assets.data.market import REQUIRED_COLUMNS
 
 OHLCV_COLUMNS = ["open", "high", "low", "close", "volume"]
 INDICATOR_COLUMNS = [
-    "dema_9", "dema_10", "sma_12", "dema_20", "dema_25", "sma_50", "dema_90", "sma_100", "sma_200",
-    "rsi_daily", "rsi_weekly", "stochrsi_daily", "stochrsi_weekly",
-    "macd_line", "obv", "adosc", "atr_14", "adx_14", "bb_percent_b", "vwap_20",
+    "dema_9",
+    "dema_10",
+    "sma_12",
+    "dema_20",
+    "dema_25",
+    "sma_50",
+    "dema_90",
+    "sma_100",
+    "sma_200",
+    "rsi_daily",
+    "rsi_weekly",
+    "stochrsi_daily",
+    "stochrsi_weekly",
+    "macd_line",
+    "obv",
+    "adosc",
+    "atr_14",
+    "adx_14",
+    "bb_percent_b",
+    "vwap_20",
 ]
 FEATURE_COLUMNS: list[str] = [*OHLCV_COLUMNS, *INDICATOR_COLUMNS]
 
 RSI_PERIOD = 14
-STOCHRSI_FASTK = 14  # StochRSI %K over 14 RSI values (Chande & Kroll); TA-Lib's default of 5 is not the textbook one
+STOCHRSI_FASTK = (
+    14  # StochRSI %K over 14 RSI values (Chande & Kroll); TA-Lib's default of 5 is not the textbook one
+)
 STOCHRSI_FASTD = 3
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 ADOSC_FAST, ADOSC_SLOW = 3, 10
@@ -56,10 +75,17 @@ def _weekly_indicators(market: pl.DataFrame) -> pl.DataFrame:
     weekly = weekly_closes(market)
     closes = weekly["close"].to_numpy().astype(np.float64)
     rsi = talib.RSI(closes, timeperiod=RSI_PERIOD)
-    stoch_k, _ = talib.STOCHRSI(closes, timeperiod=RSI_PERIOD, fastk_period=STOCHRSI_FASTK,
-                                fastd_period=STOCHRSI_FASTD, fastd_matype=0)
+    stoch_k, _ = talib.STOCHRSI(
+        closes,
+        timeperiod=RSI_PERIOD,
+        fastk_period=STOCHRSI_FASTK,
+        fastd_period=STOCHRSI_FASTD,
+        fastd_matype=0,
+    )
     # shift(1): the row for week W carries the value computed through the previous present week.
-    completed = pl.DataFrame({"week": weekly["week"], "rsi_weekly": rsi, "stochrsi_weekly": stoch_k}).with_columns(
+    completed = pl.DataFrame(
+        {"week": weekly["week"], "rsi_weekly": rsi, "stochrsi_weekly": stoch_k}
+    ).with_columns(
         pl.col("rsi_weekly").fill_nan(None).shift(1), pl.col("stochrsi_weekly").fill_nan(None).shift(1)
     )
     days = market.select("date").with_columns(week=_week_start(pl.col("date")))
@@ -90,8 +116,9 @@ def indicator_frame(market: pl.DataFrame) -> pl.DataFrame:
         percent_b = np.where(width > 0, (c - lower) / np.where(width > 0, width, 1.0), 0.5)
     percent_b[np.isnan(middle)] = np.nan
     macd, _, _ = talib.MACD(c, fastperiod=MACD_FAST, slowperiod=MACD_SLOW, signalperiod=MACD_SIGNAL)
-    stoch_k, _ = talib.STOCHRSI(c, timeperiod=RSI_PERIOD, fastk_period=STOCHRSI_FASTK,
-                                fastd_period=STOCHRSI_FASTD, fastd_matype=0)
+    stoch_k, _ = talib.STOCHRSI(
+        c, timeperiod=RSI_PERIOD, fastk_period=STOCHRSI_FASTK, fastd_period=STOCHRSI_FASTD, fastd_matype=0
+    )
     daily = {
         "dema_9": talib.DEMA(c, 9),
         "dema_10": talib.DEMA(c, 10),

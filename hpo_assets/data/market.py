@@ -34,8 +34,15 @@ DATE_FORMATS = [
     "%m/%d/%Y %H:%M:%S",
     "%d/%m/%Y",
 ]
-_ALIASES = {"date": "date", "open": "open", "high": "high", "low": "low", "close": "close",
-            "adjclose": "adj_close", "volume": "volume"}
+_ALIASES = {
+    "date": "date",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adjclose": "adj_close",
+    "volume": "volume",
+}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 # Relative slack for the High/Low consistency checks: printed prices are rounded.
 _REL_TOL = 1e-9
@@ -68,7 +75,9 @@ def _read_raw(path: Path) -> pl.DataFrame:
         if is_parquet:
             return pl.read_parquet(path)
         header = _first_line(path)
-        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=False, separator=_separator(header))
+        return pl.read_csv(
+            path, infer_schema=False, truncate_ragged_lines=False, separator=_separator(header)
+        )
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, EOFError, ValueError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
         reason = (None if is_parquet else _ragged_line(path)) or _first_line_of(exc)
@@ -129,7 +138,9 @@ def _rename_columns(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
             continue
         if target in mapping.values():
             other = next(k for k, v in mapping.items() if v == target)
-            raise MarketDataError(f"market data file {path}: columns {other!r} and {col!r} both mean {target!r}")
+            raise MarketDataError(
+                f"market data file {path}: columns {other!r} and {col!r} both mean {target!r}"
+            )
         mapping[col] = target
     missing = [c for c in REQUIRED_COLUMNS if c not in mapping.values()]
     if missing:
@@ -182,8 +193,9 @@ def _parse_dates(col: pl.Series, path: Path, is_csv: bool) -> pl.Series:
 def _parse_number(col: pl.Series, name: str, path: Path, is_csv: bool) -> pl.Series:
     if col.dtype == pl.String:
         text = col.str.strip_chars()
-        text = pl.select(pl.when(text.is_in(["", "null", "NULL", "NA", "N/A", "nan", "NaN"]))
-                         .then(None).otherwise(text)).to_series()
+        text = pl.select(
+            pl.when(text.is_in(["", "null", "NULL", "NA", "N/A", "nan", "NaN"])).then(None).otherwise(text)
+        ).to_series()
         values = text.cast(pl.Float64, strict=False)
         bad = (values.is_null() & text.is_not_null()).arg_true()
         if len(bad):
@@ -195,7 +207,9 @@ def _parse_number(col: pl.Series, name: str, path: Path, is_csv: bool) -> pl.Ser
         try:
             values = col.cast(pl.Float64)
         except pl.exceptions.PolarsError as exc:
-            raise MarketDataError(f"market data file {path}: column {name} is not numeric ({col.dtype})") from exc
+            raise MarketDataError(
+                f"market data file {path}: column {name} is not numeric ({col.dtype})"
+            ) from exc
     return values.fill_nan(None).alias(name)
 
 
@@ -281,7 +295,10 @@ def validate_market(frame: pl.DataFrame, source: str = "market data", is_csv: bo
         high_bad=pl.col("high") < hi_floor * (1 - _REL_TOL),
         low_bad=pl.col("low") > lo_ceiling * (1 + _REL_TOL),
     )
-    for flag, text in (("high_bad", "High is below max(Open, Close)"), ("low_bad", "Low is above min(Open, Close)")):
+    for flag, text in (
+        ("high_bad", "High is below max(Open, Close)"),
+        ("low_bad", "Low is above min(Open, Close)"),
+    ):
         bad = checks[flag].arg_true()
         if len(bad):
             i = int(bad[0])

@@ -48,8 +48,12 @@ class Split:
 
     def summary(self) -> dict[str, Any]:
         """Sizes, class counts and date ranges per part, plus the purge gap, for metadata and logs."""
-        out: dict[str, Any] = {"kind": self.kind, "context": self.context, "horizon": self.horizon,
-                               "purge_gap": self.purge_gap}
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "context": self.context,
+            "horizon": self.horizon,
+            "purge_gap": self.purge_gap,
+        }
         for name, idx in self.parts().items():
             out[f"n_{name}"] = int(len(idx))
             if self.labels is not None:
@@ -67,8 +71,11 @@ class Split:
 
 def as_dates(dates: Any) -> np.ndarray:
     """Dates as ``datetime64[D]``, from a polars Series, numpy array or list of dates/ISO strings."""
-    series = dates if isinstance(dates, pl.Series) else pl.Series("date", list(dates) if not isinstance(
-        dates, np.ndarray) else dates)
+    series = (
+        dates
+        if isinstance(dates, pl.Series)
+        else pl.Series("date", list(dates) if not isinstance(dates, np.ndarray) else dates)
+    )
     if series.dtype == pl.String:
         series = series.str.to_date("%Y-%m-%d")
     elif series.dtype != pl.Date:
@@ -133,8 +140,15 @@ def _touches(idx: np.ndarray, mask: np.ndarray, context: int, horizon: int) -> n
     return (csum[hi] - csum[lo]) > 0
 
 
-def purge(train: np.ndarray, val: np.ndarray, test: np.ndarray, context: int, horizon: int,
-          n_rows: int, embargo: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def purge(
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    context: int,
+    horizon: int,
+    n_rows: int,
+    embargo: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop validation samples that read test days, then training samples that read val/test days.
 
     ``embargo`` extra rows in front of each window also count as read: indicators with a long
@@ -173,7 +187,9 @@ def _require_classes(split: Split, min_class_count: int) -> None:
         )
     y_train = split.labels[split.train]
     if len(y_train) == 0 or np.all(y_train == y_train[0]):
-        raise SplitError(f"training set has {len(y_train)} samples and not both classes; nothing to learn from")
+        raise SplitError(
+            f"training set has {len(y_train)} samples and not both classes; nothing to learn from"
+        )
 
 
 def contiguous_split(
@@ -209,11 +225,20 @@ def contiguous_split(
     d = day[ends]
     is_val = (d >= v0) if t0 is None else (d >= v0) & (d < t0)
     is_test = np.zeros(len(ends), dtype=bool) if t0 is None else d >= t0
-    train, val, test = purge(ends[d < v0], ends[is_val], ends[is_test], context, horizon, len(y),
-                             _check_embargo(embargo))
-    split = Split(train, val, test, context=int(context), horizon=int(horizon), kind="contiguous",
-                  dates=day, labels=y, details={"val_start": str(v0), "test_start": str(t0) if t0 else None,
-                                                "embargo": int(embargo)})
+    train, val, test = purge(
+        ends[d < v0], ends[is_val], ends[is_test], context, horizon, len(y), _check_embargo(embargo)
+    )
+    split = Split(
+        train,
+        val,
+        test,
+        context=int(context),
+        horizon=int(horizon),
+        kind="contiguous",
+        dates=day,
+        labels=y,
+        details={"val_start": str(v0), "test_start": str(t0) if t0 else None, "embargo": int(embargo)},
+    )
     _require_classes(split, min_class_count)
     return split
 
@@ -260,15 +285,30 @@ def chunked_split(
         raise SplitError(f"{n_val} validation + {n_test} test chunks leave no training chunk of {n_chunks}")
     blocks = np.array_split(ends, n_chunks)
     order = np.random.default_rng(seed).permutation(n_chunks)
-    val_ids, test_ids = sorted(order[:n_val].tolist()), sorted(order[n_val:n_val + n_test].tolist())
+    val_ids, test_ids = sorted(order[:n_val].tolist()), sorted(order[n_val : n_val + n_test].tolist())
     role = np.zeros(n_chunks, dtype=np.int8)
     role[val_ids], role[test_ids] = 1, 2
-    pick = [np.concatenate([b for b, r in zip(blocks, role, strict=True) if r == k] or [np.array([], int)])
-            for k in (0, 1, 2)]
-    train, val, test = purge(*(p.astype(np.int64) for p in pick), context, horizon, len(y), _check_embargo(embargo))
-    spans = {name: [f"{day[blocks[i][0]]}..{day[blocks[i][-1]]}" for i in ids]
-             for name, ids in (("val_chunks", val_ids), ("test_chunks", test_ids))}
-    split = Split(train, val, test, context=int(context), horizon=int(horizon), kind="chunks", dates=day,
-                  labels=y, details={"n_chunks": n_chunks, "seed": int(seed), "embargo": int(embargo), **spans})
+    pick = [
+        np.concatenate([b for b, r in zip(blocks, role, strict=True) if r == k] or [np.array([], int)])
+        for k in (0, 1, 2)
+    ]
+    train, val, test = purge(
+        *(p.astype(np.int64) for p in pick), context, horizon, len(y), _check_embargo(embargo)
+    )
+    spans = {
+        name: [f"{day[blocks[i][0]]}..{day[blocks[i][-1]]}" for i in ids]
+        for name, ids in (("val_chunks", val_ids), ("test_chunks", test_ids))
+    }
+    split = Split(
+        train,
+        val,
+        test,
+        context=int(context),
+        horizon=int(horizon),
+        kind="chunks",
+        dates=day,
+        labels=y,
+        details={"n_chunks": n_chunks, "seed": int(seed), "embargo": int(embargo), **spans},
+    )
     _require_classes(split, min_class_count)
     return split

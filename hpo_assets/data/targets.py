@@ -28,7 +28,9 @@ def _check_args(frame: pl.DataFrame, horizons: Iterable[int], threshold: float, 
     if mode not in LABEL_MODES:
         raise ValueError(f"label mode {mode!r} is not one of {', '.join(LABEL_MODES)}")
     if not isinstance(threshold, int | float) or not math.isfinite(threshold) or threshold <= -1:
-        raise ValueError(f"label threshold must be a finite number above -1 (a fraction, 0.01 = 1%), got {threshold!r}")
+        raise ValueError(
+            f"label threshold must be a finite number above -1 (a fraction, 0.01 = 1%), got {threshold!r}"
+        )
     hs = list(horizons)
     if not hs or any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in hs):
         raise ValueError(f"horizons must be positive whole numbers of days, got {hs!r}")
@@ -46,7 +48,13 @@ def label_expr(h: int, threshold: float = 0.01, mode: str = "high") -> pl.Expr:
     future_max = pl.max_horizontal(future)
     hit = (future_max >= (1.0 + threshold) * pl.col("close")).cast(pl.Int8)
     # shift(-h) is null exactly for the last h rows: no full label window there.
-    return pl.when(pl.col(source).shift(-h).is_null()).then(None).otherwise(hit).cast(pl.Int8).alias(label_column(h))
+    return (
+        pl.when(pl.col(source).shift(-h).is_null())
+        .then(None)
+        .otherwise(hit)
+        .cast(pl.Int8)
+        .alias(label_column(h))
+    )
 
 
 def add_labels(

@@ -26,6 +26,4 @@ def select_executor() -> dg.ExecutorDefinition:
                 "HPO_ASSETS_EXECUTOR=k8s needs the k8s extra: pip install 'hpo-assets[k8s]'"
             ) from exc
         return k8s_job_executor
-    raise ExecutorConfigError(
-        f"HPO_ASSETS_EXECUTOR={kind!r} is not one of multiprocess, in_process, k8s"
-    )
+    raise ExecutorConfigError(f"HPO_ASSETS_EXECUTOR={kind!r} is not one of multiprocess, in_process, k8s")

@@ -13,7 +13,9 @@ class HpoPaths(dg.ConfigurableResource):
     """Locations shared by every asset; empty strings mean the project defaults (`outputs/`, `.hpo/`)."""
 
     outputs_dir: str = ""
-    storage: str = ""  # a folder for embedded journal files, or an Optuna storage URL (postgresql://, sqlite://)
+    storage: str = (
+        ""  # a folder for embedded journal files, or an Optuna storage URL (postgresql://, sqlite://)
+    )
 
     def outputs(self, *parts: str) -> Path:
         root = settings.project_path(self.outputs_dir) if self.outputs_dir else settings.outputs_dir()

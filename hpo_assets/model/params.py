@@ -27,9 +27,7 @@ class Arch:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Arch.{name} must be a positive integer, got {value!r}")
         if self.d_model % self.n_heads:
-            raise ValueError(
-                f"Arch.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
-            )
+            raise ValueError(f"Arch.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
 
     @property
     def label(self) -> str:

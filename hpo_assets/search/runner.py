@@ -53,7 +53,13 @@ class StudyOptions:
             )
         if self.pruner not in PRUNERS:
             raise StudyConfigError(f"pruner {self.pruner!r} is unknown; choose one of {list(PRUNERS)}")
-        for name in ("seed", "n_forced", "pruner_startup_trials", "pruner_warmup_epochs", "tpe_startup_trials"):
+        for name in (
+            "seed",
+            "n_forced",
+            "pruner_startup_trials",
+            "pruner_warmup_epochs",
+            "tpe_startup_trials",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise StudyConfigError(f"{name} must be a whole number >= 0, got {value!r}")

@@ -18,7 +18,9 @@ def pick_device(requested: str | None = None) -> torch.device:
     try:
         device = torch.device(str(requested).strip())
     except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device {requested!r} is not a torch device name (try 'cpu', 'cuda', 'cuda:0')") from exc
+        raise ValueError(
+            f"device {requested!r} is not a torch device name (try 'cpu', 'cuda', 'cuda:0')"
+        ) from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {requested!r} requested but CUDA is not available on this machine")

@@ -50,8 +50,15 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
     out: dict[str, Any] = {
         "n": int(y.size),
         "pos_rate": float(y.mean()) if y.size else None,
-        "val_loss": None, "val_auc": None, "val_pr_auc": None, "precision": None, "recall": None,
-        "accuracy": None, "pred_min": None, "pred_max": None, "pred_pos_rate": None,
+        "val_loss": None,
+        "val_auc": None,
+        "val_pr_auc": None,
+        "precision": None,
+        "recall": None,
+        "accuracy": None,
+        "pred_min": None,
+        "pred_max": None,
+        "pred_pos_rate": None,
     }
     if y.size == 0 or not np.all(np.isfinite(z)):
         return out

@@ -134,8 +134,16 @@ class TrainResult:
 
 
 METRIC_KEYS = (
-    "val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy",
-    "pred_min", "pred_max", "pred_pos_rate", "train_loss",
+    "val_loss",
+    "val_auc",
+    "val_pr_auc",
+    "precision",
+    "recall",
+    "accuracy",
+    "pred_min",
+    "pred_max",
+    "pred_pos_rate",
+    "train_loss",
 )
 
 
@@ -191,10 +199,14 @@ def _check_inputs(
             raise ValueError(f"labels at {name} must be 0 or 1")
         first, last = int(idx.min()) - context + 1, int(idx.max()) + 1
         if not np.all(np.isfinite(x[first:last])):
-            raise ValueError(f"x has non-finite values inside the windows of {name} (rows {first}..{last - 1})")
+            raise ValueError(
+                f"x has non-finite values inside the windows of {name} (rows {first}..{last - 1})"
+            )
         out.append(idx.astype(np.int64))
     if cfg.objective == "val_auc" and np.unique(y[out[1]]).size < 2:
-        raise ValueError("the validation labels hold one class only, so val_auc is undefined; use objective val_loss")
+        raise ValueError(
+            "the validation labels hold one class only, so val_auc is undefined; use objective val_loss"
+        )
     return x, y, out[0], out[1]
 
 
@@ -262,8 +274,16 @@ def train_prepared(
 ) -> TrainResult:
     """`train` on a PreparedData: its features, labels, train/val split and context."""
     return train(
-        data.x, data.y, data.split.train, data.split.val, arch, cfg,
-        context=data.context, patch_len=patch_len, stride=stride, on_epoch=on_epoch,
+        data.x,
+        data.y,
+        data.split.train,
+        data.split.val,
+        arch,
+        cfg,
+        context=data.context,
+        patch_len=patch_len,
+        stride=stride,
+        on_epoch=on_epoch,
     )
 
 
@@ -271,8 +291,15 @@ class _Run:
     """The state of one training run (kept in one object so `train` reads as the recipe)."""
 
     def __init__(
-        self, model: PatchTSTClassifier, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray,
-        val_idx: np.ndarray, cfg: TrainConfig, device: torch.device, context: int,
+        self,
+        model: PatchTSTClassifier,
+        x: np.ndarray,
+        y: np.ndarray,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        cfg: TrainConfig,
+        device: torch.device,
+        context: int,
     ) -> None:
         self.model, self.cfg, self.device = model, cfg, device
         nb = device.type == "cuda"
@@ -323,8 +350,13 @@ class _Run:
             record = self._record(epoch, train_loss, val_loss, val_auc, lr, seconds)
             self.curve.append(record)
             self.timings.append(
-                {"epoch": epoch, "seconds": seconds, "compute_seconds": compute, "eval_seconds": eval_seconds,
-                 "cpu_seconds": time.process_time() - cpu0}
+                {
+                    "epoch": epoch,
+                    "seconds": seconds,
+                    "compute_seconds": compute,
+                    "eval_seconds": eval_seconds,
+                    "cpu_seconds": time.process_time() - cpu0,
+                }
             )
             if not math.isfinite(val_loss):
                 self._diverge(epoch, f"non-finite validation loss ({val_loss}) at epoch {epoch}")
@@ -344,7 +376,11 @@ class _Run:
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             if on_epoch is not None:
                 on_epoch(dict(record))
-            if self.best_epoch is not None and epoch - self.best_epoch >= cfg.patience and epoch < cfg.max_epochs:
+            if (
+                self.best_epoch is not None
+                and epoch - self.best_epoch >= cfg.patience
+                and epoch < cfg.max_epochs
+            ):
                 self.early_stopped = True
                 return
 
@@ -373,7 +409,8 @@ class _Run:
             loss.backward()
             grad_norm = (
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
-                if cfg.grad_clip > 0 else None
+                if cfg.grad_clip > 0
+                else None
             )
             pending.append((step, len(idx), loss.detach(), grad_norm))
             if len(pending) >= check_every or step == n_steps - 1:
@@ -419,12 +456,21 @@ class _Run:
         self.status, self.diverge_epoch, self.diverged_reason = "diverged", epoch, reason
 
     def _record(
-        self, epoch: int, train_loss: float, val_loss: float | None, val_auc: float | None, lr: float, seconds: float
+        self,
+        epoch: int,
+        train_loss: float,
+        val_loss: float | None,
+        val_auc: float | None,
+        lr: float,
+        seconds: float,
     ) -> dict[str, Any]:
         return {
-            "epoch": epoch, "train_loss": float(train_loss),
+            "epoch": epoch,
+            "train_loss": float(train_loss),
             "val_loss": None if val_loss is None else float(val_loss),
-            "val_auc": val_auc, "lr": float(lr), "seconds": float(seconds),
+            "val_auc": val_auc,
+            "lr": float(lr),
+            "seconds": float(seconds),
         }
 
     def result(self, param_count: int) -> TrainResult:

@@ -26,7 +26,9 @@ def _bad_loss(value: float | None, *, is_val: bool) -> bool:
 def _curve_breakage(curve: Curve) -> tuple[int, int, str] | None:
     """(index, epoch, reason) of the first epoch whose train or val loss is not finite or whose val_loss >= 10."""
     isfinite = math.isfinite
-    for i, (epoch, val, train) in enumerate(zip(curve["epoch"], curve["val_loss"], curve["train_loss"], strict=True)):
+    for i, (epoch, val, train) in enumerate(
+        zip(curve["epoch"], curve["val_loss"], curve["train_loss"], strict=True)
+    ):
         if val is not None and not (isfinite(val) and val < DIVERGED_LOSS):
             return i, epoch, f"val_loss={val!r} at epoch {epoch}"
         if train is not None and not isfinite(train):
@@ -61,7 +63,10 @@ def finish_row(
         diverge_epoch = guard_epoch
     val_loss, train_loss = row.get("val_loss"), row.get("train_loss")
     if _bad_loss(val_loss, is_val=True):
-        reasons.append(f"val_loss={val_loss!r}" + (" (>= 10)" if val_loss is not None and math.isfinite(val_loss) else ""))
+        reasons.append(
+            f"val_loss={val_loss!r}"
+            + (" (>= 10)" if val_loss is not None and math.isfinite(val_loss) else "")
+        )
     if _bad_loss(train_loss, is_val=False):
         reasons.append(f"train_loss={train_loss!r}")
     if curve and n_epochs:
@@ -70,15 +75,20 @@ def finish_row(
         for i, v in enumerate(vals):
             if v is not None and math.isfinite(v) and (best_i is None or v < vals[best_i]):
                 best_i = i
-        row["best_val_loss"], row["best_epoch"] = (vals[best_i], epochs[best_i]) if best_i is not None else (None, None)
+        row["best_val_loss"], row["best_epoch"] = (
+            (vals[best_i], epochs[best_i]) if best_i is not None else (None, None)
+        )
         row["epochs_trained"] = n_epochs
         broke = _curve_breakage(curve)
         if broke is not None:
             reasons.append(f"curve: {broke[2]}")
             diverge_epoch = broke[1]
         if diverge_epoch is not None:
-            good = [v for e, v in zip(epochs, vals, strict=True)
-                    if e < diverge_epoch and v is not None and not _bad_loss(v, is_val=True)]
+            good = [
+                v
+                for e, v in zip(epochs, vals, strict=True)
+                if e < diverge_epoch and v is not None and not _bad_loss(v, is_val=True)
+            ]
             row["last_good_loss"] = good[-1] if good else None
             at = [v for e, v in zip(epochs, vals, strict=True) if e == diverge_epoch]
             row["loss_at_diverge"] = at[0] if at else None
@@ -91,13 +101,19 @@ def finish_row(
     row["diverged_reason"] = "; ".join(dict.fromkeys(reasons)) or None
 
     epochs_trained, config = row.get("epochs_trained"), row.get("epochs_config")
-    row["early_stopped"] = (epochs_trained < config) if (epochs_trained is not None and config is not None) else recorded.get("early_stopped")
+    row["early_stopped"] = (
+        (epochs_trained < config)
+        if (epochs_trained is not None and config is not None)
+        else recorded.get("early_stopped")
+    )
 
     objective = row.get("objective")
     if row["diverged"]:
         if row.get("state") == "COMPLETE":
             row["state"] = "FAIL"
-            row["state_reason"] = f"diverged ({row['diverged_reason']}); the source recorded COMPLETE with value {objective!r}"
+            row["state_reason"] = (
+                f"diverged ({row['diverged_reason']}); the source recorded COMPLETE with value {objective!r}"
+            )
         elif not row.get("state_reason"):
             row["state_reason"] = f"diverged ({row['diverged_reason']})"
         row["objective"] = None
@@ -155,8 +171,12 @@ def derive_table(df: pl.DataFrame) -> pl.DataFrame:
         .group_by(["study", *PARAM_COLUMNS])
         .agg(pl.col("trial_num").min().alias("_first"))
     )
-    df = df.join(first_complete, on=["study", *PARAM_COLUMNS], how="left", nulls_equal=True, maintain_order="left")
-    rank_key = pl.when(pl.col("direction") == "maximize").then(-pl.col("objective")).otherwise(pl.col("objective"))
+    df = df.join(
+        first_complete, on=["study", *PARAM_COLUMNS], how="left", nulls_equal=True, maintain_order="left"
+    )
+    rank_key = (
+        pl.when(pl.col("direction") == "maximize").then(-pl.col("objective")).otherwise(pl.col("objective"))
+    )
     rankable = (pl.col("state") == "COMPLETE") & pl.col("objective").is_not_null()
     ratio = (pl.col("n_layers") / pl.col("d_model")).cast(pl.Float64)
     df = df.with_columns(
@@ -169,8 +189,11 @@ def derive_table(df: pl.DataFrame) -> pl.DataFrame:
     ).drop("_first")
     df = df.with_columns(
         is_best_in_study=(pl.col("rank_in_study") == 1).fill_null(False),
-        arch_category=pl.when(pl.col("arch_ratio") > NARROW_DEEP).then(pl.lit("narrow-deep"))
-        .when(pl.col("arch_ratio") < WIDE_SHALLOW).then(pl.lit("wide-shallow"))
-        .when(pl.col("arch_ratio").is_not_null()).then(pl.lit("balanced")),
+        arch_category=pl.when(pl.col("arch_ratio") > NARROW_DEEP)
+        .then(pl.lit("narrow-deep"))
+        .when(pl.col("arch_ratio") < WIDE_SHALLOW)
+        .then(pl.lit("wide-shallow"))
+        .when(pl.col("arch_ratio").is_not_null())
+        .then(pl.lit("balanced")),
     )
     return conform(_similar_successful(df))

@@ -60,8 +60,13 @@ def save_import(result: ImportResult, folder: Path, sources: list[str]) -> dict[
     folder.mkdir(parents=True, exist_ok=True)
     table = to_table(result.rows)
     report = {
-        "sources": sources, "n_read": result.n_read, "n_skipped": result.n_skipped,
-        "studies": {s.study: {"source": s.source, "path": s.source_path, "trials": len(s.rows)} for s in result.studies},
+        "sources": sources,
+        "n_read": result.n_read,
+        "n_skipped": result.n_skipped,
+        "studies": {
+            s.study: {"source": s.source, "path": s.source_path, "trials": len(s.rows)}
+            for s in result.studies
+        },
         "problems": [{"path": p.path, "problem": p.problem} for p in result.all_problems],
         "notes": [{"path": p.path, "problem": p.problem} for p in result.all_notes],
     }
@@ -93,7 +98,9 @@ def assemble(live: ImportResult, imported: pl.DataFrame) -> tuple[pl.DataFrame, 
     names = set(live_table["study"].to_list())
     clash = imported.filter(pl.col("study").is_in(names))
     problems = [
-        ImportProblem(str(path), f"imported study {study!r} has the name of a live study: its {n} trials are not used")
+        ImportProblem(
+            str(path), f"imported study {study!r} has the name of a live study: its {n} trials are not used"
+        )
         for study, path, n in clash.group_by("study", "source_path").len().sort("study").iter_rows()
     ]
     used = imported.filter(~pl.col("study").is_in(names))

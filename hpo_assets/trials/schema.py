@@ -25,15 +25,31 @@ CURVE_TYPE = pl.List(pl.Struct(CURVE_FIELDS))
 _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     # identity
     ("study", pl.String(), "Study name: the Optuna study name, or the export folder's name."),
-    ("source", pl.String(), "Reader that produced the row: optuna_storage, template_export, legacy_export or trial_json."),
+    (
+        "source",
+        pl.String(),
+        "Reader that produced the row: optuna_storage, template_export, legacy_export or trial_json.",
+    ),
     ("source_path", pl.String(), "Storage URL, journal file or folder the study was read from."),
-    ("budget", pl.String(), "Parameter budget label (2M, 20M, 200M, 2B), from the study/folder name when files disagree."),
-    ("horizon", pl.String(), "Forecast horizon label (h1, h3, h5), from the study/folder name when files disagree."),
+    (
+        "budget",
+        pl.String(),
+        "Parameter budget label (2M, 20M, 200M, 2B), from the study/folder name when files disagree.",
+    ),
+    (
+        "horizon",
+        pl.String(),
+        "Forecast horizon label (h1, h3, h5), from the study/folder name when files disagree.",
+    ),
     ("tier", pl.String(), "Feature tier (e.g. a20, a50) when known, else null."),
     ("trial_num", pl.Int64(), "Trial number inside its study (Optuna's trial.number)."),
     # state
     ("state", pl.Enum(STATES), "COMPLETE, PRUNED, FAIL, RUNNING or WAITING (enqueued, not started)."),
-    ("state_reason", pl.String(), "Why the trial is in its state (fail reason, pruned epoch, missing value...), else null."),
+    (
+        "state_reason",
+        pl.String(),
+        "Why the trial is in its state (fail reason, pruned epoch, missing value...), else null.",
+    ),
     # architecture
     ("d_model", pl.Int64(), "Transformer width."),
     ("n_layers", pl.Int64(), "Number of encoder layers."),
@@ -48,7 +64,11 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("epochs_config", pl.Int64(), "Maximum epochs the trial was configured to train."),
     ("batch_size", pl.Int64(), "Mini-batch size."),
     # results
-    ("objective", pl.Float64(), "The study's objective value for this trial (PRUNED: the last reported epoch value, as Optuna stores it; null when missing or not finite). Only COMPLETE trials are ranked."),
+    (
+        "objective",
+        pl.Float64(),
+        "The study's objective value for this trial (PRUNED: the last reported epoch value, as Optuna stores it; null when missing or not finite). Only COMPLETE trials are ranked.",
+    ),
     ("objective_name", pl.String(), "What the objective measures: val_auc or val_loss."),
     ("direction", pl.Enum(DIRECTIONS), "Whether the study maximizes or minimizes the objective."),
     ("val_loss", pl.Float64(), "Validation loss (at the best epoch for live studies)."),
@@ -62,29 +82,69 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("pred_pos_rate", pl.Float64(), "Share of validation samples predicted positive."),
     ("train_loss", pl.Float64(), "Training loss (at the best epoch for live studies)."),
     # dynamics
-    ("best_epoch", pl.Int64(), "Epoch with the lowest val_loss on the learning curve (else as the trainer recorded)."),
-    ("best_val_loss", pl.Float64(), "Lowest finite val_loss on the learning curve (else as the trainer recorded)."),
+    (
+        "best_epoch",
+        pl.Int64(),
+        "Epoch with the lowest val_loss on the learning curve (else as the trainer recorded).",
+    ),
+    (
+        "best_val_loss",
+        pl.Float64(),
+        "Lowest finite val_loss on the learning curve (else as the trainer recorded).",
+    ),
     ("epochs_trained", pl.Int64(), "Length of the learning curve (else the trainer's own epoch count)."),
     ("early_stopped", pl.Boolean(), "epochs_trained < epochs_config; null when either is unknown."),
     ("duration_sec", pl.Float64(), "Wall-clock training time in seconds."),
     # flags
     ("forced_extreme", pl.Boolean(), "True for the enqueued extreme-architecture trials run before TPE."),
     ("extreme_type", pl.String(), "Which extreme a forced trial tests (e.g. min_d_model), else null."),
-    ("duplicate_of", pl.Int64(), "Earliest COMPLETE trial of the same study with identical parameters, else null."),
-    ("diverged", pl.Boolean(), "Loss not finite, or val_loss >= 10, or the trainer's divergence guard fired."),
+    (
+        "duplicate_of",
+        pl.Int64(),
+        "Earliest COMPLETE trial of the same study with identical parameters, else null.",
+    ),
+    (
+        "diverged",
+        pl.Boolean(),
+        "Loss not finite, or val_loss >= 10, or the trainer's divergence guard fired.",
+    ),
     ("diverged_reason", pl.String(), "Why the trial counts as diverged, else null."),
-    ("rank_in_study", pl.Int64(), "Rank by objective in the study's direction, 1 = best, ties share the best rank."),
+    (
+        "rank_in_study",
+        pl.Int64(),
+        "Rank by objective in the study's direction, 1 = best, ties share the best rank.",
+    ),
     ("is_best_in_study", pl.Boolean(), "rank_in_study == 1."),
     # divergence diagnosis
-    ("diverge_epoch", pl.Int64(), "First epoch whose loss is not finite or >= 10 (or as the trainer recorded)."),
+    (
+        "diverge_epoch",
+        pl.Int64(),
+        "First epoch whose loss is not finite or >= 10 (or as the trainer recorded).",
+    ),
     ("last_good_loss", pl.Float64(), "Last finite val_loss below 10 before the divergence epoch."),
-    ("loss_at_diverge", pl.Float64(), "val_loss at the divergence epoch (null when not finite: see diverged_reason)."),
+    (
+        "loss_at_diverge",
+        pl.Float64(),
+        "val_loss at the divergence epoch (null when not finite: see diverged_reason).",
+    ),
     ("arch_ratio", pl.Float64(), "n_layers / d_model."),
     ("arch_category", pl.String(), "narrow-deep (arch_ratio > 0.5), wide-shallow (< 0.15) or balanced."),
-    ("similar_successful_study", pl.String(), "For diverged trials: study of the nearest non-diverged COMPLETE trial of the same budget."),
-    ("similar_successful_trial", pl.Int64(), "For diverged trials: number of that nearest trial (log d_model, log n_layers, log n_heads)."),
+    (
+        "similar_successful_study",
+        pl.String(),
+        "For diverged trials: study of the nearest non-diverged COMPLETE trial of the same budget.",
+    ),
+    (
+        "similar_successful_trial",
+        pl.Int64(),
+        "For diverged trials: number of that nearest trial (log d_model, log n_layers, log n_heads).",
+    ),
     # raw material
-    ("params_json", pl.String(), "The trial's parameters as the source named them (JSON), forced values filled in."),
+    (
+        "params_json",
+        pl.String(),
+        "The trial's parameters as the source named them (JSON), forced values filled in.",
+    ),
     ("n_curve_epochs", pl.Int64(), "Number of records in learning_curve (0 when the source has none)."),
     ("learning_curve", CURVE_TYPE, "Per-epoch records {epoch, train_loss, val_loss, val_auc, lr, seconds}."),
 ]
@@ -94,15 +154,40 @@ COLUMN_DOCS: dict[str, str] = {name: doc for name, _, doc in _COLUMNS}
 COLUMNS: list[str] = [name for name, _, _ in _COLUMNS]
 
 # Columns no row may leave null (checked by an asset check).
-REQUIRED_COLUMNS = ["study", "source", "source_path", "trial_num", "state", "direction", "diverged", "n_curve_epochs"]
+REQUIRED_COLUMNS = [
+    "study",
+    "source",
+    "source_path",
+    "trial_num",
+    "state",
+    "direction",
+    "diverged",
+    "n_curve_epochs",
+]
 # Columns the importers fill; the rest are derived (see derive.py).
 DERIVED_COLUMNS = [
-    "duplicate_of", "rank_in_study", "is_best_in_study", "arch_ratio", "arch_category",
-    "similar_successful_study", "similar_successful_trial", "n_curve_epochs",
+    "duplicate_of",
+    "rank_in_study",
+    "is_best_in_study",
+    "arch_ratio",
+    "arch_category",
+    "similar_successful_study",
+    "similar_successful_trial",
+    "n_curve_epochs",
 ]
 # The parameters that make two trials "the same configuration".
-PARAM_COLUMNS = ["d_model", "n_layers", "n_heads", "d_ff", "lr", "dropout", "weight_decay",
-                 "warmup_steps", "epochs_config", "batch_size"]
+PARAM_COLUMNS = [
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff",
+    "lr",
+    "dropout",
+    "weight_decay",
+    "warmup_steps",
+    "epochs_config",
+    "batch_size",
+]
 # Flat columns (everything but the nested curve), for CSV.
 FLAT_COLUMNS = [c for c in COLUMNS if c != "learning_curve"]
 
@@ -198,6 +283,7 @@ def to_table(rows: list[dict[str, Any]]) -> pl.DataFrame:
 def conform(df: pl.DataFrame) -> pl.DataFrame:
     """Cast a table read back from parquet (or an older run) to the schema, adding missing columns as null."""
     exprs = [
-        (pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c)) for c, t in TRIAL_SCHEMA.items()
+        (pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c))
+        for c, t in TRIAL_SCHEMA.items()
     ]
     return df.select(exprs)

@@ -70,7 +70,7 @@ def render_readme(
     n = table.height
     n_div = int(table["diverged"].sum()) if n else 0
     n_dup = int(table["duplicate_of"].is_not_null().sum()) if n else 0
-    states = (table.group_by("state").len().sort("state").iter_rows() if n else [])
+    states = table.group_by("state").len().sort("state").iter_rows() if n else []
     state_text = ", ".join(f"{s}: {c}" for s, c in states) or "none"
     parts = [
         "# HPO trial summary",
@@ -86,14 +86,28 @@ def render_readme(
         f"- duplicate trials (same parameters as an earlier COMPLETE trial of the same study): {n_dup}",
         f"- problems found while reading: {len(problems)}",
         "",
-        _md_table(["study", "source", "budget", "horizon", "tier", "trials", "complete", "best value", "best trial",
-                   "duplicates", "diverged"], [list(r) for r in overview.iter_rows()]),
+        _md_table(
+            [
+                "study",
+                "source",
+                "budget",
+                "horizon",
+                "tier",
+                "trials",
+                "complete",
+                "best value",
+                "best trial",
+                "duplicates",
+                "diverged",
+            ],
+            [list(r) for r in overview.iter_rows()],
+        ),
         "",
         "## Files",
         "",
         "- `hpo_summary.csv`: one row per trial, every column below except `learning_curve`.",
         "- `hpo_summary.parquet`: the same rows with `learning_curve` (list of per-epoch structs).",
-        "- `hpo_full.json`: `{\"metadata\": {...}, \"trials\": [...]}`, trials with their learning curves.",
+        '- `hpo_full.json`: `{"metadata": {...}, "trials": [...]}`, trials with their learning curves.',
         "- `diverged_analysis.csv` / `.json`: diverged trials with the diagnosis columns and full curves "
         "(the CSV holds the curves as JSON lists `val_loss_curve`, `train_loss_curve`).",
         "",
@@ -104,7 +118,9 @@ def render_readme(
     ]
     if n:
         lineage = table.group_by("study", "source", "source_path", maintain_order=True).len().sort("study")
-        parts.append(_md_table(["study", "reader", "read from", "trials"], [list(r) for r in lineage.iter_rows()]))
+        parts.append(
+            _md_table(["study", "reader", "read from", "trials"], [list(r) for r in lineage.iter_rows()])
+        )
         parts.append("")
     if problems:
         parts += ["Problems (each reported, the rest imported):", ""] + [f"- {p}" for p in problems] + [""]
@@ -118,7 +134,10 @@ def render_readme(
         "",
         "## Columns",
         "",
-        _md_table(["column", "type", "meaning"], [[c, type_name(t), COLUMN_DOCS[c]] for c, t in TRIAL_SCHEMA.items()]),
+        _md_table(
+            ["column", "type", "meaning"],
+            [[c, type_name(t), COLUMN_DOCS[c]] for c, t in TRIAL_SCHEMA.items()],
+        ),
         "",
         "Extra columns of `diverged_analysis.csv`: `val_loss_curve`, `train_loss_curve` (JSON lists, one value per epoch).",
         "",

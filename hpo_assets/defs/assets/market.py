@@ -25,6 +25,7 @@ _DATA = project_settings.settings()["data"]
 
 def markdown_table(frame: pl.DataFrame, digits: int = 4) -> str:
     """A small frame as a Markdown table (floats rounded) for the Dagster UI."""
+
     def cell(value: object) -> str:
         if isinstance(value, float):
             return f"{value:.{digits}g}" if abs(value) < 1e6 else f"{value:.4e}"
@@ -60,11 +61,17 @@ class MarketDataConfig(dg.Config):
 
 
 class FeaturesConfig(dg.Config):
-    threshold: float = Field(default=float(_DATA["threshold"]),
-                             description="Label: a rise of at least this fraction (0.01 = 1%) within the horizon.")
-    label_mode: str = Field(default=str(_DATA["label_mode"]),
-                            description='"high": max(High[t+1..t+h]); "close": max(Close[t+1..t+h]).')
-    horizons: list[int] = Field(default=list(_DATA["horizons"]), description="Horizons (trading days) to label.")
+    threshold: float = Field(
+        default=float(_DATA["threshold"]),
+        description="Label: a rise of at least this fraction (0.01 = 1%) within the horizon.",
+    )
+    label_mode: str = Field(
+        default=str(_DATA["label_mode"]),
+        description='"high": max(High[t+1..t+h]); "close": max(Close[t+1..t+h]).',
+    )
+    horizons: list[int] = Field(
+        default=list(_DATA["horizons"]), description="Horizons (trading days) to label."
+    )
 
 
 @dg.asset(
@@ -73,12 +80,16 @@ class FeaturesConfig(dg.Config):
     description="Daily OHLCV bars, validated (dates, order, prices, High/Low consistency, gaps), "
     "from the bundled S&P 500 or a configured CSV/Parquet file.",
 )
-def market_data(context: dg.AssetExecutionContext, config: MarketDataConfig, paths: HpoPaths) -> dg.MaterializeResult:
+def market_data(
+    context: dg.AssetExecutionContext, config: MarketDataConfig, paths: HpoPaths
+) -> dg.MaterializeResult:
     source = project_settings.project_path(config.path) if config.path.strip() else default_market_path()
     try:
         frame = load_market(source)
     except MarketDataError as exc:
-        raise dg.Failure(description=str(exc), metadata={"source": str(source)}, allow_retries=False) from None
+        raise dg.Failure(
+            description=str(exc), metadata={"source": str(source)}, allow_retries=False
+        ) from None
     target = paths.outputs(*MARKET_FILE)
     _write_parquet(frame, target)
     context.log.info(f"{frame.height} daily bars from {source} -> {target}")
@@ -107,22 +118,38 @@ def market_data(context: dg.AssetExecutionContext, config: MarketDataConfig, pat
     description="The 25 model inputs (OHLCV + 20 TA-Lib/polars indicators, warm-up dropped) "
     "and one binary label column per horizon.",
 )
-def features(context: dg.AssetExecutionContext, config: FeaturesConfig, paths: HpoPaths) -> dg.MaterializeResult:
+def features(
+    context: dg.AssetExecutionContext, config: FeaturesConfig, paths: HpoPaths
+) -> dg.MaterializeResult:
     source = paths.outputs(*MARKET_FILE)
     if not source.is_file():
-        raise dg.Failure(description=f"market data file {source} not found: materialize `market_data` first",
-                         allow_retries=False)
+        raise dg.Failure(
+            description=f"market data file {source} not found: materialize `market_data` first",
+            allow_retries=False,
+        )
     market = pl.read_parquet(source)
     try:
-        frame = add_labels(build_features(market), tuple(config.horizons), config.threshold, config.label_mode)
+        frame = add_labels(
+            build_features(market), tuple(config.horizons), config.threshold, config.label_mode
+        )
     except (FeatureError, ValueError) as exc:
         raise dg.Failure(description=f"features: {exc}", allow_retries=False) from None
     target = paths.outputs(*FEATURES_FILE)
     _write_parquet(frame, target)
     rates = positive_rates(frame, config.horizons)
-    context.log.info(f"{len(FEATURE_COLUMNS)} features x {frame.height} rows -> {target}; positive rates {rates}")
-    preview_cols = ["date", "close", "rsi_daily", "rsi_weekly", "macd_line", "bb_percent_b", "vwap_20",
-                    *[label_column(h) for h in config.horizons]]
+    context.log.info(
+        f"{len(FEATURE_COLUMNS)} features x {frame.height} rows -> {target}; positive rates {rates}"
+    )
+    preview_cols = [
+        "date",
+        "close",
+        "rsi_daily",
+        "rsi_weekly",
+        "macd_line",
+        "bb_percent_b",
+        "vwap_20",
+        *[label_column(h) for h in config.horizons],
+    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
@@ -146,7 +173,9 @@ def _features_or_none(paths: HpoPaths) -> tuple[Path, pl.DataFrame | None]:
     return target, (pl.read_parquet(target) if target.is_file() else None)
 
 
-@dg.asset_check(asset=features, description="No NaN or infinite value in any of the 25 model inputs after warm-up.")
+@dg.asset_check(
+    asset=features, description="No NaN or infinite value in any of the 25 model inputs after warm-up."
+)
 def features_finite(paths: HpoPaths) -> dg.AssetCheckResult:
     target, frame = _features_or_none(paths)
     if frame is None:
@@ -156,12 +185,17 @@ def features_finite(paths: HpoPaths) -> dg.AssetCheckResult:
     per_column = {name: int(n) for name, n in zip(FEATURE_COLUMNS, bad.sum(axis=0), strict=True) if n}
     return dg.AssetCheckResult(
         passed=not per_column,
-        metadata={"rows": frame.height, "non_finite_values": int(bad.sum()),
-                  "columns_with_non_finite": ", ".join(per_column) or "none"},
+        metadata={
+            "rows": frame.height,
+            "non_finite_values": int(bad.sum()),
+            "columns_with_non_finite": ", ".join(per_column) or "none",
+        },
     )
 
 
-@dg.asset_check(asset=features, description="Every label column has a positive rate strictly between 0 and 1.")
+@dg.asset_check(
+    asset=features, description="Every label column has a positive rate strictly between 0 and 1."
+)
 def label_rates_in_range(paths: HpoPaths) -> dg.AssetCheckResult:
     target, frame = _features_or_none(paths)
     if frame is None:
@@ -194,12 +228,24 @@ def split_no_leakage(paths: HpoPaths) -> dg.AssetCheckResult:
             continue
         shared = shared_days(data.split, len(data.y))
         s = data.split.summary()
-        rows.append({"horizon": h, "n_train": s["n_train"], "n_val": s["n_val"], "n_test": s["n_test"],
-                     "pos_val": s["pos_val"], "neg_val": s["neg_val"], "purge_gap": s["purge_gap"],
-                     "shared_days": sum(shared.values())})
+        rows.append(
+            {
+                "horizon": h,
+                "n_train": s["n_train"],
+                "n_val": s["n_val"],
+                "n_test": s["n_test"],
+                "pos_val": s["pos_val"],
+                "neg_val": s["neg_val"],
+                "purge_gap": s["purge_gap"],
+                "shared_days": sum(shared.values()),
+            }
+        )
         if any(shared.values()):
             problems.append(f"h{h}: days read by two parts {shared}")
-    metadata: dict[str, object] = {"horizons_checked": len(horizons), "problems": "; ".join(problems) or "none"}
+    metadata: dict[str, object] = {
+        "horizons_checked": len(horizons),
+        "problems": "; ".join(problems) or "none",
+    }
     if rows:
         metadata["splits"] = dg.MetadataValue.md(markdown_table(pl.DataFrame(rows)))
     return dg.AssetCheckResult(passed=bool(horizons) and not problems, metadata=metadata)

@@ -39,18 +39,26 @@ class HpoStudyConfig(dg.Config):
         description='Configuration profile laid over defaults.yaml ("demo", "full"; "" = defaults). '
         "A profile sets the fields left at their defaults.",
     )
-    n_trials: int = Field(default=int(_STUDY["n_trials"]), description="Target number of trials in the study.")
+    n_trials: int = Field(
+        default=int(_STUDY["n_trials"]), description="Target number of trials in the study."
+    )
     max_epochs: int = Field(default=int(_STUDY["max_epochs"]), description="Epochs per trial at most.")
     patience: int = Field(default=int(_STUDY["patience"]), description="Early-stopping patience (epochs).")
-    objective: str = Field(default=str(_STUDY["objective"]), description="val_auc (maximise) or val_loss (minimise).")
-    seed: int = Field(default=int(_STUDY["seed"]), description="Seed of the TPE sampler, steering and model init.")
+    objective: str = Field(
+        default=str(_STUDY["objective"]), description="val_auc (maximise) or val_loss (minimise)."
+    )
+    seed: int = Field(
+        default=int(_STUDY["seed"]), description="Seed of the TPE sampler, steering and model init."
+    )
     n_forced: int = Field(default=int(_STUDY["n_forced"]), description="Forced extremes tried first (0-6).")
     pruner: str = Field(default=str(_STUDY["pruner"]), description="median, hyperband or none.")
     pruner_startup_trials: int = Field(
-        default=int(_STUDY["pruner_startup_trials"]), description="Trials finished before the pruner may prune."
+        default=int(_STUDY["pruner_startup_trials"]),
+        description="Trials finished before the pruner may prune.",
     )
     pruner_warmup_epochs: int = Field(
-        default=int(_STUDY["pruner_warmup_epochs"]), description="Epochs every trial trains before it may be pruned."
+        default=int(_STUDY["pruner_warmup_epochs"]),
+        description="Epochs every trial trains before it may be pruned.",
     )
     tpe_startup_trials: int = Field(
         default=int(_STUDY["tpe_startup_trials"]),
@@ -74,9 +82,15 @@ class HpoStudyConfig(dg.Config):
     )
     start: str = Field(default=str(_STUDY["start"]), description="First day of the data window (YYYY-MM-DD).")
     end: str = Field(default=str(_STUDY["end"]), description="Last day of the data window (YYYY-MM-DD).")
-    val_start: str = Field(default=str(_STUDY["val_start"]), description="Validation cut date; '' = split: section.")
-    test_start: str = Field(default=str(_STUDY["test_start"]), description="Test cut date; '' = split: section.")
-    space_file: str = Field(default="", description="YAML of training-parameter choices; '' = search/space.yaml.")
+    val_start: str = Field(
+        default=str(_STUDY["val_start"]), description="Validation cut date; '' = split: section."
+    )
+    test_start: str = Field(
+        default=str(_STUDY["test_start"]), description="Test cut date; '' = split: section."
+    )
+    space_file: str = Field(
+        default="", description="YAML of training-parameter choices; '' = search/space.yaml."
+    )
     architectures: list[str] = Field(
         default=[],
         description="Search only these architectures of the budget's space (labels like 'd512-L1-H8-F1024'); "
@@ -158,7 +172,9 @@ def _check_epochs(values: dict[str, Any]) -> None:
         if values[name] < 1:
             raise StudyInputError(f"{name} must be a whole number >= 1, got {values[name]!r}")
     if values["cpu_threads"] < 0:
-        raise StudyInputError(f"cpu_threads must be 0 (torch's default) or more, got {values['cpu_threads']!r}")
+        raise StudyInputError(
+            f"cpu_threads must be 0 (torch's default) or more, got {values['cpu_threads']!r}"
+        )
 
 
 def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -> dict[str, Any]:
@@ -201,15 +217,26 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
     description="One resumable Optuna study `hpo-{budget}-{horizon}` per partition: forced extremes, then "
     "seeded TPE, no configuration trained twice, every epoch reported to the pruner.",
     check_specs=[
-        dg.AssetCheckSpec("no_repeated_configuration", asset="hpo_study",
-                          description="No configuration was trained twice in the study."),
-        dg.AssetCheckSpec("no_trial_left_running", asset="hpo_study",
-                          description="No trial is left RUNNING without a live worker after the run."),
-        dg.AssetCheckSpec("has_complete_trial", asset="hpo_study",
-                          description="The study holds at least one COMPLETE trial with a finite objective."),
+        dg.AssetCheckSpec(
+            "no_repeated_configuration",
+            asset="hpo_study",
+            description="No configuration was trained twice in the study.",
+        ),
+        dg.AssetCheckSpec(
+            "no_trial_left_running",
+            asset="hpo_study",
+            description="No trial is left RUNNING without a live worker after the run.",
+        ),
+        dg.AssetCheckSpec(
+            "has_complete_trial",
+            asset="hpo_study",
+            description="The study holds at least one COMPLETE trial with a finite objective.",
+        ),
     ],
 )
-def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: HpoPaths) -> dg.MaterializeResult:
+def hpo_study(
+    context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: HpoPaths
+) -> dg.MaterializeResult:
     import torch
 
     from hpo_assets.data.dataset import load_prepared
@@ -225,16 +252,26 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
         open_storage(spec, part.study_name)  # a bad URL or folder fails here, before the data work
         split_kwargs = {k: values[k] for k in ("val_start", "test_start") if values[k]}
         data = load_prepared(
-            paths.outputs(*FEATURES_FILE), part.horizon_days, start=values["start"] or None,
-            end=values["end"] or None, **split_kwargs,
+            paths.outputs(*FEATURES_FILE),
+            part.horizon_days,
+            start=values["start"] or None,
+            end=values["end"] or None,
+            **split_kwargs,
         )
-        entries = budget_space(part.budget, n_features=data.n_features, context=data.context,
-                               patch_len=int(_MODEL["patch_len"]), stride=int(_MODEL["stride"]))
+        entries = budget_space(
+            part.budget,
+            n_features=data.n_features,
+            context=data.context,
+            patch_len=int(_MODEL["patch_len"]),
+            stride=int(_MODEL["stride"]),
+        )
         archs = _restrict(arch_choices(entries), values["architectures"], part.budget)
         space = SearchSpace.build(archs, load_training_choices(values["space_file"] or None))
         device = str(pick_device(values["device"] or None))
         if values["cpu_bf16"] and device == "cpu" and not bf16_supported(torch.device(device)):
-            raise StudyInputError("cpu_bf16: this CPU has no bf16 matmuls (AMX or AVX512-BF16); set it to false")
+            raise StudyInputError(
+                "cpu_bf16: this CPU has no bf16 matmuls (AMX or AVX512-BF16); set it to false"
+            )
     except (ValueError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"hpo_study: {exc}", allow_retries=False) from None
 
@@ -243,9 +280,18 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
         f"{len(data.split.train)} train / {len(data.split.val)} val samples, device {device}, "
         f"storage {redact(spec)}"
     )
-    trainer = TorchTrainer(data, values["max_epochs"], values["patience"], values["objective"], values["seed"],
-                           device, int(_MODEL["patch_len"]), int(_MODEL["stride"]), values["cpu_threads"] or None,
-                           values["cpu_bf16"])
+    trainer = TorchTrainer(
+        data,
+        values["max_epochs"],
+        values["patience"],
+        values["objective"],
+        values["seed"],
+        device,
+        int(_MODEL["patch_len"]),
+        int(_MODEL["stride"]),
+        values["cpu_threads"] or None,
+        values["cpu_bf16"],
+    )
     study_attrs = {
         "budget": part.budget, "horizon": part.horizon, "horizon_days": part.horizon_days,
         "tier": f"a{data.n_features - 5}", "n_features": data.n_features, "context": data.context,
@@ -254,8 +300,16 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
         "n_train": len(data.split.train), "n_val": len(data.split.val),
     }  # fmt: skip
     try:
-        run = run_study(space, trainer, study_name=part.study_name, storage=spec, options=options,
-                        study_attrs=study_attrs, device=device, log=context.log.info)
+        run = run_study(
+            space,
+            trainer,
+            study_name=part.study_name,
+            storage=spec,
+            options=options,
+            study_attrs=study_attrs,
+            device=device,
+            log=context.log.info,
+        )
     except StudyConfigError as exc:  # e.g. another objective than the stored study's
         raise dg.Failure(description=f"hpo_study: {exc}", allow_retries=False) from None
 
@@ -266,14 +320,23 @@ def hpo_study(context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: 
     png_path = paths.outputs("studies", f"{part.study_name}_history.png")
     png_path.write_bytes(png)
     summary_path = paths.outputs("studies", f"{part.study_name}.json")
-    summary = {"study_name": part.study_name, "storage": redact(spec), "partition": f"{part.budget}|{part.horizon}",
-               **study_counts(study), "best_trial": run.best.number if run.best else None,
-               "best_value": run.best.value if run.best else None, "exhausted": run.exhausted}
+    summary = {
+        "study_name": part.study_name,
+        "storage": redact(spec),
+        "partition": f"{part.budget}|{part.horizon}",
+        **study_counts(study),
+        "best_trial": run.best.number if run.best else None,
+        "best_value": run.best.value if run.best else None,
+        "exhausted": run.exhausted,
+    }
     summary_path.write_text(json.dumps(summary, indent=2))
     if run.exhausted:
         context.log.warning(f"{part.study_name}: the search space is exhausted; the study stopped early")
     return dg.MaterializeResult(
-        metadata={**_metadata(run, study, spec, png_path, png), "summary_path": dg.MetadataValue.path(str(summary_path))},
+        metadata={
+            **_metadata(run, study, spec, png_path, png),
+            "summary_path": dg.MetadataValue.path(str(summary_path)),
+        },
         check_results=_checks(study, space),
     )
 
@@ -282,19 +345,32 @@ def _checks(study: Any, space: SearchSpace) -> list[dg.AssetCheckResult]:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    tested = [t for t in trials if space.key(t.params) is not None
-              and (t.state in (TrialState.COMPLETE, TrialState.PRUNED) or t.user_attrs.get("diverged"))]
+    tested = [
+        t
+        for t in trials
+        if space.key(t.params) is not None
+        and (t.state in (TrialState.COMPLETE, TrialState.PRUNED) or t.user_attrs.get("diverged"))
+    ]
     unique = tested_configs(space, tested)
     repeats = len(tested) - len(unique)
     running = [t.number for t in trials if t.state == TrialState.RUNNING and is_abandoned(t)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     return [
-        dg.AssetCheckResult(check_name="no_repeated_configuration", passed=repeats == 0,
-                            metadata={"tested_trials": len(tested), "repeats": repeats}),
-        dg.AssetCheckResult(check_name="no_trial_left_running", passed=not running,
-                            metadata={"abandoned_running_trials": str(running)}),
-        dg.AssetCheckResult(check_name="has_complete_trial", passed=bool(complete),
-                            metadata={"complete_trials": len(complete)}),
+        dg.AssetCheckResult(
+            check_name="no_repeated_configuration",
+            passed=repeats == 0,
+            metadata={"tested_trials": len(tested), "repeats": repeats},
+        ),
+        dg.AssetCheckResult(
+            check_name="no_trial_left_running",
+            passed=not running,
+            metadata={"abandoned_running_trials": str(running)},
+        ),
+        dg.AssetCheckResult(
+            check_name="has_complete_trial",
+            passed=bool(complete),
+            metadata={"complete_trials": len(complete)},
+        ),
     ]
 
 

@@ -71,12 +71,20 @@ def discover(spec: str) -> tuple[list[Source], list[ImportProblem]]:
             return [Source("optuna_storage", f"sqlite:///{path.resolve()}")], []
         if path.name == ALL_TRIALS:
             return [Source("export", str(path.parent))], []
-        return [], [ImportProblem(spec, "not a study source (expected a folder, a .journal/.db file or a storage URL)")]
+        return [], [
+            ImportProblem(
+                spec, "not a study source (expected a folder, a .journal/.db file or a storage URL)"
+            )
+        ]
     found: list[Source] = []
     problems: list[ImportProblem] = []
     _walk(path, found, problems)
     if not found and not problems:
-        problems.append(ImportProblem(spec, f"no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db inside)"))
+        problems.append(
+            ImportProblem(
+                spec, f"no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db inside)"
+            )
+        )
     return found, problems
 
 
@@ -88,7 +96,9 @@ def _walk(folder: Path, found: list[Source], problems: list[ImportProblem]) -> N
         found.append(Source("trial_json", str(folder)))
         return
     if (folder / BEST_PARAMS).is_file():
-        problems.append(ImportProblem(str(folder), f"has {BEST_PARAMS} but no {ALL_TRIALS}: no trials to read"))
+        problems.append(
+            ImportProblem(str(folder), f"has {BEST_PARAMS} but no {ALL_TRIALS}: no trials to read")
+        )
         return
     if (folder / "trials").is_dir():
         problems.append(ImportProblem(str(folder / "trials"), "no trial_*.json files: no trials to read"))
@@ -112,7 +122,12 @@ def _walk(folder: Path, found: list[Source], problems: list[ImportProblem]) -> N
             found.append(Source("optuna_storage", f"sqlite:///{child.resolve()}"))
     if len(found) == before and not has_subfolders:
         what = "empty folder" if not children else "folder"
-        problems.append(ImportProblem(str(folder), f"{what}: no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db)"))
+        problems.append(
+            ImportProblem(
+                str(folder),
+                f"{what}: no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db)",
+            )
+        )
 
 
 def read_source(source: Source, study_names: list[str] | None = None) -> list[StudyRead]:
@@ -140,12 +155,18 @@ def read_sources(specs: Iterable[str], study_names: list[str] | None = None) -> 
             try:
                 reads = read_source(source, study_names if source.kind == "optuna_storage" else None)
             except SourceError as exc:
-                result.problems.append(ImportProblem(source.location, str(exc).removeprefix(f"{source.location}: ")))
+                result.problems.append(
+                    ImportProblem(source.location, str(exc).removeprefix(f"{source.location}: "))
+                )
                 continue
             for read in reads:
                 if read.study in seen:
-                    result.problems.append(ImportProblem(
-                        read.source_path, f"study {read.study!r} was already read from {seen[read.study]}: {len(read.rows)} trials skipped"))
+                    result.problems.append(
+                        ImportProblem(
+                            read.source_path,
+                            f"study {read.study!r} was already read from {seen[read.study]}: {len(read.rows)} trials skipped",
+                        )
+                    )
                     result.skipped += len(read.rows)
                     continue
                 seen[read.study] = read.source_path

@@ -15,7 +15,9 @@ from hpo_assets.trials.importers.template_export import export_style, is_export_
 
 def is_legacy_export(folder: Path) -> bool:
     """An export folder whose trials carry no user_attrs and which has no trial_metrics.csv."""
-    return is_export_folder(folder) and export_style(folder) == "legacy_export" and not _has_user_attrs(folder)
+    return (
+        is_export_folder(folder) and export_style(folder) == "legacy_export" and not _has_user_attrs(folder)
+    )
 
 
 def _has_user_attrs(folder: Path) -> bool:

@@ -33,10 +33,32 @@ from hpo_assets.trials.schema import curve_length
 
 # Optuna RDB schema revisions whose tables the bulk reader knows (optuna 3.0 .. 5.x).
 KNOWN_REVISIONS = {"v3.0.0.d", "v3.2.0.a"}
-_METRICS = ["val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy", "pred_min", "pred_max",
-            "pred_pos_rate", "train_loss", "duration_sec"]
-_ARCH_ATTRS = ["d_model", "n_layers", "n_heads", "d_ff", "param_count", "lr", "dropout", "weight_decay",
-               "warmup_steps", "batch_size", "epochs_config"]
+_METRICS = [
+    "val_loss",
+    "val_auc",
+    "val_pr_auc",
+    "precision",
+    "recall",
+    "accuracy",
+    "pred_min",
+    "pred_max",
+    "pred_pos_rate",
+    "train_loss",
+    "duration_sec",
+]
+_ARCH_ATTRS = [
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff",
+    "param_count",
+    "lr",
+    "dropout",
+    "weight_decay",
+    "warmup_steps",
+    "batch_size",
+    "epochs_config",
+]
 
 
 @dataclass
@@ -90,18 +112,36 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
         steps = sorted(trial.intermediate)
         values = [trial.intermediate[s] for s in steps]
         none = [None] * len(steps)
-        curve = {"epoch": steps, "train_loss": none, "val_loss": values if key == "val_loss" else none,
-                 "val_auc": values if key == "val_auc" else none, "lr": none, "seconds": none}
+        curve = {
+            "epoch": steps,
+            "train_loss": none,
+            "val_loss": values if key == "val_loss" else none,
+            "val_auc": values if key == "val_auc" else none,
+            "lr": none,
+            "seconds": none,
+        }
     columns = params_to_columns(trial.params)
-    columns.update({k: v for k, v in params_to_columns({k: ua[k] for k in _ARCH_ATTRS if k in ua}).items() if v is not None})
+    columns.update(
+        {
+            k: v
+            for k, v in params_to_columns({k: ua[k] for k in _ARCH_ATTRS if k in ua}).items()
+            if v is not None
+        }
+    )
     row: dict[str, Any] = {
-        "study": study.name, "source": "optuna_storage", "source_path": source_path,
+        "study": study.name,
+        "source": "optuna_storage",
+        "source_path": source_path,
         "budget": name.budget or normalize_budget(sa.get("budget")),
         "horizon": name.horizon or normalize_horizon(sa.get("horizon")),
         "tier": name.tier or (str(sa["tier"]) if sa.get("tier") is not None else None),
-        "trial_num": trial.number, "state": trial.state, "state_reason": _state_reason(trial.state, ua),
+        "trial_num": trial.number,
+        "state": trial.state,
+        "state_reason": _state_reason(trial.state, ua),
         **columns,
-        "objective": trial.value, "objective_name": objective_name, "direction": study.direction,
+        "objective": trial.value,
+        "objective_name": objective_name,
+        "direction": study.direction,
         **{k: as_float(ua.get(k)) for k in _METRICS},
         "forced_extreme": as_bool(ua.get("forced_extreme")),
         "extreme_type": str(ua["extreme_type"]) if ua.get("extreme_type") is not None else None,
@@ -110,11 +150,20 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
     }
     if trial.state == "COMPLETE" and (trial.value is None or not math.isfinite(trial.value)):
         row["state_reason"] = f"COMPLETE but the objective value is {trial.value!r}: objective left null"
-    recorded = {"best_epoch": as_int(ua.get("best_epoch")), "best_val_loss": finite(ua.get("best_val_loss")),
-                "epochs_trained": as_int(ua.get("epochs_trained")), "early_stopped": as_bool(ua.get("early_stopped"))}
+    recorded = {
+        "best_epoch": as_int(ua.get("best_epoch")),
+        "best_val_loss": finite(ua.get("best_val_loss")),
+        "epochs_trained": as_int(ua.get("epochs_trained")),
+        "early_stopped": as_bool(ua.get("early_stopped")),
+    }
     guard = as_bool(ua.get("diverged")) is True
-    return finish_row(row, guard_fired=guard, guard_reason=ua.get("diverged_reason") or None,
-                      guard_epoch=as_int(ua.get("diverge_epoch")), recorded=recorded)
+    return finish_row(
+        row,
+        guard_fired=guard,
+        guard_reason=ua.get("diverged_reason") or None,
+        guard_epoch=as_int(ua.get("diverge_epoch")),
+        recorded=recorded,
+    )
 
 
 def _to_read(study: RawStudy, source_path: str) -> StudyRead:
@@ -125,6 +174,7 @@ def _to_read(study: RawStudy, source_path: str) -> StudyRead:
 
 
 # ---- API path (journal files, unknown RDB revisions) ----
+
 
 def _open_storage(spec: str) -> Any:
     import optuna
@@ -164,15 +214,24 @@ def _read_api(spec: str, study_names: list[str] | None) -> list[RawStudy]:
         study = optuna.load_study(study_name=name, storage=storage)
         direction = study.directions[0].name.lower()
         trials = [
-            RawTrial(number=t.number, state=t.state.name, value=t.value if t.values is not None else None,
-                     params=dict(t.params), user_attrs=dict(t.user_attrs), intermediate=dict(t.intermediate_values))
+            RawTrial(
+                number=t.number,
+                state=t.state.name,
+                value=t.value if t.values is not None else None,
+                params=dict(t.params),
+                user_attrs=dict(t.user_attrs),
+                intermediate=dict(t.intermediate_values),
+            )
             for t in study.get_trials(deepcopy=False)
         ]
-        studies.append(RawStudy(name=name, direction=direction, user_attrs=dict(study.user_attrs), trials=trials))
+        studies.append(
+            RawStudy(name=name, direction=direction, user_attrs=dict(study.user_attrs), trials=trials)
+        )
     return studies
 
 
 # ---- bulk SQL path (RDB storages) ----
+
 
 @lru_cache(maxsize=4096)
 def _distribution(distribution_json: str) -> Any:
@@ -202,7 +261,9 @@ def _read_sql(url: str, study_names: list[str] | None) -> list[RawStudy]:
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
-    raw_conn = engine.raw_connection()  # plain DB-API tuples: much faster than SQLAlchemy Row objects at 10k+ trials
+    raw_conn = (
+        engine.raw_connection()
+    )  # plain DB-API tuples: much faster than SQLAlchemy Row objects at 10k+ trials
     try:
         cursor = raw_conn.cursor()
 
@@ -217,18 +278,31 @@ def _read_sql(url: str, study_names: list[str] | None) -> list[RawStudy]:
             if name not in by_name:
                 raise SourceError(f"{url}: no study named {name!r} (found {sorted(by_name)})")
         ids = {by_name[n] for n in wanted}
-        directions = {sid: d for sid, d, obj in q("SELECT study_id, direction, objective FROM study_directions") if obj == 0}
+        directions = {
+            sid: d
+            for sid, d, obj in q("SELECT study_id, direction, objective FROM study_directions")
+            if obj == 0
+        }
         sattrs: dict[int, dict[str, Any]] = defaultdict(dict)
         for sid, key, value_json in q("SELECT study_id, key, value_json FROM study_user_attributes"):
             sattrs[sid][key] = json.loads(value_json)
         trials: dict[int, tuple[int, RawTrial]] = {}
-        for tid, number, sid, state in q("SELECT trial_id, number, study_id, state FROM trials ORDER BY study_id, number"):
+        for tid, number, sid, state in q(
+            "SELECT trial_id, number, study_id, state FROM trials ORDER BY study_id, number"
+        ):
             if sid in ids:
-                trials[tid] = (sid, RawTrial(number=number, state=str(getattr(state, "name", state)), value=None))
-        for tid, value, vtype in q("SELECT trial_id, value, value_type FROM trial_values WHERE objective = 0"):
+                trials[tid] = (
+                    sid,
+                    RawTrial(number=number, state=str(getattr(state, "name", state)), value=None),
+                )
+        for tid, value, vtype in q(
+            "SELECT trial_id, value, value_type FROM trial_values WHERE objective = 0"
+        ):
             if tid in trials:
                 trials[tid][1].value = _INF.get(str(getattr(vtype, "name", vtype)), value)
-        for tid, pname, pvalue, djson in q("SELECT trial_id, param_name, param_value, distribution_json FROM trial_params"):
+        for tid, pname, pvalue, djson in q(
+            "SELECT trial_id, param_name, param_value, distribution_json FROM trial_params"
+        ):
             if tid in trials:
                 trials[tid][1].params[pname] = _distribution(djson).to_external_repr(pvalue)
         for tid, key, value_json in q("SELECT trial_id, key, value_json FROM trial_user_attributes"):
@@ -248,13 +322,19 @@ def _read_sql(url: str, study_names: list[str] | None) -> list[RawStudy]:
     for sid, trial in trials.values():
         grouped[sid].append(trial)
     return [
-        RawStudy(name=all_studies[sid], direction=str(directions.get(sid, "MINIMIZE")).lower(),
-                 user_attrs=sattrs.get(sid, {}), trials=grouped.get(sid, []))
+        RawStudy(
+            name=all_studies[sid],
+            direction=str(directions.get(sid, "MINIMIZE")).lower(),
+            user_attrs=sattrs.get(sid, {}),
+            trials=grouped.get(sid, []),
+        )
         for sid in sorted(ids, key=lambda s: all_studies[s])
     ]
 
 
-def read_optuna_storage(spec: str, study_names: list[str] | None = None, *, bulk: bool = True) -> list[StudyRead]:
+def read_optuna_storage(
+    spec: str, study_names: list[str] | None = None, *, bulk: bool = True
+) -> list[StudyRead]:
     """Every study (or the named ones) of an Optuna storage URL or journal file, as schema rows.
 
     RDB URLs with a known schema revision are read with SQL (`bulk=True`), otherwise through Optuna's API.
@@ -273,7 +353,11 @@ def read_optuna_storage(spec: str, study_names: list[str] | None = None, *, bulk
             except SourceError:
                 raise
             except Exception as exc:
-                problems.append(ImportProblem(spec, f"bulk SQL read failed ({type(exc).__name__}: {exc}); used Optuna's API"))
+                problems.append(
+                    ImportProblem(
+                        spec, f"bulk SQL read failed ({type(exc).__name__}: {exc}); used Optuna's API"
+                    )
+                )
     if raw is None:
         raw = _read_api(spec, study_names)
     if not raw:

@@ -36,7 +36,9 @@ class StudyRead:
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[ImportProblem] = field(default_factory=list)
     skipped: int = 0
-    notes: list[ImportProblem] = field(default_factory=list)  # not errors: e.g. metadata that disagrees with the name
+    notes: list[ImportProblem] = field(
+        default_factory=list
+    )  # not errors: e.g. metadata that disagrees with the name
 
     def skip(self, where: str, why: str) -> None:
         """A trial that cannot be imported: reported by place and reason, and counted as skipped."""
@@ -61,7 +63,16 @@ _PARAM_ALIASES = {
     "d_ff": "d_ff",
     "param_count": "param_count",
 }
-INT_FIELDS = {"d_model", "n_layers", "n_heads", "d_ff", "param_count", "warmup_steps", "batch_size", "epochs_config"}
+INT_FIELDS = {
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff",
+    "param_count",
+    "warmup_steps",
+    "batch_size",
+    "epochs_config",
+}
 _ARCH_LABEL = re.compile(r"^d(\d+)-L(\d+)-H(\d+)-F(\d+)$")
 
 
@@ -106,7 +117,7 @@ def finite(value: Any) -> float | None:
 
 
 def parse_state(value: Any) -> str | None:
-    """"TrialState.COMPLETE", "complete", "COMPLETE" -> "COMPLETE"; None when not a known state."""
+    """ "TrialState.COMPLETE", "complete", "COMPLETE" -> "COMPLETE"; None when not a known state."""
     if value is None:
         return None
     text = str(value).strip().upper()
@@ -155,10 +166,15 @@ def read_json_file(path: Any) -> tuple[Any, list[ImportProblem]]:
     except json.JSONDecodeError as exc:
         why = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         start = len(text) - len(text.lstrip())
-        if text[start:start + 1] == "[":
+        if text[start : start + 1] == "[":
             items = _salvage_items(text, start + 1)
             if items:
-                return items, [ImportProblem(str(path), f"{why}: list cut short; kept the {len(items)} complete items before the break")]
+                return items, [
+                    ImportProblem(
+                        str(path),
+                        f"{why}: list cut short; kept the {len(items)} complete items before the break",
+                    )
+                ]
         raise SourceError(f"{path}: {why}") from None
 
 

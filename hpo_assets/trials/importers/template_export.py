@@ -31,8 +31,22 @@ ALL_TRIALS = "all_trials.json"
 BEST_PARAMS = "best_params.json"
 TRIAL_METRICS = "trial_metrics.csv"
 METRICS_COLUMNS = [
-    "trial", "auc", "precision", "recall", "pred_min", "pred_max", "forced_extreme", "extreme_type",
-    "duration_sec", "d_model", "n_layers", "n_heads", "d_ff_ratio", "learning_rate", "dropout", "weight_decay",
+    "trial",
+    "auc",
+    "precision",
+    "recall",
+    "pred_min",
+    "pred_max",
+    "forced_extreme",
+    "extreme_type",
+    "duration_sec",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff_ratio",
+    "learning_rate",
+    "dropout",
+    "weight_decay",
 ]
 _CSV_PARAMS = ["d_model", "n_layers", "n_heads", "d_ff_ratio", "learning_rate", "dropout", "weight_decay"]
 
@@ -61,19 +75,30 @@ def _read_metrics_csv(path: Path, problems: list[ImportProblem]) -> dict[int, di
             extra = [c for c in header if c not in METRICS_COLUMNS]
             missing = [c for c in METRICS_COLUMNS if c not in header]
             if extra or missing:
-                parts = ([f"unexpected columns {extra}"] if extra else []) + ([f"missing columns {missing}"] if missing else [])
-                problems.append(ImportProblem(str(path), "; ".join(parts) + " (known columns used, the rest ignored)"))
+                parts = ([f"unexpected columns {extra}"] if extra else []) + (
+                    [f"missing columns {missing}"] if missing else []
+                )
+                problems.append(
+                    ImportProblem(str(path), "; ".join(parts) + " (known columns used, the rest ignored)")
+                )
             if "trial" not in header:
                 problems.append(ImportProblem(str(path), "no `trial` column: file not used"))
                 return {}
             rows: dict[int, dict[str, str]] = {}
             for line_no, row in enumerate(reader, start=2):
                 if None in row:
-                    problems.append(ImportProblem(f"{path}[line {line_no}]", f"{len(row[None])} more values than columns"))
+                    problems.append(
+                        ImportProblem(f"{path}[line {line_no}]", f"{len(row[None])} more values than columns")
+                    )
                     row.pop(None)
                 num = as_int(row.get("trial"))
                 if num is None:
-                    problems.append(ImportProblem(f"{path}[line {line_no}]", f"trial number {row.get('trial')!r} is not an integer: row not used"))
+                    problems.append(
+                        ImportProblem(
+                            f"{path}[line {line_no}]",
+                            f"trial number {row.get('trial')!r} is not an integer: row not used",
+                        )
+                    )
                     continue
                 rows[num] = {k: v for k, v in row.items() if v not in (None, "")}
             return rows
@@ -84,7 +109,11 @@ def _read_metrics_csv(path: Path, problems: list[ImportProblem]) -> dict[int, di
 
 def _forced_params(user_attrs: dict[str, Any], csv_row: dict[str, str] | None) -> dict[str, Any]:
     """Parameters of a forced trial whose `params` is `{}`: from user_attrs.forced_*, else from its CSV row."""
-    forced = {k.removeprefix("forced_"): v for k, v in user_attrs.items() if k.startswith("forced_") and k != "forced_extreme"}
+    forced = {
+        k.removeprefix("forced_"): v
+        for k, v in user_attrs.items()
+        if k.startswith("forced_") and k != "forced_extreme"
+    }
     if forced:
         return forced
     if csv_row:
@@ -113,13 +142,23 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             meta = loaded if isinstance(loaded, dict) else {}
         except SourceError as exc:
             read.problems.append(ImportProblem(str(folder / BEST_PARAMS), str(exc).split(": ", 1)[-1]))
-    said = {"budget": normalize_budget(meta.get("budget")), "horizon": normalize_horizon(meta.get("horizon")),
-            "tier": meta.get("tier") if isinstance(meta.get("tier"), str) else None}
+    said = {
+        "budget": normalize_budget(meta.get("budget")),
+        "horizon": normalize_horizon(meta.get("horizon")),
+        "tier": meta.get("tier") if isinstance(meta.get("tier"), str) else None,
+    }
     named = {"budget": budget, "horizon": horizon, "tier": tier}
     for key, from_name in named.items():
         if said[key] is not None and from_name is not None and said[key] != from_name:
-            read.notes.append(ImportProblem(str(folder / BEST_PARAMS), f"says {key} {said[key]!r}; using {from_name!r} from the folder name"))
-    budget, horizon, tier = (named[k] if named[k] is not None else said[k] for k in ("budget", "horizon", "tier"))
+            read.notes.append(
+                ImportProblem(
+                    str(folder / BEST_PARAMS),
+                    f"says {key} {said[key]!r}; using {from_name!r} from the folder name",
+                )
+            )
+    budget, horizon, tier = (
+        named[k] if named[k] is not None else said[k] for k in ("budget", "horizon", "tier")
+    )
     metrics = _read_metrics_csv(folder / TRIAL_METRICS, read.problems)
 
     seen: set[int] = set()
@@ -156,10 +195,19 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
         else:
             value = as_float(item["value"])
             if item["value"] is not None and value is None:
-                read.problems.append(ImportProblem(where, f"trial {number} value {item['value']!r} is not a number: objective left null"))
+                read.problems.append(
+                    ImportProblem(
+                        where, f"trial {number} value {item['value']!r} is not a number: objective left null"
+                    )
+                )
                 reason = f"value {item['value']!r} is not a number"
             elif state == "COMPLETE" and (value is None or not math.isfinite(value)):
-                read.problems.append(ImportProblem(where, f"trial {number} is COMPLETE with value {item['value']!r}: kept, objective null"))
+                read.problems.append(
+                    ImportProblem(
+                        where,
+                        f"trial {number} is COMPLETE with value {item['value']!r}: kept, objective null",
+                    )
+                )
         if reason and state == "COMPLETE":
             reason = f"COMPLETE but {reason}: objective left null"
         elif state == "COMPLETE" and value is None:
@@ -170,10 +218,19 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
 
         csv_row = csv_row or {}
         row: dict[str, Any] = {
-            "study": study, "source": style, "source_path": str(folder), "budget": budget, "horizon": horizon,
-            "tier": tier, "trial_num": number, "state": state, "state_reason": reason,
+            "study": study,
+            "source": style,
+            "source_path": str(folder),
+            "budget": budget,
+            "horizon": horizon,
+            "tier": tier,
+            "trial_num": number,
+            "state": state,
+            "state_reason": reason,
             **params_to_columns(raw_params),
-            "objective": value, "objective_name": "val_auc", "direction": "maximize",
+            "objective": value,
+            "objective_name": "val_auc",
+            "direction": "maximize",
             "val_auc": pick(user_attrs.get("val_auc"), csv_row.get("auc"), value),
             "val_loss": as_float(user_attrs.get("val_loss")),
             "precision": pick(user_attrs.get("precision"), csv_row.get("precision")),
@@ -203,5 +260,10 @@ def _check_best_trial(read: StudyRead, meta: dict[str, Any], path: Path) -> None
     if best is None or best not in values:
         return
     if values[best] < max(values.values()):
-        read.notes.append(ImportProblem(str(path), f"best_trial {best} does not hold the largest value; "
-                                        "values are still read as ROC-AUC, maximised"))
+        read.notes.append(
+            ImportProblem(
+                str(path),
+                f"best_trial {best} does not hold the largest value; "
+                "values are still read as ROC-AUC, maximised",
+            )
+        )

@@ -47,7 +47,11 @@ def read_trial_json_folder(folder: Path) -> StudyRead:
         try:
             data = _load(path)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            why = f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            why = (
+                f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+                if isinstance(exc, json.JSONDecodeError)
+                else "not UTF-8"
+            )
             read.skip(str(path), f"not valid JSON ({why}): trial skipped")
             continue
         except OSError as exc:
@@ -68,19 +72,27 @@ def read_trial_json_folder(folder: Path) -> StudyRead:
 def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[str, Any] | None:
     where = str(path)
     if not isinstance(data, dict):
-        read.problems.append(ImportProblem(where, f"expected an object, found {type(data).__name__}: trial skipped"))
+        read.problems.append(
+            ImportProblem(where, f"expected an object, found {type(data).__name__}: trial skipped")
+        )
         return None
     number = as_int(data.get("trial_number", data.get("number")))
     if number is None:
         m = _FILE_NUM.search(path.name)
         if m is None:
-            read.problems.append(ImportProblem(where, "`trial_number` missing and not in the file name: trial skipped"))
+            read.problems.append(
+                ImportProblem(where, "`trial_number` missing and not in the file name: trial skipped")
+            )
             return None
         number = int(m.group(1))
-        read.problems.append(ImportProblem(where, f"`trial_number` missing: using {number} from the file name"))
+        read.problems.append(
+            ImportProblem(where, f"`trial_number` missing: using {number} from the file name")
+        )
     state = parse_state(data.get("state"))
     if state is None:
-        read.problems.append(ImportProblem(where, f"unknown state {data.get('state')!r}: trial {number} skipped"))
+        read.problems.append(
+            ImportProblem(where, f"unknown state {data.get('state')!r}: trial {number} skipped")
+        )
         return None
     params = data.get("params") if isinstance(data.get("params"), dict) else {}
     arch = data.get("architecture") if isinstance(data.get("architecture"), dict) else {}
@@ -91,7 +103,11 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         reason = "the source has no value for this trial"
     value = as_float(data.get("value"))
     if state == "COMPLETE" and "value" in data and (value is None or value != value):
-        read.problems.append(ImportProblem(where, f"trial {number} is COMPLETE with value {data.get('value')!r}: kept, objective null"))
+        read.problems.append(
+            ImportProblem(
+                where, f"trial {number} is COMPLETE with value {data.get('value')!r}: kept, objective null"
+            )
+        )
     if reason and state == "COMPLETE":
         reason = f"COMPLETE but {reason}: objective left null"
     elif state == "COMPLETE" and value is None:
@@ -101,12 +117,21 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         read.problems.append(ImportProblem(where, "learning_curve is not a list of records: curve not used"))
     all_params = {**params, **{k: v for k, v in arch.items() if k not in params}}
     row: dict[str, Any] = {
-        "study": study, "source": "trial_json", "source_path": str(path.parent.parent),
-        "budget": name.budget, "horizon": name.horizon, "tier": name.tier,
-        "trial_num": number, "state": state, "state_reason": reason,
+        "study": study,
+        "source": "trial_json",
+        "source_path": str(path.parent.parent),
+        "budget": name.budget,
+        "horizon": name.horizon,
+        "tier": name.tier,
+        "trial_num": number,
+        "state": state,
+        "state_reason": reason,
         **params_to_columns(all_params),
-        "objective": value, "objective_name": "val_loss", "direction": "minimize",
-        "val_loss": value, "accuracy": finite(attrs.get("val_accuracy")),
+        "objective": value,
+        "objective_name": "val_loss",
+        "direction": "minimize",
+        "val_loss": value,
+        "accuracy": finite(attrs.get("val_accuracy")),
         "duration_sec": finite(data.get("duration_seconds")),
         "params_json": params_json(all_params),
         "learning_curve": curve,

@@ -145,6 +145,10 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         ({"pruner": "asha"}, "pruner 'asha' is unknown"),
         ({"max_epochs": 0}, "max_epochs must be a whole number >= 1"),
         ({"cpu_threads": -1}, "cpu_threads must be 0"),
+        (
+            {"parametrization": "mu-p"},
+            "parametrization 'mu-p' is not one of ['standard', 'mup', 'completep']",
+        ),
         ({"storage": "mongodb://localhost/x"}, "unsupported scheme 'mongodb'"),
         ({"profile": "nope"}, "unknown profile 'nope'"),
     ],

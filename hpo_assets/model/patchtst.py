@@ -11,6 +11,9 @@ Pipeline: RevIN (per-window, per-feature normalisation with a learned affine) ->
 transformer encoder (fused QKV, `scaled_dot_product_attention`, GELU FFN, dropout on the
 residual branches and FFN hidden layer, none on attention probabilities) -> final LayerNorm ->
 flatten all tokens -> dropout -> one logit. Train with `BCEWithLogitsLoss`.
+
+`parametrization` ("standard", "mup", "completep") sets the attention scale, residual-branch and
+readout multipliers and the readout's init; the optimizer side lives in `model/parametrization.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hpo_assets.model.parametrization import Scaling
 from hpo_assets.model.params import Arch, n_patches
 
 FAST_DROPOUT = True  # False: FastDropout falls back to F.dropout (benchmarks compare the two)
@@ -87,9 +91,19 @@ class EncoderBlock(nn.Module):
     `scaled_dot_product_attention` on its fused kernel instead of the slower math fallback.
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        attn_scale: float | None = None,
+        branch_mult: float = 1.0,
+    ) -> None:
         super().__init__()
         self.n_heads = n_heads
+        self.attn_scale = attn_scale  # None: SDPA's 1/sqrt(head_dim); muP: 1/head_dim (parametrization.py)
+        self.branch_mult = branch_mult  # CompleteP's residual-branch multiplier base_layers / n_layers
         self.norm1 = nn.LayerNorm(d_model)
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out_proj = nn.Linear(d_model, d_model)
@@ -105,9 +119,11 @@ class EncoderBlock(nn.Module):
         b, n, d = x.shape
         qkv = self.qkv(self.norm1(x)).view(b, n, 3, self.n_heads, d // self.n_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, Dh)
-        attn = F.scaled_dot_product_attention(q, k, v)
-        x = x + self.drop(self.out_proj(attn.transpose(1, 2).reshape(b, n, d)))
-        return x + self.drop(self.linear2(self.drop(F.gelu(self.linear1(self.norm2(x))))))
+        attn = F.scaled_dot_product_attention(q, k, v, scale=self.attn_scale)
+        branch = self.drop(self.out_proj(attn.transpose(1, 2).reshape(b, n, d)))
+        x = x + (branch if self.branch_mult == 1.0 else branch * self.branch_mult)
+        branch = self.drop(self.linear2(self.drop(F.gelu(self.linear1(self.norm2(x))))))
+        return x + (branch if self.branch_mult == 1.0 else branch * self.branch_mult)
 
 
 class PatchTSTClassifier(nn.Module):
@@ -121,10 +137,12 @@ class PatchTSTClassifier(nn.Module):
         patch_len: int = 16,
         stride: int = 8,
         dropout: float = 0.1,
+        parametrization: str = "standard",
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.scaling = Scaling.of(parametrization, arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
         self.n_features = n_features
         self.arch = arch
         self.context = context
@@ -138,11 +156,16 @@ class PatchTSTClassifier(nn.Module):
         nn.init.normal_(self.pos_embed, std=0.02)
         self.emb_drop = FastDropout(dropout)
         self.layers = nn.ModuleList(
-            EncoderBlock(d, arch.n_heads, arch.d_ff, dropout) for _ in range(arch.n_layers)
+            EncoderBlock(
+                d, arch.n_heads, arch.d_ff, dropout, self.scaling.attn_scale, self.scaling.branch_mult
+            )
+            for _ in range(arch.n_layers)
         )
         self.norm = nn.LayerNorm(d)
         self.head_drop = FastDropout(dropout)
         self.head = nn.Linear(self.n_patches * d, 1)
+        if self.scaling.zero_readout:  # muP: the readout starts at 0 and reads its input x base_width/width
+            nn.init.zeros_(self.head.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, f = x.shape
@@ -157,8 +180,9 @@ class PatchTSTClassifier(nn.Module):
         h = self.emb_drop(self.patch_embed(patches) + self.pos_embed)
         for layer in self.layers:
             h = layer(h)
-        h = self.norm(h).reshape(b, -1)
-        return self.head(self.head_drop(h)).squeeze(-1)
+        h = self.head_drop(self.norm(h).reshape(b, -1))
+        mult = self.scaling.readout_mult  # on the head's input, so its bias is not scaled
+        return self.head(h if mult == 1.0 else h * mult).squeeze(-1)
 
 
 def no_decay_parameter_names(model: nn.Module) -> set[str]:

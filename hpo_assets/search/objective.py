@@ -219,6 +219,7 @@ class TorchTrainer:
     stride: int = 8
     num_threads: int | None = None  # CPU threads per trial; None = torch's setting
     cpu_bf16: bool = False  # bf16 autocast on a CPU with bf16 matmuls (AMX / AVX512-BF16)
+    parametrization: str = "standard"  # standard | mup | completep (model/parametrization.py)
 
     def __call__(
         self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]
@@ -239,6 +240,7 @@ class TorchTrainer:
             device=self.device,
             num_threads=self.num_threads,
             cpu_bf16=self.cpu_bf16,
+            parametrization=self.parametrization,
         )
         model_arch = Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
         result = train_prepared(

@@ -23,6 +23,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from hpo_assets.model.parametrization import PARAMETRIZATIONS, clip_groups, optimizer_groups
 from hpo_assets.model.params import Arch, count_parameters
 from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
 from hpo_assets.training.device import autocast, bf16_supported, pick_device, prepare_device
@@ -58,6 +59,8 @@ class TrainConfig:
     # share the cores: OpenMP threads spin-wait for each other and 2-thread runs then slow down ~10x.
     num_threads: int | None = None
     cpu_bf16: bool = False  # bf16 autocast on CPU too (AMX/AVX512-BF16 only); CUDA always uses bf16
+    # How lr/init/multipliers scale with the shape (model/parametrization.py): standard | mup | completep
+    parametrization: str = "standard"
 
     def validate(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -96,6 +99,8 @@ class TrainConfig:
             whole("num_threads", 1)
         if self.objective not in OBJECTIVES:
             raise bad("objective", f"must be one of {sorted(OBJECTIVES)}")
+        if self.parametrization not in PARAMETRIZATIONS:
+            raise bad("parametrization", f"must be one of {list(PARAMETRIZATIONS)}")
         device = pick_device(self.device)
         if self.cpu_bf16 and device.type == "cpu" and not bf16_supported(device):
             raise bad("cpu_bf16", "this CPU has no bf16 matmul support (AMX or AVX512-BF16); leave it False")
@@ -160,17 +165,24 @@ def lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     return f
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices only (norms, biases, RevIN, positions undecayed)."""
-    skip = no_decay_parameter_names(model)
-    decay = [p for n, p in model.named_parameters() if n not in skip]
-    no_decay = [p for n, p in model.named_parameters() if n in skip]
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def build_optimizer(model: PatchTSTClassifier, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices only (norms, biases, RevIN, positions undecayed).
+
+    The groups' lr / weight decay / eps follow the model's parametrisation (`optimizer_groups`).
+    """
+    groups = optimizer_groups(model, model.scaling, cfg.lr, cfg.weight_decay, no_decay_parameter_names(model))
     # The fused kernel exists for CPU and CUDA and updates all tensors in one pass.
     return torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type in {"cpu", "cuda"})
+
+
+def clip_gradients(param_sets: list[list[nn.Parameter]], max_norm: float) -> torch.Tensor:
+    """Clip each set's gradient norm to `max_norm` on its own; return the norm over all sets (for screening).
+
+    One set is the usual global-norm clip; `mup`/`completep` clip per parameter role (see
+    `model/parametrization.py` for why).
+    """
+    norms = [nn.utils.clip_grad_norm_(ps, max_norm, foreach=True) for ps in param_sets]
+    return norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
 
 
 def _check_inputs(
@@ -254,7 +266,9 @@ def train(
             torch.set_num_threads(cfg.num_threads)
         with torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(cfg.seed)
-            model = PatchTSTClassifier(n_features, arch, context, patch_len, stride, cfg.dropout).to(device)
+            model = PatchTSTClassifier(
+                n_features, arch, context, patch_len, stride, cfg.dropout, cfg.parametrization
+            ).to(device)
             run = _Run(model, x, y, train_idx, val_idx, cfg, device, context)
             run.fit(on_epoch)
         result = run.result(count_parameters(arch, n_features, context, patch_len, stride))
@@ -313,6 +327,7 @@ class _Run:
         self.loss_fn = nn.BCEWithLogitsLoss()
         self.bf16: bool | None = True if (cfg.cpu_bf16 and device.type == "cpu") else None
         self.optimizer = build_optimizer(model, cfg, device)
+        self.clip_sets = clip_groups(self.optimizer.param_groups, model.scaling)
         steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, steps_per_epoch * cfg.max_epochs)
@@ -407,11 +422,7 @@ class _Run:
             loss = self.loss_fn(logits.float(), yb)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = (
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
-                if cfg.grad_clip > 0
-                else None
-            )
+            grad_norm = clip_gradients(self.clip_sets, cfg.grad_clip) if cfg.grad_clip > 0 else None
             pending.append((step, len(idx), loss.detach(), grad_norm))
             if len(pending) >= check_every or step == n_steps - 1:
                 for k, n, loss_t, norm_t in pending:

@@ -80,6 +80,11 @@ class HpoStudyConfig(dg.Config):
         description="bf16 autocast on a CPU with bf16 matmuls (AMX / AVX512-BF16): ~1.6x faster on 20M models; "
         "CUDA always trains in bf16.",
     )
+    parametrization: str = Field(
+        default=str(_STUDY["parametrization"]),
+        description="standard, mup or completep: under mup/completep one lr means the same at every "
+        "budget (muP relative to one base shape; completep also scales residual branches with depth).",
+    )
     start: str = Field(default=str(_STUDY["start"]), description="First day of the data window (YYYY-MM-DD).")
     end: str = Field(default=str(_STUDY["end"]), description="Last day of the data window (YYYY-MM-DD).")
     val_start: str = Field(
@@ -241,12 +246,14 @@ def hpo_study(
 
     from hpo_assets.data.dataset import load_prepared
     from hpo_assets.model.budgets import budget_space
+    from hpo_assets.model.parametrization import check_parametrization
     from hpo_assets.training.device import bf16_supported, pick_device
 
     try:
         part = parse_partition(context.partition_key)
         values = resolve_config(config)
         _check_epochs(values)
+        check_parametrization(values["parametrization"])
         options = _options(values)
         spec = values["storage"] or paths.storage_spec()
         open_storage(spec, part.study_name)  # a bad URL or folder fails here, before the data work
@@ -291,6 +298,7 @@ def hpo_study(
         int(_MODEL["stride"]),
         values["cpu_threads"] or None,
         values["cpu_bf16"],
+        parametrization=values["parametrization"],
     )
     study_attrs = {
         "budget": part.budget, "horizon": part.horizon, "horizon_days": part.horizon_days,
@@ -298,6 +306,7 @@ def hpo_study(
         "patch_len": int(_MODEL["patch_len"]), "stride": int(_MODEL["stride"]),
         "data_start": str(data.dates[0]), "data_end": str(data.dates[-1]),
         "n_train": len(data.split.train), "n_val": len(data.split.val),
+        "parametrization": values["parametrization"],
     }  # fmt: skip
     try:
         run = run_study(

@@ -26,7 +26,7 @@ def main(keys: list[str], cpu_threads: int = 0) -> None:
 
     from hpo_assets.defs.assets.market import features, market_data
     from hpo_assets.defs.assets.studies import hpo_study
-    from hpo_assets.defs.resources import HpoPaths
+    from hpo_assets.defs.resources import GpuLeases, HpoPaths
     from hpo_assets.search.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -36,7 +36,7 @@ def main(keys: list[str], cpu_threads: int = 0) -> None:
     total = 0.0
     for key in keys:
         t0 = time.perf_counter()
-        result = dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths()},
+        result = dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths(), "gpu": GpuLeases()},
                                 run_config={"ops": {"hpo_study": {"config": {"profile": "demo", "cpu_threads": cpu_threads}}}})  # fmt: skip
         seconds = time.perf_counter() - t0
         total += seconds

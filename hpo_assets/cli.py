@@ -23,7 +23,11 @@ def _cmd_init_instance(args: argparse.Namespace) -> int:
     home = args.home or os.environ.get("DAGSTER_HOME")
     if not home:
         raise UserError("set DAGSTER_HOME or pass --home: the folder of the Dagster instance")
-    path = ensure_instance(home, postgres_url=args.postgres_url or os.environ.get("HPO_ASSETS_PG_URL"))
+    path = ensure_instance(
+        home,
+        postgres_url=args.postgres_url or os.environ.get("HPO_ASSETS_PG_URL"),
+        gpu_pool_limit=args.gpu_limit,
+    )
     print(f"Dagster instance config: {path}")
     return 0
 
@@ -171,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--home", default="", help="instance folder (default: $DAGSTER_HOME)")
     init.add_argument(
         "--postgres-url", default="", help="run/event storage on PostgreSQL (default: $HPO_ASSETS_PG_URL)"
+    )
+    init.add_argument(
+        "--gpu-limit",
+        type=int,
+        default=None,
+        help="steps in the gpu pool at once (default: kept if set, else $HPO_ASSETS_GPU_LIMIT or the GPUs found)",
     )
     init.set_defaults(func=_cmd_init_instance)
 

@@ -1,27 +1,64 @@
-"""The instance config the Makefile writes is one Dagster accepts, sizes the gpu pool, and never clobbers a user's."""
+"""The instance config the Makefile writes is one Dagster accepts, limits only the gpu pool, and never clobbers a user's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from hpo_assets.cli import main
-from hpo_assets.defs.instance import ensure_instance, instance_config
+from hpo_assets.defs.instance import ensure_instance, gpu_limit, instance_config
 
 
-def test_written_config_loads_as_a_dagster_instance(tmp_path: Path) -> None:
+def _pools(home: Path) -> dict[str, int]:
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        return {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}
+    finally:
+        instance.dispose()
+
+
+def test_written_config_limits_only_the_gpu_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HPO_ASSETS_GPU_LIMIT", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a CPU-only machine: one study at a time
     ensure_instance(tmp_path)
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-    assert instance.get_concurrency_config().pool_config.default_pool_limit >= 1
+    pool_config = instance.get_concurrency_config().pool_config
+    assert pool_config.default_pool_limit is None, "other pools are not limited"
+    assert pool_config.pool_granularity.value == "run", (
+        "a backfill's runs wait in the queue, not as processes"
+    )
+    assert instance.auto_materialize_enabled and instance.auto_materialize_use_sensors
+    instance.dispose()
+    assert _pools(tmp_path) == {"gpu": 1}
 
 
-def test_pool_limit_follows_gpu_count_and_postgres_url_is_used() -> None:
-    assert instance_config(0)["concurrency"]["pools"]["default_limit"] == 1
-    assert instance_config(4)["concurrency"]["pools"]["default_limit"] == 4
-    cfg = instance_config(1, postgres_url="postgresql://u:p@localhost:5432/dagster")
+def test_gpu_limit_from_gpus_env_and_cli_and_a_user_limit_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HPO_ASSETS_GPU_LIMIT", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert gpu_limit() == 3
+    monkeypatch.setenv("HPO_ASSETS_GPU_LIMIT", "8")  # a cluster: the limit is a setting, not local GPUs
+    assert gpu_limit() == 8
+    monkeypatch.setenv("HPO_ASSETS_GPU_LIMIT", "lots")
+    with pytest.raises(ValueError, match="HPO_ASSETS_GPU_LIMIT"):
+        gpu_limit()
+    monkeypatch.delenv("HPO_ASSETS_GPU_LIMIT")
+    assert main(["init-instance", "--home", str(tmp_path)]) == 0
+    assert _pools(tmp_path) == {"gpu": 3}
+    assert main(["init-instance", "--home", str(tmp_path), "--gpu-limit", "2"]) == 0
+    assert _pools(tmp_path) == {"gpu": 2}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert main(["init-instance", "--home", str(tmp_path)]) == 0
+    assert _pools(tmp_path) == {"gpu": 2}, "a limit already set is kept"
+
+
+def test_postgres_url_is_used() -> None:
+    cfg = instance_config(postgres_url="postgresql://u:p@localhost:5432/dagster")
     assert cfg["storage"]["postgres"]["postgres_url"].startswith("postgresql://")
 
 
@@ -29,6 +66,15 @@ def test_existing_user_config_is_kept(tmp_path: Path) -> None:
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
     ensure_instance(tmp_path)
     assert yaml.safe_load((tmp_path / "dagster.yaml").read_text()) == {"telemetry": {"enabled": True}}
+
+
+def test_config_of_an_earlier_version_capping_every_pool_is_replaced(tmp_path: Path) -> None:
+    old = {"concurrency": {"pools": {"default_limit": 1}}, "telemetry": {"enabled": False}}
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(old))
+    ensure_instance(tmp_path)
+    assert (
+        "default_limit" not in yaml.safe_load((tmp_path / "dagster.yaml").read_text())["concurrency"]["pools"]
+    )
 
 
 def test_init_instance_without_home_is_one_clear_error(monkeypatch, capsys) -> None:

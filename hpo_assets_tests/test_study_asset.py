@@ -20,7 +20,7 @@ from hpo_assets.defs.assets.studies import (
     parse_partition,
     resolve_config,
 )
-from hpo_assets.defs.resources import HpoPaths
+from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.search.space import PARAM_NAMES
 from hpo_assets.search.storage import open_storage
 
@@ -40,7 +40,7 @@ DONE_ATTRS = {"val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accur
 
 
 def _study_run(config: dict, key: str = "2M|h1", instance: dg.DagsterInstance | None = None):
-    return dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths()}, instance=instance,
+    return dg.materialize([hpo_study], partition_key=key, resources={"paths": HpoPaths(), "gpu": GpuLeases()}, instance=instance,
                           run_config={"ops": {"hpo_study": {"config": config}}}, raise_on_error=False)  # fmt: skip
 
 
@@ -134,7 +134,9 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         with pytest.raises(StudyInputError, match=needle):
             parse_partition(key)
     with pytest.raises(dg.DagsterUnknownPartitionError, match="3M|h1"):
-        dg.materialize([hpo_study], partition_key="3M|h1", resources={"paths": HpoPaths()})
+        dg.materialize(
+            [hpo_study], partition_key="3M|h1", resources={"paths": HpoPaths(), "gpu": GpuLeases()}
+        )
 
 
 @pytest.mark.parametrize(

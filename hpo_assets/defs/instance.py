@@ -1,4 +1,10 @@
-"""The Dagster instance's dagster.yaml: the `gpu` pool sized to the GPUs found, optional PostgreSQL storage."""
+"""The Dagster instance's dagster.yaml and its `gpu` pool: only GPU steps are limited, one per GPU.
+
+Dagster has no per-pool limit in dagster.yaml (only `default_limit`, which would cap every pool), so the
+`gpu` limit lives in the instance's storage, set here once (`dagster instance concurrency set gpu N`
+changes it later and is kept). Pools use run granularity: a backfill's runs wait in the run queue,
+not as launched processes polling for a slot.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,36 @@ from pathlib import Path
 
 import yaml
 
+GPU_POOL = "gpu"
+AUTOMATION = {"auto_materialize": {"enabled": True, "use_sensors": True}}
+
 
 def gpu_count() -> int:
-    try:
-        import torch
-    except ImportError:
-        return 0
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    """GPUs on this machine, without initialising CUDA in this process."""
+    from hpo_assets.training.leases import visible_devices
+
+    return len(visible_devices())
 
 
-def instance_config(n_gpus: int, postgres_url: str | None = None) -> dict:
-    """One step per GPU at a time in the `gpu` pool (one at a time on a CPU-only machine)."""
+def gpu_limit(n_gpus: int | None = None) -> int:
+    """Steps in the `gpu` pool at once: HPO_ASSETS_GPU_LIMIT if set, else the GPUs found (at least 1)."""
+    raw = os.environ.get("HPO_ASSETS_GPU_LIMIT", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"HPO_ASSETS_GPU_LIMIT must be a whole number >= 1, got {raw!r}")
+        return int(raw)
+    return max(1, gpu_count() if n_gpus is None else n_gpus)
+
+
+def instance_config(postgres_url: str | None = None) -> dict:
+    """Queued runs (pools at run granularity), the automation sensors on, optional PostgreSQL storage."""
     config: dict = {
-        "concurrency": {"pools": {"default_limit": max(1, n_gpus)}},
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
         },
+        "concurrency": {"pools": {"granularity": "run"}},
+        **AUTOMATION,
         "telemetry": {"enabled": False},
     }
     if postgres_url:
@@ -31,11 +50,45 @@ def instance_config(n_gpus: int, postgres_url: str | None = None) -> dict:
     return config
 
 
-def ensure_instance(home: str | os.PathLike[str], postgres_url: str | None = None) -> Path:
-    """Write dagster.yaml into DAGSTER_HOME unless the user already has one (theirs is never overwritten)."""
+def _written_by_old_version(existing: dict) -> bool:
+    """The dagster.yaml earlier versions wrote (default_limit capped every pool): safe to replace."""
+    pools = (existing.get("concurrency") or {}).get("pools") or {}
+    return set(existing) <= {"concurrency", "run_coordinator", "telemetry", "storage"} and set(pools) == {
+        "default_limit"
+    }
+
+
+def set_gpu_pool(home: str | os.PathLike[str], limit: int | None = None) -> int:
+    """Give the `gpu` pool its limit unless one is already set (an explicit `limit` always applies)."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        storage = instance.event_log_storage
+        current = {p.name: p for p in storage.get_pool_limits()}.get(GPU_POOL)
+        if limit is None and current is not None and not current.from_default:
+            return int(current.limit)
+        value = gpu_limit() if limit is None else limit
+        storage.set_concurrency_slots(GPU_POOL, value)
+        return value
+    finally:
+        instance.dispose()
+
+
+def ensure_instance(
+    home: str | os.PathLike[str], postgres_url: str | None = None, gpu_pool_limit: int | None = None
+) -> Path:
+    """Write dagster.yaml into DAGSTER_HOME unless the user already has one (theirs is never overwritten),
+    then make sure the `gpu` pool has its limit."""
     home_path = Path(home)
     home_path.mkdir(parents=True, exist_ok=True)
     target = home_path / "dagster.yaml"
-    if not target.exists():
-        target.write_text(yaml.safe_dump(instance_config(gpu_count(), postgres_url), sort_keys=False))
+    existing = yaml.safe_load(target.read_text()) if target.exists() else None
+    if existing is None or (isinstance(existing, dict) and _written_by_old_version(existing)):
+        old_storage = (existing or {}).get("storage")
+        config = instance_config(postgres_url)
+        if old_storage and not postgres_url:
+            config["storage"] = old_storage
+        target.write_text(yaml.safe_dump(config, sort_keys=False))
+    set_gpu_pool(home_path, gpu_pool_limit)
     return target

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from pydantic import Field, PrivateAttr
 
 from hpo_assets import settings
+from hpo_assets.training import leases
 
 
 class HpoPaths(dg.ConfigurableResource):
@@ -28,3 +33,62 @@ class HpoPaths(dg.ConfigurableResource):
         if self.storage and "://" in self.storage:
             return self.storage
         return str(settings.project_path(self.storage) if self.storage else settings.storage_dir())
+
+
+class GpuLeases(dg.ConfigurableResource):
+    """One GPU per training step: a file-lock lease under the instance folder, exported as CUDA_VISIBLE_DEVICES.
+
+    The `gpu` pool bounds how many steps train at once; the lease decides which device each one gets,
+    so two steps never share `cuda:0`. A step with no GPU to lease trains on "cpu".
+    """
+
+    lease_dir: str = Field(
+        default="",
+        description='Folder of the lease files; "" = $DAGSTER_HOME/gpu_leases (one per machine).',
+    )
+    devices: str = Field(
+        default="auto",
+        description='GPU ids to hand out, e.g. "0,1"; "auto" = CUDA_VISIBLE_DEVICES or nvidia-smi; "" = none.',
+    )
+    wait_timeout_s: float = Field(
+        default=0.0, description="Give up waiting for a free GPU after this many seconds; 0 = wait."
+    )
+
+    _lease: Any = PrivateAttr(default=None)
+    _saved_env: Any = PrivateAttr(default=None)
+
+    def folder(self) -> Path:
+        if self.lease_dir:
+            return Path(self.lease_dir)
+        home = os.environ.get("DAGSTER_HOME")
+        return Path(home) / "gpu_leases" if home else Path(tempfile.gettempdir()) / "hpo-assets-gpu-leases"
+
+    def device_ids(self) -> list[str]:
+        if self.devices.strip().lower() == "auto":
+            return leases.visible_devices()
+        return [part.strip() for part in self.devices.split(",") if part.strip()]
+
+    def device_for(self, requested: str, holder: dict | None = None, log: Any = None) -> str:
+        """The device a step trains on: an explicit "cpu"/"cuda:N" as asked; otherwise a leased GPU or "cpu"."""
+        if requested.strip().lower() not in ("", "auto", "cuda"):
+            return requested
+        if self._lease is None:
+            self._lease = leases.acquire(
+                self.folder(),
+                self.device_ids(),
+                holder=holder,
+                timeout_s=self.wait_timeout_s or None,
+                on_wait=log,
+            )
+            self._saved_env = os.environ.get("CUDA_VISIBLE_DEVICES")
+            os.environ["CUDA_VISIBLE_DEVICES"] = self._lease.cuda_visible_devices
+        return self._lease.device
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+            if self._saved_env is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = self._saved_env

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from hpo_assets import settings as project_settings
 from hpo_assets.defs.partitions import BUDGETS, HORIZONS, budget_horizon_partitions
-from hpo_assets.defs.resources import HpoPaths
+from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.search.history import history_png, top_trials_markdown
 from hpo_assets.search.liveness import is_abandoned
 from hpo_assets.search.objective import TorchTrainer
@@ -240,7 +240,7 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
     ],
 )
 def hpo_study(
-    context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: HpoPaths
+    context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: HpoPaths, gpu: GpuLeases
 ) -> dg.MaterializeResult:
     import torch
 
@@ -274,7 +274,13 @@ def hpo_study(
         )
         archs = _restrict(arch_choices(entries), values["architectures"], part.budget)
         space = SearchSpace.build(archs, load_training_choices(values["space_file"] or None))
-        device = str(pick_device(values["device"] or None))
+        # Leased before anything touches CUDA, so CUDA_VISIBLE_DEVICES still applies in this process.
+        leased = gpu.device_for(
+            values["device"],
+            holder={"run_id": context.run_id, "partition": str(context.partition_key)},
+            log=context.log.info,
+        )
+        device = str(pick_device(leased or None))
         if values["cpu_bf16"] and device == "cpu" and not bf16_supported(torch.device(device)):
             raise StudyInputError(
                 "cpu_bf16: this CPU has no bf16 matmuls (AMX or AVX512-BF16); set it to false"

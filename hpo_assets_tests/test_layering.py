@@ -9,8 +9,8 @@ import pytest
 
 from hpo_assets import settings
 
-LIBRARY = ["data", "model", "training", "search", "trials"]
-NO_TORCH = ["trials"]
+LIBRARY = ["data", "model", "training", "search", "trials", "calibration", "baselines"]
+NO_TORCH = ["trials", "calibration", "baselines"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,0 +1,1 @@
+"""Reference predictors the transformer must beat, on exactly the study's splits (scikit-learn, no torch)."""

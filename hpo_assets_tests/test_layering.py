@@ -9,8 +9,8 @@ import pytest
 
 from hpo_assets import settings
 
-LIBRARY = ["data", "model", "training", "search", "trials", "calibration", "baselines"]
-NO_TORCH = ["trials", "calibration", "baselines"]
+LIBRARY = ["data", "model", "training", "search", "trials", "calibration", "baselines", "analysis"]
+NO_TORCH = ["trials", "calibration", "baselines", "analysis"]
 
 
 def _imports(path: Path) -> set[str]:

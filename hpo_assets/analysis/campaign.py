@@ -1,0 +1,62 @@
+"""Every report of a trial table written into one folder: what `hpo-assets analyze` does (the Dagster assets
+call the same functions one report at a time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from hpo_assets.analysis import importance as imp
+from hpo_assets.analysis.consistency import consistency
+from hpo_assets.analysis.coverage import coverage
+from hpo_assets.analysis.inputs import stored_val_outputs
+from hpo_assets.analysis.report import write_report
+from hpo_assets.analysis.scaling import LogitsReader, scaling
+from hpo_assets.analysis.section import Section, write_section
+
+
+def partitions(df: pl.DataFrame) -> list[tuple[str, str]]:
+    """(budget, horizon) pairs that have trials, in table order."""
+    if df.is_empty():
+        return []
+    keys = df.select("budget", "horizon").drop_nulls().unique(maintain_order=True)
+    return [(b, h) for b, h in keys.iter_rows()]
+
+
+def analyze(
+    table: pl.DataFrame,
+    out_dir: Path,
+    *,
+    outputs_root: Path | None = None,
+    settings: imp.ImportanceSettings | None = None,
+    read_logits: LogitsReader = stored_val_outputs,
+    extra_files: dict[str, str] | None = None,
+) -> dict[str, Path]:
+    """Write coverage, importance (per partition + summary), scaling, consistency and the HTML/Markdown report."""
+    out_dir = Path(out_dir)
+    files: dict[str, Path] = {}
+    sections: list[Section] = []
+
+    def emit(section: Section) -> None:
+        for key, path in write_section(section, out_dir).items():
+            files[f"{section.name} {key}"] = path
+
+    cov = coverage(table)
+    emit(cov)
+    parts = []
+    for budget, horizon in partitions(table):
+        part = imp.importance(table, budget, horizon, settings)
+        emit(part)
+        parts.append(part.tables["importances"])
+    summ = imp.summary(parts)
+    emit(summ)
+    scal = scaling(table, outputs_root=outputs_root, read_logits=read_logits)
+    emit(scal)
+    cons = consistency(table)
+    emit(cons)
+    sections = [scal, cov, summ, cons]
+    index = {k: str(v) for k, v in files.items() if k.endswith((" md", " json")) or k.endswith(".png")}
+    report = write_report(sections, table, out_dir, {**(extra_files or {}), **index})
+    files.update({f"hpo_report {k}": v for k, v in report.items()})
+    return files

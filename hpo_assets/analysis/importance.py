@@ -1,0 +1,298 @@
+"""Which parameters matter, per study: Optuna's fANOVA and PED-ANOVA side by side on COMPLETE trials, with
+bootstrap stability and a noise floor from the same evaluator on shuffled objectives.
+
+Parameters enter as their ordinal position among the values the study tried (the spaces are grids, so
+log-spaced choices such as lr are evenly spaced), architecture split into width, depth, heads and ff width.
+Exact repeats are dropped (a deterministic re-run adds no information but would weigh its region twice).
+A parameter is "distinguishable from noise" when the lower end of its bootstrap interval clears the noise
+floor (95th percentile of the importances the evaluator gives on shuffled objectives, pooled over parameters).
+fANOVA grows faster than linearly in trials, so it sees a random subsample of large studies (said in the
+table); PED-ANOVA sees every trial.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import optuna
+import polars as pl
+from optuna.distributions import IntDistribution
+from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo_assets.analysis.columns import DISPLAY, param_columns, with_architecture
+from hpo_assets.analysis.section import Section
+
+EVALUATORS = ["fanova", "ped_anova"]
+
+
+@dataclass(frozen=True)
+class ImportanceSettings:
+    fanova_max_trials: int = 100  # subsample above this (fANOVA is super-linear in trials)
+    fanova_trees: int = 16  # Optuna's default is 64 trees of depth 64: 8x slower, same ranking here
+    fanova_depth: int = 8
+    fanova_bootstrap: int = 5
+    fanova_shuffles: int = 3
+    ped_bootstrap: int = 30
+    ped_shuffles: int = 10
+    ped_max_trials: int = 2000
+    min_trials: int = 10
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _FixedTrials(optuna.Study):
+    """A study whose trials are a given list (repeats allowed), so bootstrap resamples need no storage writes."""
+
+    _storages: dict[str, optuna.storages.InMemoryStorage] = {}
+
+    def __init__(self, trials: list[FrozenTrial], direction: str) -> None:
+        storage = self._storages.get(direction)
+        if (
+            storage is None
+        ):  # one tiny in-memory study per direction, created once (Optuna logs each creation)
+            storage = optuna.storages.InMemoryStorage()
+            level = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            try:
+                storage.create_new_study([StudyDirection[direction.upper()]], f"importance-{direction}")
+            finally:
+                optuna.logging.set_verbosity(level)
+            self._storages[direction] = storage
+        super().__init__(study_name=f"importance-{direction}", storage=storage)
+        self._fixed = trials
+
+    def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:  # noqa: ARG002
+        return [t for t in self._fixed if states is None or t.state in states]
+
+
+def _ordinal(values: list) -> tuple[list[int | None], list]:
+    levels = sorted({v for v in values if v is not None}, key=lambda v: (isinstance(v, str), v))
+    pos = {v: i for i, v in enumerate(levels)}
+    return [pos.get(v) if v is not None else None for v in values], levels
+
+
+def prepare(study: pl.DataFrame) -> tuple[list[FrozenTrial], np.ndarray, list[str], dict[str, list]]:
+    """COMPLETE trials (exact repeats dropped) as FrozenTrials over the varying parameters, their objectives,
+    the parameter names and each parameter's levels."""
+    df = with_architecture(study).filter((pl.col("state") == "COMPLETE") & pl.col("objective").is_not_null())
+    params = param_columns(df)
+    df = df.unique(subset=params, keep="first", maintain_order=True)
+    names, columns, levels = [], [], {}
+    for p in params:
+        pos, lev = _ordinal(df[p].to_list())
+        if len(lev) > 1 and all(v is not None for v in pos):
+            name = DISPLAY.get(p, p)
+            names.append(name)
+            columns.append(pos)
+            levels[name] = lev
+    y = df["objective"].to_numpy().astype(float)
+    dists = {n: IntDistribution(0, len(levels[n]) - 1) for n in names}
+    trials = [
+        FrozenTrial(
+            number=i, state=TrialState.COMPLETE, value=float(y[i]), datetime_start=None, datetime_complete=None,
+            params={n: int(col[i]) for n, col in zip(names, columns, strict=True)}, distributions=dists,
+            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=i,
+        )
+        for i in range(len(y))
+    ]  # fmt: skip
+    return trials, y, names, levels
+
+
+def _evaluate(
+    kind: str, trials: list[FrozenTrial], y: np.ndarray, direction: str, s: ImportanceSettings, seed: int
+) -> dict[str, float]:
+    study = _FixedTrials(trials, direction)
+    if kind == "fanova":
+        ev = FanovaImportanceEvaluator(n_trees=s.fanova_trees, max_depth=s.fanova_depth, seed=seed)
+        target = lambda t: float(y[t.number])  # noqa: E731
+    else:
+        ev = PedAnovaImportanceEvaluator()
+        sign = -1.0 if direction == "maximize" else 1.0  # PED-ANOVA with a target treats lower as better
+        target = lambda t: sign * float(y[t.number])  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {k: float(v) for k, v in ev.evaluate(study, target=target).items()}
+
+
+def study_importance(
+    study: pl.DataFrame, settings: ImportanceSettings | None = None
+) -> tuple[list[dict], list[str]]:
+    """Rows (one per evaluator x parameter) for one study, and notes on what was done to it."""
+    s = settings or ImportanceSettings()
+    first = study.row(0, named=True)
+    direction = first["direction"] or "maximize"
+    trials, y, names, _ = prepare(study)
+    notes: list[str] = []
+    label = first["study"]
+    if len(trials) < s.min_trials or not names:
+        notes.append(
+            f"{label}: {len(trials)} distinct COMPLETE trials and {len(names)} varying parameters: too few for importance (needs {s.min_trials})"
+        )
+        return [], notes
+    rng = np.random.default_rng(s.seed)
+    rows = []
+    for kind in EVALUATORS:
+        cap = s.fanova_max_trials if kind == "fanova" else s.ped_max_trials
+        m = min(len(trials), cap)
+        n_boot = s.fanova_bootstrap if kind == "fanova" else s.ped_bootstrap
+        n_shuf = s.fanova_shuffles if kind == "fanova" else s.ped_shuffles
+        base = rng.choice(len(trials), size=m, replace=False) if m < len(trials) else np.arange(len(trials))
+        if m < len(trials):
+            notes.append(
+                f"{label}: {kind} on a random subsample of {m} of {len(trials)} trials (bootstrap resamples {m} of all {len(trials)})"
+            )
+        point = _evaluate(kind, [trials[i] for i in base], y, direction, s, s.seed)
+        boot = {n: [] for n in names}
+        for b in range(n_boot):
+            idx = rng.integers(0, len(trials), size=m)
+            for n, v in _evaluate(kind, [trials[i] for i in idx], y, direction, s, s.seed + 1 + b).items():
+                boot[n].append(v)
+        floor_vals = []
+        for k in range(n_shuf):
+            y_shuf = y.copy()
+            y_shuf[base] = rng.permutation(y[base])
+            floor_vals += list(
+                _evaluate(kind, [trials[i] for i in base], y_shuf, direction, s, s.seed + 1000 + k).values()
+            )
+        floor = float(np.percentile(floor_vals, 95)) if floor_vals else None
+        for n in names:
+            vals = np.asarray(boot[n]) if boot[n] else np.asarray([point.get(n, 0.0)])
+            lo, hi = np.percentile(vals, [2.5, 97.5])
+            clears = floor is not None and float(lo) > floor
+            rows.append(
+                {
+                    "study": label, "budget": first["budget"], "horizon": first["horizon"], "tier": first["tier"],
+                    "evaluator": kind, "parameter": n, "importance": point.get(n, 0.0),
+                    "boot_mean": float(vals.mean()), "boot_lo": float(lo), "boot_hi": float(hi),
+                    "noise_floor": floor, "distinguishable": clears,
+                    "verdict": "distinguishable from noise" if clears else "not distinguishable from noise",
+                    "n_trials": len(trials), "n_used": m, "n_bootstrap": n_boot, "n_shuffles": n_shuf,
+                }
+            )  # fmt: skip
+    ranks = {}
+    for kind in EVALUATORS:
+        order = sorted((r for r in rows if r["evaluator"] == kind), key=lambda r: -r["importance"])
+        for i, r in enumerate(order, 1):
+            ranks[(kind, r["parameter"])] = i
+    for r in rows:
+        r["rank"] = ranks[(r["evaluator"], r["parameter"])]
+    return rows, notes
+
+
+ROW_SCHEMA = {
+    "study": pl.String, "budget": pl.String, "horizon": pl.String, "tier": pl.String, "evaluator": pl.String,
+    "parameter": pl.String, "importance": pl.Float64, "boot_mean": pl.Float64, "boot_lo": pl.Float64,
+    "boot_hi": pl.Float64, "noise_floor": pl.Float64, "distinguishable": pl.Boolean, "verdict": pl.String,
+    "n_trials": pl.Int64, "n_used": pl.Int64, "n_bootstrap": pl.Int64, "n_shuffles": pl.Int64, "rank": pl.Int64,
+}  # fmt: skip
+
+
+def importance(
+    df: pl.DataFrame, budget: str, horizon: str, settings: ImportanceSettings | None = None, plot: bool = True
+) -> Section:
+    """The importance_report section of one budget x horizon partition: every study of that budget and horizon."""
+    s = settings or ImportanceSettings()
+    name = f"importance_{budget}_{horizon}"
+    section = Section(name, f"Parameter importance, {budget} {horizon}")
+    part = df.filter((pl.col("budget") == budget) & (pl.col("horizon") == horizon))
+    rows, notes = [], []
+    for _, study in part.group_by(["study"], maintain_order=True):
+        r, n = study_importance(study, s)
+        rows += r
+        notes += n
+    table = pl.DataFrame(rows, schema=ROW_SCHEMA)
+    section.tables = {"importances": table}
+    section.notes = notes + [
+        "fANOVA (Optuna FanovaImportanceEvaluator, normalized variance share) and PED-ANOVA "
+        "(PedAnovaImportanceEvaluator, unnormalized Pearson divergence of the top 10%) are on different scales; "
+        "compare each with its own noise floor.",
+        "Interval: 2.5-97.5 percentiles over bootstrap resamples of trials; noise floor: 95th percentile of "
+        "importances on shuffled objectives.",
+    ]
+    section.data = {
+        "budget": budget,
+        "horizon": horizon,
+        "settings": s.to_dict(),
+        "n_studies": part["study"].n_unique(),
+    }
+    if table.is_empty():
+        section.headline = [
+            f"No study of budget {budget} and horizon {horizon} has enough COMPLETE trials for importance."
+        ]
+        return section
+    for (study,), t in table.group_by(["study"], maintain_order=True):
+        for kind in EVALUATORS:
+            top = t.filter(pl.col("evaluator") == kind).sort("rank")
+            clear = top.filter(pl.col("distinguishable"))["parameter"].to_list()
+            lead = top.row(0, named=True)
+            section.headline.append(
+                f"{study} ({kind}): {lead['parameter']} ranks first ({lead['importance']:.3g}, interval "
+                f"{lead['boot_lo']:.3g}-{lead['boot_hi']:.3g}, noise floor {lead['noise_floor']:.3g}); "
+                + (
+                    f"distinguishable from noise: {', '.join(clear)}."
+                    if clear
+                    else "no parameter is distinguishable from noise."
+                )
+            )
+    if plot:
+        from hpo_assets.analysis.plots import importance_bars
+
+        section.plots = {"bars": importance_bars(table, f"{budget} {horizon}")}
+    return section
+
+
+def summary(partitions: list[pl.DataFrame]) -> Section:
+    """importance_summary: every partition's importances side by side (parameter x budget x horizon)."""
+    section = Section("importance_summary", "Parameter importance across budgets and horizons")
+    frames = [p for p in partitions if p.height]
+    table = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=ROW_SCHEMA)
+    if table.is_empty():
+        section.headline = ["No partition has importances yet."]
+        section.tables = {"importances": table}
+        return section
+    side = (
+        table.group_by("parameter", "budget", "horizon", "evaluator")
+        .agg(
+            pl.col("importance").mean().alias("importance"),
+            pl.col("boot_lo").mean().alias("boot_lo"),
+            pl.col("boot_hi").mean().alias("boot_hi"),
+            pl.col("noise_floor").mean().alias("noise_floor"),
+            pl.col("distinguishable").any().alias("distinguishable_in_any_study"),
+            pl.col("study").n_unique().alias("n_studies"),
+        )
+        .sort("evaluator", "parameter", "budget", "horizon")
+    )
+    section.tables = {"importances": side, "per_study": table}
+    for kind in EVALUATORS:
+        clear = side.filter((pl.col("evaluator") == kind) & pl.col("distinguishable_in_any_study"))
+        cells = clear.sort("importance", descending=True).head(5)
+        section.headline.append(
+            f"{kind}: "
+            + (
+                "; ".join(
+                    f"{r['parameter']} at {r['budget']} {r['horizon']} ({r['importance']:.3g})"
+                    for r in cells.iter_rows(named=True)
+                )
+                + " clear the noise floor"
+                if cells.height
+                else "no parameter clears the noise floor in any partition"
+            )
+            + "."
+        )
+    from hpo_assets.analysis.plots import importance_heatmap
+
+    section.plots = {
+        f"heatmap_{k}": importance_heatmap(side, k)
+        for k in EVALUATORS
+        if side.filter(pl.col("evaluator") == k).height
+    }
+    section.notes = [
+        "Where several studies share a partition, their importances are averaged in the heat map; per_study has each."
+    ]
+    return section

@@ -1,0 +1,305 @@
+"""The analysis library on small constructed tables whose answers are known, and on the shipped examples."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import optuna
+import polars as pl
+import pytest
+
+from hpo_assets.analysis import importance as imp
+from hpo_assets.analysis.consistency import consistency
+from hpo_assets.analysis.coverage import classify, coverage
+from hpo_assets.analysis.inputs import baselines_path, model_card_path, stored_val_outputs
+from hpo_assets.analysis.intervals import block_bootstrap_auc, fit_log_slope, hanley_mcneil, hanley_mcneil_se
+from hpo_assets.analysis.scaling import scaling
+from hpo_assets.trials.derive import derive_table
+from hpo_assets.trials.extract import extract
+from hpo_assets.trials.schema import to_table
+from hpo_assets_tests.conftest import EXPORTS_DIR
+
+FAST = imp.ImportanceSettings(fanova_bootstrap=4, fanova_shuffles=3, ped_bootstrap=20, ped_shuffles=8)
+
+
+def _trial(study: str, num: int, **kw) -> dict:
+    base = {
+        "study": study, "source": "test", "source_path": "mem", "budget": "2M", "horizon": "h1", "tier": "a20",
+        "trial_num": num, "state": "COMPLETE", "direction": "maximize", "objective_name": "val_auc", "diverged": False,
+        "d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 256, "param_count": 2_000_000, "lr": 1e-4,
+        "dropout": 0.1, "weight_decay": 0.0, "warmup_steps": 100, "epochs_config": 20, "batch_size": 64,
+    }  # fmt: skip
+    base.update(kw)
+    if base["state"] == "COMPLETE" and "val_auc" not in kw and base.get("objective") is not None:
+        base["val_auc"] = base["objective"]
+    return base
+
+
+def _table(rows: list[dict]) -> pl.DataFrame:
+    return derive_table(to_table(rows))
+
+
+# ---- intervals ----------------------------------------------------------------------------------------------
+
+
+def test_hanley_mcneil_matches_the_issue_figure_for_the_default_h1_split() -> None:
+    # 424 validation samples, 84 positives: SE about 0.034 at AUC 0.73
+    assert hanley_mcneil_se(0.73, 84, 340) == pytest.approx(0.0334, abs=5e-4)
+    est = hanley_mcneil(0.73, 424, 84)
+    assert est.hi - est.lo == pytest.approx(2 * 1.96 * 0.0334, abs=2e-3)
+    assert hanley_mcneil(0.73, None, None).has_interval is False
+
+
+def test_block_bootstrap_interval_covers_the_auc_and_needs_both_classes() -> None:
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.25).astype(int)
+    scores = labels * 0.8 + rng.normal(0, 1, 400)
+    short = block_bootstrap_auc(scores, labels, horizon_days=1, n_boot=300)
+    assert short.lo < short.value < short.hi
+    assert short.evidence == "validation_logits" and "selection-biased" in short.noise
+    assert block_bootstrap_auc(scores, np.zeros(400), horizon_days=1).value is None  # one class: no AUC
+
+
+def test_slope_fit_recovers_a_planted_slope_with_an_interval() -> None:
+    n = [1e6, 1e7, 1e8, 1e9]
+    err = [0.30 - 0.02 * math.log10(x) for x in n]
+    fit = fit_log_slope(n, err, [0.001] * 4)
+    assert fit.slope == pytest.approx(-0.02) and fit.slope_lo < -0.02 < fit.slope_hi < 0
+
+
+# ---- coverage -----------------------------------------------------------------------------------------------
+
+
+def test_planted_repeats_are_counted_with_their_compute_hours() -> None:
+    rows = [
+        _trial("s", 0, objective=0.70, val_loss=0.60, duration_sec=3600.0),
+        _trial("s", 1, objective=0.71, val_loss=0.59, lr=1e-3, duration_sec=3600.0),
+        _trial("s", 2, objective=0.70, val_loss=0.60, duration_sec=3600.0),  # exact repeat of 0
+        _trial("s", 3, objective=0.71, val_loss=0.59, lr=1e-3, duration_sec=1800.0),  # exact repeat of 1
+        # same run as 0 with another warm-up (bit-identical results): effective repeat
+        _trial("s", 4, objective=0.70, val_loss=0.60, warmup_steps=500, duration_sec=720.0),
+        _trial("s", 5, state="FAIL", objective=None, diverged=True, diverged_reason="val_loss=nan", lr=1e-2, duration_sec=360.0),
+        _trial("s", 6, state="PRUNED", objective=0.6, lr=1e-5, duration_sec=36.0),
+        _trial("s", 7, state="FAIL", objective=None, state_reason="duplicate of #0: enqueued configuration already tested", duration_sec=1.0),
+        _trial("s", 8, state="FAIL", objective=None, lr=3e-3, state_reason="CUDA out of memory", duration_sec=72.0),
+        _trial("s", 9, objective=0.72, val_loss=0.58, dropout=0.3, duration_sec=3600.0),
+    ]  # fmt: skip
+    kinds = classify(_table(rows)).sort("trial_num")["kind"].to_list()
+    assert kinds == ["useful", "useful", "exact_repeat", "exact_repeat", "effective_repeat", "diverged",
+                     "pruned", "skipped", "failed", "useful"]  # fmt: skip
+    row = coverage(_table(rows)).tables["studies"].row(0, named=True)
+    assert (row["exact_repeat"], row["effective_repeat"], row["diverged"], row["failed"], row["pruned"]) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert row["exact_repeat_hours"] == pytest.approx(1.5)
+    assert row["effective_repeat_hours"] == pytest.approx(0.2)
+    assert row["wasted_hours"] == pytest.approx(1.5 + 0.2 + 0.1 + 0.02 + 0.01)
+    assert row["exact_repeat_pct"] == pytest.approx(20.0)
+    assert row["skipped"] == 1 and row["wasted"] == 6
+
+
+def test_examples_have_10_13_15_exact_repeats_with_forced_trials_restored() -> None:
+    cov = coverage(extract([str(EXPORTS_DIR)]).table)
+    per = {r["study"]: r["exact_repeat"] for r in cov.tables["studies"].iter_rows(named=True)}
+    assert per == {"hpo_2m_1_a50": 10, "hpo_20m_1_a50": 13, "hpo_200m_1_a50": 15}
+    hours = cov.tables["studies"].filter(pl.col("study") == "hpo_2m_1_a50")["exact_repeat_hours"][0]
+    assert 0 < hours < cov.tables["studies"].filter(pl.col("study") == "hpo_2m_1_a50")["compute_hours"][0]
+    assert cov.tables["studies"]["second_half_near_best_pct"].is_not_null().all()
+
+
+# ---- importance ---------------------------------------------------------------------------------------------
+
+
+def _planted_importance_table(n: int = 60, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3]
+    rows = []
+    for i in range(n):
+        k = int(rng.integers(0, 6))
+        drop = float(rng.choice([0.0, 0.1, 0.2, 0.3, 0.4, 0.5]))
+        width = int(rng.choice([32, 64, 128]))
+        value = (
+            0.55 + 0.03 * k + float(rng.normal(0, 0.005))
+        )  # lr drives the objective; dropout and width are noise
+        rows.append(
+            _trial("planted", i, objective=value, lr=lrs[k], dropout=drop, d_model=width, d_ff=4 * width)
+        )
+    return _table(rows)
+
+
+def test_a_planted_parameter_ranks_first_and_clears_the_noise_floor_a_noise_parameter_does_not() -> None:
+    rows, notes = imp.study_importance(_planted_importance_table(), FAST)
+    table = pl.DataFrame(rows)
+    for kind in imp.EVALUATORS:
+        t = table.filter(pl.col("evaluator") == kind)
+        lr = t.filter(pl.col("parameter") == "lr").row(0, named=True)
+        drop = t.filter(pl.col("parameter") == "dropout").row(0, named=True)
+        assert lr["rank"] == 1, kind
+        assert lr["distinguishable"] and lr["boot_lo"] > lr["noise_floor"], kind
+        assert not drop["distinguishable"], kind
+        assert drop["verdict"] == "not distinguishable from noise"
+    assert set(table["parameter"]) == {"lr", "dropout", "width", "ff_width"}  # constant parameters left out
+
+
+def test_pure_noise_study_has_no_distinguishable_parameter() -> None:
+    rng = np.random.default_rng(3)
+    rows = [
+        _trial("noise", i, objective=0.6 + float(rng.normal(0, 0.01)), lr=float(10 ** rng.uniform(-5, -2)),
+               dropout=float(rng.uniform(0, 0.5)))
+        for i in range(50)
+    ]  # fmt: skip
+    rows_out, _ = imp.study_importance(_table(rows), FAST)
+    assert rows_out and not any(r["distinguishable"] for r in rows_out)
+
+
+def test_large_studies_are_subsampled_for_fanova_and_say_so() -> None:
+    small = imp.ImportanceSettings(
+        fanova_max_trials=30, fanova_bootstrap=2, fanova_shuffles=1, ped_bootstrap=5, ped_shuffles=2
+    )
+    rows, notes = imp.study_importance(_planted_importance_table(80), small)
+    fan = [r for r in rows if r["evaluator"] == "fanova"]
+    ped = [r for r in rows if r["evaluator"] == "ped_anova"]
+    assert {r["n_used"] for r in fan} == {30} and {r["n_used"] for r in ped} == {fan[0]["n_trials"]}
+    assert any("subsample of 30" in n for n in notes)
+
+
+def test_importance_partition_and_summary_sections() -> None:
+    df = _planted_importance_table(40)
+    part = imp.importance(df, "2M", "h1", FAST)
+    assert part.tables["importances"].height > 0 and part.plots["bars"].startswith(b"\x89PNG")
+    empty = imp.importance(df, "2B", "h5", FAST)
+    assert empty.tables["importances"].is_empty() and "No study" in empty.headline[0]
+    summ = imp.summary([part.tables["importances"], empty.tables["importances"]])
+    side = summ.tables["importances"]
+    assert set(side["evaluator"]) == set(imp.EVALUATORS) and set(side["budget"]) == {"2M"}
+    assert summ.plots["heatmap_fanova"].startswith(b"\x89PNG")
+
+
+# ---- scaling ------------------------------------------------------------------------------------------------
+
+
+def _scaling_table(values: dict[str, tuple[int, float]], n: int, pos: int) -> pl.DataFrame:
+    rows = []
+    for i, (budget, (count, auc)) in enumerate(values.items()):
+        rows.append(_trial(f"hpo-{budget}-h1", 0, budget=budget, objective=auc, param_count=count))
+        rows.append(
+            _trial(f"hpo-{budget}-h1", 1, budget=budget, objective=auc - 0.01, param_count=count, lr=1e-3 + i)
+        )
+    return _table(rows).with_columns(val_size=pl.lit(n), val_positives=pl.lit(pos))
+
+
+def _no_logits(*_args) -> None:
+    return None
+
+
+def test_overlapping_intervals_give_inconclusive_never_the_order_of_maxima() -> None:
+    # the seed's case: three maxima a third of a standard error apart
+    df = _scaling_table(
+        {"2M": (2_000_000, 0.7178), "20M": (20_000_000, 0.7246), "200M": (200_000_000, 0.7147)}, 424, 84
+    )
+    sec = scaling(df, read_logits=_no_logits, plot=False)
+    v = sec.tables["verdicts"].row(0, named=True)
+    assert v["verdict"] == "inconclusive" and "overlap" in v["reason"]
+    assert v["mdd"] == pytest.approx(2.8 * math.sqrt(2) * 0.034, rel=0.1)
+    assert set(sec.tables["points"]["evidence"]) == {"hanley_mcneil"}
+    assert "INCONCLUSIVE" in sec.headline[0]
+
+
+def test_clear_monotone_improvement_with_tight_intervals_improves() -> None:
+    df = _scaling_table(
+        {
+            "2M": (2_000_000, 0.60),
+            "20M": (20_000_000, 0.66),
+            "200M": (200_000_000, 0.72),
+            "2B": (2_000_000_000, 0.78),
+        },
+        200_000,
+        50_000,
+    )
+    sec = scaling(df, read_logits=_no_logits, plot=True)
+    v = sec.tables["verdicts"].row(0, named=True)
+    assert v["verdict"] == "improves" and v["diff_lo"] > 0 and v["slope_hi"] < 0
+    assert sec.tables["leave_one_budget_out"].height == 4
+    assert sec.tables["points"]["samples_per_param"].null_count() == 4  # no training size known: null, not 0
+    assert sec.plots["plot"].startswith(b"\x89PNG")
+
+
+def test_clear_decline_worsens_and_no_interval_is_inconclusive() -> None:
+    df = _scaling_table(
+        {"2M": (2_000_000, 0.78), "20M": (20_000_000, 0.70), "200M": (200_000_000, 0.62)}, 200_000, 50_000
+    )
+    assert scaling(df, read_logits=_no_logits, plot=False).tables["verdicts"]["verdict"][0] == "worsens"
+    bare = df.drop("val_size", "val_positives")
+    v = scaling(bare, read_logits=_no_logits, plot=False).tables["verdicts"].row(0, named=True)
+    assert v["verdict"] == "inconclusive" and "no interval" in v["reason"]
+
+
+def test_model_cards_and_baselines_are_the_best_evidence_when_present(tmp_path: Path) -> None:
+    df = _scaling_table({"2M": (2_000_000, 0.70), "20M": (20_000_000, 0.71)}, 424, 84)
+    card = {"budget": "2M", "horizon": "h1", "param_count": 2_100_000,
+            "test": {"auc": 0.66, "auc_lo": 0.62, "auc_hi": 0.70, "seed_aucs": [0.65, 0.67]}, "interval_noise": "block bootstrap over test days"}  # fmt: skip
+    path = model_card_path(tmp_path, "2M", "h1")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(card))
+    bl = baselines_path(tmp_path, "h1")
+    bl.parent.mkdir(parents=True)
+    bl.write_text(
+        json.dumps(
+            {
+                "horizon": "h1",
+                "rows": [{"model": "majority", "split": "test", "auc": 0.5, "n": 400, "positives": 80}],
+            }
+        )
+    )
+    sec = scaling(df, outputs_root=tmp_path, read_logits=_no_logits)
+    pts = {r["budget"]: r for r in sec.tables["points"].iter_rows(named=True)}
+    assert (
+        pts["2M"]["evidence"] == "test"
+        and pts["2M"]["value"] == 0.66
+        and pts["2M"]["param_count"] == 2_100_000
+    )
+    assert pts["20M"]["evidence"] == "hanley_mcneil"
+    assert sec.tables["baselines"]["model"].to_list() == ["majority"]
+
+
+def test_stored_validation_logits_are_read_from_a_real_optuna_storage(tmp_path: Path) -> None:
+    journal = tmp_path / "hpo-2M-h1.journal"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name="hpo-2M-h1", storage=storage, direction="maximize")
+    rng = np.random.default_rng(1)
+    labels = (rng.random(300) < 0.3).astype(int).tolist()
+    logits = (np.asarray(labels) + rng.normal(0, 1, 300)).tolist()
+    study.add_trial(
+        optuna.trial.create_trial(value=0.7, user_attrs={"val_logits": logits, "val_labels": labels})
+    )
+    got = stored_val_outputs("optuna_storage", str(journal), "hpo-2M-h1", 0)
+    assert got is not None and got[1] == labels and got[0][:3] == pytest.approx(logits[:3])
+    df = _table([_trial("hpo-2M-h1", 0, objective=0.7, source="optuna_storage", source_path=str(journal))])
+    pts = scaling(df, plot=False, n_boot=200).tables["points"].row(0, named=True)
+    assert pts["evidence"] == "validation_logits" and pts["lo"] < pts["value"] < pts["hi"]
+    assert stored_val_outputs("template_export", "x", "s", 0) is None
+
+
+# ---- consistency --------------------------------------------------------------------------------------------
+
+
+def test_consistency_uses_one_standard_error_and_flags_edges() -> None:
+    rows = [_trial("s", i, objective=v, lr=lr, dropout=d)
+            for i, (v, lr, d) in enumerate([(0.75, 1e-3, 0.1), (0.74, 1e-4, 0.3), (0.60, 1e-5, 0.2), (0.59, 1e-4, 0.2)])]  # fmt: skip
+    df = _table(rows).with_columns(val_size=pl.lit(424), val_positives=pl.lit(84))
+    sec = consistency(df)
+    best = sec.tables["best_trials"].row(0, named=True)
+    assert (
+        best["trial_num"] == 0 and best["near_best_trials"] == 2 and "Hanley-McNeil" in best["near_best_rule"]
+    )
+    dist = sec.tables["near_best_distribution"].filter(pl.col("parameter") == "lr")
+    assert sorted(dist["value"].to_list()) == ["0.0001", "0.001"]
+    edges = {(r["parameter"], r["edge"]) for r in sec.tables["edge_flags"].iter_rows(named=True)}
+    assert ("lr", "highest tried") in edges and ("dropout", "lowest tried") in edges

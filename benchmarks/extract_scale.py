@@ -230,7 +230,8 @@ def measure(kind: str, source: str, out: str) -> None:
         )
         print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows, "peak_gb": _peak_gb()}))
         return
-    from hpo_assets.trials.extract import extract, write_outputs
+    from hpo_assets.analysis.report_files import write_outputs
+    from hpo_assets.trials.extract import extract
 
     result = extract([source])
     t_read = time.perf_counter() - t0

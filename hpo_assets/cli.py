@@ -82,7 +82,8 @@ def _cmd_space(args: argparse.Namespace) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from hpo_assets.trials.extract import extract, format_report, write_outputs
+    from hpo_assets.analysis.report_files import write_outputs
+    from hpo_assets.trials.extract import extract, format_report
 
     result = extract(args.sources, study_names=args.study or None)
     imp = result.imported
@@ -134,14 +135,15 @@ def _cmd_check_data(args: argparse.Namespace) -> int:
 def _cmd_studies(args: argparse.Namespace) -> int:
     import optuna
 
+    from hpo_assets.locations import mask_password
     from hpo_assets.search.runner import study_counts
-    from hpo_assets.search.storage import dashboard_command, list_studies, open_storage, redact
+    from hpo_assets.search.storage import dashboard_command, list_studies, open_storage
     from hpo_assets.settings import storage_dir
 
     spec = args.storage or str(storage_dir())
     names = list_studies(spec)
     if not names:
-        print(f"no studies in {redact(spec)}")
+        print(f"no studies in {mask_password(spec)}")
         return 0
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name in names:

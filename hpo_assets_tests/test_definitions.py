@@ -16,8 +16,8 @@ EXPECTED_ASSETS = {
     "market_data": "market",
     "features": "market",
     "hpo_study": "studies",
-    "imported_studies": "analysis",
-    "trial_table": "analysis",
+    "imported_studies": "trials",
+    "trial_table": "trials",
     "hpo_summary": "analysis",
     "diverged_analysis": "analysis",
 }

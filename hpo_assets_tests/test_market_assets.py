@@ -15,7 +15,7 @@ from hpo_assets.settings import DATA_DIR
 def run(selection: list[str] | None = None, path: str | None = None) -> dg.ExecuteInProcessResult:
     run_config = {"ops": {"market_data": {"config": {"path": path}}}} if path is not None else None
     return dg.materialize(
-        [*market.ASSETS, *market.CHECKS],
+        [*dg.load_assets_from_modules([market]), *dg.load_asset_checks_from_modules([market])],
         resources={"paths": HpoPaths()},
         run_config=run_config,
         selection=selection,
@@ -37,7 +37,9 @@ def test_market_and_features_materialize_with_metadata(isolated_dirs: Path) -> N
     m = result.asset_materializations_for_node("market_data")[0].metadata
     assert m["rows"].value == 5031
     assert m["first_date"].value == "1999-01-04" and m["last_date"].value == "2018-12-31"
-    assert "| date | open |" in m["preview"].value
+    preview = m["preview"].value
+    assert [c.name for c in preview.schema.columns][:2] == ["date", "open"]
+    assert preview.records[0].data["date"] == "1999-01-04"
     assert m["longest_gap_days"].value == 7 and m["longest_gap"].value == "2001-09-10..2001-09-17"  # 9/11
     market_file = isolated_dirs / "outputs" / "market" / "market_data.parquet"
     assert m["path"].value == str(market_file) and pl.read_parquet(market_file).height == 5031
@@ -86,7 +88,7 @@ def test_features_without_market_data_says_what_to_do(isolated_dirs: Path) -> No
 def test_split_check_fails_when_validation_is_too_small(isolated_dirs: Path) -> None:
     """A 5% threshold in one day is rare: the leakage check must refuse the unusable validation set."""
     result = dg.materialize(
-        [*market.ASSETS, *market.CHECKS],
+        [*dg.load_assets_from_modules([market]), *dg.load_asset_checks_from_modules([market])],
         resources={"paths": HpoPaths()},
         raise_on_error=False,
         run_config={"ops": {"features": {"config": {"threshold": 0.05, "horizons": [1]}}}},
@@ -98,7 +100,7 @@ def test_split_check_fails_when_validation_is_too_small(isolated_dirs: Path) -> 
 
 def test_bad_label_mode_is_one_clear_failure(isolated_dirs: Path) -> None:
     result = dg.materialize(
-        [*market.ASSETS],
+        dg.load_assets_from_modules([market]),
         resources={"paths": HpoPaths()},
         raise_on_error=False,
         run_config={"ops": {"features": {"config": {"label_mode": "low"}}}},

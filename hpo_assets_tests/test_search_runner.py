@@ -341,7 +341,7 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
 
 
 def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
-    from hpo_assets.search.history import history_png, top_trials_markdown
+    from hpo_assets.search.history import history_png, top_trials
 
     space = SearchSpace.build(ARCHS[:3], {**TINY, "dropout": [0.0, 0.5]})
     inner = cheap_trainer(epochs=3, auc=lambda a, hp: 0.3 if hp["dropout"] == 0.5 else score(a, hp))
@@ -359,15 +359,14 @@ def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
     states = {t.state for t in study.trials}
     assert {TrialState.COMPLETE, TrialState.FAIL} <= states
     assert history_png(study, "val_auc")[:8] == b"\x89PNG\r\n\x1a\n"
-    table = top_trials_markdown(study, 3).splitlines()
+    table = top_trials(study, 3)
     done = [t.value for t in study.trials if t.state == TrialState.COMPLETE]
-    assert len(table) == 2 + min(3, len(done)) and table[2].startswith("| 1 | ")
-    best = max(done)
-    assert f"| {best:.4g} |" in table[2]
+    assert table.height == min(3, len(done)) and table["rank"].to_list() == list(range(1, table.height + 1))
+    assert table["value"].to_list() == sorted(done, reverse=True)[: table.height]
 
     empty = optuna.create_study(study_name="e", storage=open_storage(str(tmp_path), "e"))
     assert history_png(empty, "val_loss")[:8] == b"\x89PNG\r\n\x1a\n"
-    assert top_trials_markdown(empty).count("\n") == 2
+    assert top_trials(empty).is_empty()
 
 
 def test_val_loss_objective_minimises_the_loss_at_the_best_epoch(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from hpo_assets.locations import mask_password
 from hpo_assets.search.runner import StudyOptions, run_study
 from hpo_assets.search.space import SearchSpace
-from hpo_assets.search.storage import StorageError, dashboard_command, list_studies, open_storage, redact
+from hpo_assets.search.storage import StorageError, dashboard_command, list_studies, open_storage
 from hpo_assets_tests.test_search_runner import ARCHS, TINY, cheap_trainer
 
 
@@ -75,7 +76,7 @@ def test_unreadable_journal_is_named_and_left_untouched(tmp_path: Path) -> None:
 
 def test_passwords_are_masked_in_messages() -> None:
     url = "postgresql://hpo:s3cret@db.example:5432/optuna"
-    assert "s3cret" not in redact(url) and "db.example" in redact(url)
+    assert "s3cret" not in mask_password(url) and "db.example" in mask_password(url)
     with pytest.raises(StorageError) as err:
         open_storage("mongodb://hpo:s3cret@db.example/x", "s")
     assert "s3cret" not in str(err.value)

@@ -12,15 +12,10 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo_assets.defs.assets.market import features, market_data
-from hpo_assets.defs.assets.studies import (
-    GPU_OP_TAGS,
-    HpoStudyConfig,
-    StudyInputError,
-    hpo_study,
-    parse_partition,
-    resolve_config,
-)
+from hpo_assets.defs.assets.studies import GPU_OP_TAGS, HpoStudyConfig, hpo_study, resolve_config
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
+from hpo_assets.search.partition import parse_partition
+from hpo_assets.search.runner import StudyConfigError
 from hpo_assets.search.space import PARAM_NAMES
 from hpo_assets.search.storage import open_storage
 
@@ -100,7 +95,9 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     prefix = "![history](data:image/png;base64,"
     assert meta["history"].startswith(prefix)
     assert base64.b64decode(meta["history"][len(prefix) : -1]) == png.read_bytes()
-    assert meta["top_trials"].count("\n") == 1 + min(5, len(complete))
+    top = meta["top_trials"]
+    assert len(top.records) == min(5, len(complete)) and top.schema.columns[2].type == "float"
+    assert top.records[0].data["value"] == meta["best_value"]
     assert all(c.passed for c in first.get_asset_check_evaluations())
 
     # Raise the target: the same study continues to exactly 6 trials, nothing repeated or rewritten.
@@ -131,7 +128,7 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         ("2M|h2", "horizon 'h2'"),
         ("2M", "must read budget|horizon"),
     ]:
-        with pytest.raises(StudyInputError, match=needle):
+        with pytest.raises(StudyConfigError, match=needle):
             parse_partition(key)
     with pytest.raises(dg.DagsterUnknownPartitionError, match="3M|h1"):
         dg.materialize(
@@ -171,10 +168,10 @@ def test_missing_features_file_says_what_to_materialize(isolated_dirs: Path) -> 
 
 def test_profile_fills_fields_left_at_their_defaults() -> None:
     demo = resolve_config(HpoStudyConfig(profile="demo"))
-    assert (demo["n_trials"], demo["max_epochs"], demo["n_forced"], demo["start"]) == (12, 3, 6, "2013-07-01")
+    assert (demo.n_trials, demo.max_epochs, demo.n_forced, demo.start) == (12, 3, 6, "2013-07-01")
     mine = resolve_config(HpoStudyConfig(profile="demo", n_trials=9))
-    assert mine["n_trials"] == 9 and mine["max_epochs"] == 3 and mine["cpu_threads"] == 1
-    assert resolve_config(HpoStudyConfig())["n_trials"] == 50
+    assert mine.n_trials == 9 and mine.max_epochs == 3 and mine.cpu_threads == 1
+    assert resolve_config(HpoStudyConfig()).n_trials == 50
 
 
 def test_cpu_bf16_trains_in_bf16_where_the_cpu_has_it_else_one_message(isolated_dirs: Path) -> None:

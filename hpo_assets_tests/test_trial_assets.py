@@ -10,7 +10,7 @@ import dagster as dg
 import optuna
 import polars as pl
 
-from hpo_assets.defs.assets import trials
+from hpo_assets.defs.assets import analysis, trial_table
 from hpo_assets.defs.resources import HpoPaths
 from hpo_assets_tests.conftest import EXPORTS_DIR
 from hpo_assets_tests.fixtures.contract_studies import build_contract_study, journal_storage
@@ -23,7 +23,10 @@ def test_assets_and_checks_materialize(isolated_dirs: Path) -> None:
     storage.mkdir(parents=True)
     build_contract_study(journal_storage(storage / "hpo-2M-h1.journal"))
     result = dg.materialize(
-        [*trials.ASSETS, *trials.CHECKS],
+        [
+            *dg.load_assets_from_modules([trial_table, analysis]),
+            *dg.load_asset_checks_from_modules([trial_table, analysis]),
+        ],
         resources={"paths": HpoPaths()},
         run_config={"ops": {"imported_studies": {"config": {"sources": [str(EXPORTS_DIR)]}}}},
     )
@@ -49,7 +52,7 @@ def test_assets_and_checks_materialize(isolated_dirs: Path) -> None:
 
 def test_import_of_nothing_fails_and_keeps_the_previous_import(isolated_dirs: Path) -> None:
     ok = dg.materialize(
-        [trials.imported_studies],
+        [trial_table.imported_studies],
         resources={"paths": HpoPaths()},
         run_config={
             "ops": {"imported_studies": {"config": {"sources": [str(EXPORTS_DIR / "hpo_2m_1_a50")]}}}
@@ -59,7 +62,7 @@ def test_import_of_nothing_fails_and_keeps_the_previous_import(isolated_dirs: Pa
     saved = isolated_dirs / "outputs" / "trials" / "imported_trials.parquet"
     before = saved.read_bytes()
     bad = dg.materialize(
-        [trials.imported_studies],
+        [trial_table.imported_studies],
         resources={"paths": HpoPaths()},
         raise_on_error=False,
         run_config={"ops": {"imported_studies": {"config": {"sources": [str(isolated_dirs / "missing")]}}}},
@@ -69,5 +72,5 @@ def test_import_of_nothing_fails_and_keeps_the_previous_import(isolated_dirs: Pa
     assert "nothing could be imported" in str(failure.event_specific_data.error.message)
     assert saved.read_bytes() == before
     # default config (as on the nightly schedule) re-reads the previous sources instead of dropping them
-    again = dg.materialize([trials.imported_studies], resources={"paths": HpoPaths()})
+    again = dg.materialize([trial_table.imported_studies], resources={"paths": HpoPaths()})
     assert again.success and pl.read_parquet(saved).height == 50

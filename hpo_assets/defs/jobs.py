@@ -1,4 +1,4 @@
-"""Jobs and schedules: the data job, the partitioned study job, and the analysis job rebuilt on a schedule."""
+"""Jobs: the data job, the partitioned study job, and the trial table + analysis job."""
 
 from __future__ import annotations
 
@@ -21,16 +21,8 @@ study_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=dg.AssetSelection.groups("analysis"),
+    selection=dg.AssetSelection.groups("trials", "analysis"),
     description="Rebuild the trial table and every analysis file from all live and imported studies.",
 )
 
-analysis_schedule = dg.ScheduleDefinition(
-    name="analysis_nightly",
-    job=analysis_job,
-    cron_schedule="0 3 * * *",
-    description="Rebuild the analysis every night at 03:00 so it reflects every trial that landed during the day.",
-)
-
 JOBS = [market_job, study_job, analysis_job]
-SCHEDULES = [analysis_schedule]

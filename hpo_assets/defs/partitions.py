@@ -1,15 +1,19 @@
-"""Budget x horizon partitions: keys read `2M|h1`."""
+"""Budget x horizon partitions (keys read `2M|h1`), built from model/budgets.yaml and defaults.yaml."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-BUDGETS = ["2M", "20M", "200M", "2B"]
-HORIZONS = ["h1", "h3", "h5"]
+from hpo_assets.search.partition import study_budgets, study_horizons
 
-budget_horizon_partitions = dg.MultiPartitionsDefinition(
-    {
-        "budget": dg.StaticPartitionsDefinition(BUDGETS),
-        "horizon": dg.StaticPartitionsDefinition(HORIZONS),
-    }
-)
+
+def budget_horizon_partitions_for(budgets: list[str], horizons: list[str]) -> dg.MultiPartitionsDefinition:
+    return dg.MultiPartitionsDefinition(
+        {
+            "budget": dg.StaticPartitionsDefinition(budgets),
+            "horizon": dg.StaticPartitionsDefinition(horizons),
+        }
+    )
+
+
+budget_horizon_partitions = budget_horizon_partitions_for(study_budgets(), study_horizons())

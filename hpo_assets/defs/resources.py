@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from hpo_assets import settings
+from hpo_assets.locations import is_url
 from hpo_assets.training import leases
 
 
@@ -30,7 +31,7 @@ class HpoPaths(dg.ConfigurableResource):
 
     def storage_spec(self) -> str:
         """The storage as configured: a URL, or an absolute folder path for journal files."""
-        if self.storage and "://" in self.storage:
+        if self.storage and is_url(self.storage):
             return self.storage
         return str(settings.project_path(self.storage) if self.storage else settings.storage_dir())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +20,6 @@ import yaml
 from hpo_assets.model.params import Arch, count_parameters
 
 BUDGETS_FILE = Path(__file__).resolve().parent / "budgets.yaml"
-BUDGET_LABELS = ["2M", "20M", "200M", "2B"]
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _BUDGET_RE = re.compile(r"^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([KMBGT]?)\s*$", re.IGNORECASE)
@@ -132,9 +132,20 @@ def _check_tolerance(tolerance: Any, where: str) -> float:
     return float(tolerance)
 
 
+def budgets_file() -> Path:
+    """The budget configuration in use: HPO_ASSETS_BUDGETS if set, else the bundled budgets.yaml."""
+    return Path(os.environ.get("HPO_ASSETS_BUDGETS") or BUDGETS_FILE).expanduser().resolve()
+
+
+def named_budgets(config_path: str | Path | None = None) -> list[str]:
+    """The budgets studied (the keys of `budgets:`, as canonical labels, in file order)."""
+    raw = _load(Path(config_path or budgets_file()).resolve())
+    return [budget_label(k) for k in raw.get("budgets") or {}]
+
+
 def budget_choices(budget: str | int, config_path: str | Path | None = None) -> dict[str, Any]:
     """The configured choices for a budget: the defaults, overridden by its named section if any."""
-    raw = _load(Path(config_path or BUDGETS_FILE).resolve())
+    raw = _load(Path(config_path or budgets_file()).resolve())
     named = {parse_budget(k): v or {} for k, v in (raw.get("budgets") or {}).items()}
     return {**raw["default"], **named.get(parse_budget(budget), {})}
 
@@ -154,7 +165,7 @@ def budget_space(
     so a study never starts on nothing.
     """
     n_budget = parse_budget(budget)
-    raw = _load(Path(config_path or BUDGETS_FILE).resolve())
+    raw = _load(Path(config_path or budgets_file()).resolve())
     tol = _check_tolerance(raw.get("tolerance", 0.25) if tolerance is None else tolerance, "tolerance")
     c = budget_choices(n_budget, config_path)
     lo, hi = n_budget * (1 - tol), n_budget * (1 + tol)
@@ -173,7 +184,7 @@ def budget_space(
     if not entries:
         raise ValueError(
             f"budget {budget!r} ({n_budget:,} parameters) has no configured architecture within "
-            f"±{tol:.0%}; widen the tolerance or the choices in {config_path or BUDGETS_FILE}"
+            f"±{tol:.0%}; widen the tolerance or the choices in {config_path or budgets_file()}"
         )
     return sorted(entries)
 

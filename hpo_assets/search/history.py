@@ -6,6 +6,7 @@ import io
 import math
 
 import optuna
+import polars as pl
 from optuna.trial import TrialState
 
 
@@ -80,30 +81,33 @@ def history_png(study: optuna.Study, objective: str) -> bytes:
     return buf.getvalue()
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "/")
-
-
-def top_trials_markdown(study: optuna.Study, k: int = 5) -> str:
-    """A Markdown table of the k best COMPLETE trials (rank, number, value, architecture, hp)."""
+def top_trials(study: optuna.Study, k: int = 5) -> pl.DataFrame:
+    """The k best COMPLETE trials, best first: rank, number, value, architecture and training parameters."""
     done = [
         t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.value is not None
     ]
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     done.sort(key=lambda t: (-(t.value or 0.0) if maximize else (t.value or 0.0), t.number))
-    cols = ["rank", "trial", "value", "arch", "param_count", "lr", "dropout", "weight_decay",
-            "warmup_steps", "batch_size", "best_epoch", "forced"]  # fmt: skip
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for rank, t in enumerate(done[:k], start=1):
-        ua = t.user_attrs
-        row = [rank, t.number, t.value, t.params.get("arch"), ua.get("param_count"), t.params.get("lr"),
-               t.params.get("dropout"), t.params.get("weight_decay"), t.params.get("warmup_steps"),
-               t.params.get("batch_size"), ua.get("best_epoch"), ua.get("extreme_type") or ""]  # fmt: skip
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    if not done:
-        lines.append("| " + " | ".join(["–"] + [""] * (len(cols) - 1)) + " |")
-    return "\n".join(lines)
+    rows = [
+        {
+            "rank": rank,
+            "trial": t.number,
+            "value": t.value,
+            "arch": t.params.get("arch"),
+            "param_count": t.user_attrs.get("param_count"),
+            "lr": t.params.get("lr"),
+            "dropout": t.params.get("dropout"),
+            "weight_decay": t.params.get("weight_decay"),
+            "warmup_steps": t.params.get("warmup_steps"),
+            "batch_size": t.params.get("batch_size"),
+            "best_epoch": t.user_attrs.get("best_epoch"),
+            "forced": t.user_attrs.get("extreme_type") or "",
+        }  # fmt: skip
+        for rank, t in enumerate(done[:k], start=1)
+    ]
+    schema = {
+        "rank": pl.Int64, "trial": pl.Int64, "value": pl.Float64, "arch": pl.String, "param_count": pl.Int64,
+        "lr": pl.Float64, "dropout": pl.Float64, "weight_decay": pl.Float64, "warmup_steps": pl.Int64,
+        "batch_size": pl.Int64, "best_epoch": pl.Int64, "forced": pl.String,
+    }  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)

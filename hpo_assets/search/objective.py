@@ -16,18 +16,13 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from hpo_assets.objectives import RESULT_METRICS
 from hpo_assets.search.liveness import HEARTBEAT_S, Heartbeat, worker_identity
 from hpo_assets.search.space import PARAM_NAMES, ArchChoice, SearchSpace
 from hpo_assets.search.steering import Steer, tested_configs
 
 EpochHook = Callable[[int, dict[str, Any]], None]  # (trial number, epoch record)
 Log = Callable[[str], None]
-
-# Metrics copied from the trainer's result onto the trial (the trial schema's result columns).
-RESULT_METRICS = (
-    "val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy",
-    "pred_min", "pred_max", "pred_pos_rate", "train_loss",
-)  # fmt: skip
 
 
 class Trainer(Protocol):

@@ -13,14 +13,17 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo_assets.locations import mask_password
+from hpo_assets.objectives import OBJECTIVES
 from hpo_assets.search.extremes import forced_extremes
 from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned
 from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
 from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import SteeringSampler, tested_configs
-from hpo_assets.search.storage import open_storage, redact
+from hpo_assets.search.storage import open_storage
+from hpo_assets.settings import settings
 
-OBJECTIVES: dict[str, str] = {"val_auc": "maximize", "val_loss": "minimize"}
+_STUDY = settings()["study"]  # the one source of study defaults
 PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
 KILLED_REASON = "left RUNNING by a killed run"
 
@@ -33,14 +36,14 @@ class StudyConfigError(ValueError):
 class StudyOptions:
     """How a study searches; validated before anything is stored."""
 
-    n_trials: int = 50
-    objective: str = "val_auc"
-    seed: int = 42
-    n_forced: int = 6
-    pruner: str = "median"
-    pruner_startup_trials: int = 3
-    pruner_warmup_epochs: int = 1
-    tpe_startup_trials: int = 10
+    n_trials: int = int(_STUDY["n_trials"])
+    objective: str = str(_STUDY["objective"])
+    seed: int = int(_STUDY["seed"])
+    n_forced: int = int(_STUDY["n_forced"])
+    pruner: str = str(_STUDY["pruner"])
+    pruner_startup_trials: int = int(_STUDY["pruner_startup_trials"])
+    pruner_warmup_epochs: int = int(_STUDY["pruner_warmup_epochs"])
+    tpe_startup_trials: int = int(_STUDY["tpe_startup_trials"])
     epochs_config: int | None = None
     stale_after_s: float = STALE_AFTER_S  # a RUNNING trial without heartbeat this long is abandoned
 
@@ -256,7 +259,7 @@ def run_study(
         best = None
     return StudyRun(
         study_name=study_name,
-        storage=redact(storage),
+        storage=mask_password(storage),
         direction=options.direction,
         n_trials=options.n_trials,
         counted=counts["counted"],

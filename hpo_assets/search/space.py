@@ -56,6 +56,23 @@ def arch_choices(entries: Iterable[Any]) -> list[ArchChoice]:
     return out
 
 
+def restrict_archs(archs: list[ArchChoice], labels: Sequence[str], budget: str) -> list[ArchChoice]:
+    """Only the architectures named (in the given order, repeats dropped); [] keeps them all.
+
+    A label outside the budget's space is a SearchSpaceError naming it and a few valid ones.
+    """
+    if not labels:
+        return archs
+    known = {a.label: a for a in archs}
+    unknown = [label for label in labels if label not in known]
+    if unknown:
+        raise SearchSpaceError(
+            f"architectures: {unknown} are not in the {budget} budget's space ({len(archs)} architectures, "
+            f"e.g. {sorted(known)[:3]})"
+        )
+    return [known[label] for label in dict.fromkeys(labels)]
+
+
 def load_training_choices(path: str | Path | None = None) -> dict[str, list[Any]]:
     """Training-parameter choice lists from `space.yaml` (or another file of the same shape)."""
     path = Path(path) if path else SPACE_FILE

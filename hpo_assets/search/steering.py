@@ -52,6 +52,20 @@ def tested_configs(
     return out
 
 
+def repeated_trials(space: SearchSpace, trials: Iterable[FrozenTrial]) -> list[int]:
+    """Trials that tested a configuration an earlier trial had already tested (the steering's own rule).
+
+    Empty for a healthy study: the sampler steers repeats away and the runner skips enqueued ones.
+    """
+    trials = list(trials)
+    first = tested_configs(space, trials)
+    return [
+        t.number
+        for t in sorted(trials, key=lambda t: t.number)
+        if counts_as_tested(t) and (key := space.key(t.params)) is not None and first[key] != t.number
+    ]
+
+
 class SteeringSampler(BaseSampler):
     """Wraps a sampler (TPE): takes its full proposal and steers repeats to untested configurations.
 

@@ -10,6 +10,8 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from hpo_assets.locations import is_url, mask_password
+
 JOURNAL_SUFFIX = ".journal"
 # SQLAlchemy dialects Optuna's RDBStorage is known to work with.
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
@@ -19,28 +21,12 @@ class StorageError(ValueError):
     """A storage spec that cannot be used (bad URL, unreachable database, unreadable folder)."""
 
 
-def is_url(spec: str) -> bool:
-    return "://" in spec
-
-
-def redact(spec: str) -> str:
-    """The spec with any password in a URL masked, for messages and logs."""
-    if not is_url(spec):
-        return spec
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(spec).render_as_string(hide_password=True)
-    except Exception:
-        return spec.split("://", 1)[0] + "://..."
-
-
 def _check_url(spec: str) -> None:
     scheme = spec.split("://", 1)[0]
     dialect = scheme.split("+", 1)[0]
     if dialect not in RDB_SCHEMES:
         raise StorageError(
-            f"storage URL {redact(spec)!r}: unsupported scheme {scheme!r}; use sqlite:///file.db, "
+            f"storage URL {mask_password(spec)!r}: unsupported scheme {scheme!r}; use sqlite:///file.db, "
             "postgresql://user@host/db, or a folder path for journal files"
         )
 
@@ -53,18 +39,33 @@ def journal_path(spec: str, study_name: str) -> Path:
     return path / f"{study_name}{JOURNAL_SUFFIX}"
 
 
-def open_storage(spec: str, study_name: str) -> BaseStorage:
-    """The Optuna storage holding `study_name`: an RDB for a URL, else the study's journal file."""
+def open_storage(spec: str, study_name: str = "", *, create: bool = True) -> BaseStorage:
+    """The Optuna storage holding `study_name`: an RDB for a URL, else the study's journal file.
+
+    `create=False` is for readers: a journal or SQLite file that does not exist is an error instead of
+    being created, and `spec` may name a journal file directly.
+    """
     if not spec or not spec.strip():
         raise StorageError("storage is empty; give a folder for journal files or an Optuna storage URL")
     if is_url(spec):
         _check_url(spec)
+        if not create and spec.startswith("sqlite:///"):
+            db = Path(spec.removeprefix("sqlite:///"))
+            if not db.is_file():
+                raise StorageError(f"{spec}: no SQLite file at {db}")
         try:
             return RDBStorage(spec)
         except Exception as exc:  # SQLAlchemy / driver errors: name the URL and the cause in one line
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(f"storage URL {redact(spec)!r} cannot be opened: {reason}") from exc
-    path = journal_path(spec, study_name)
+            raise StorageError(
+                f"storage URL {mask_password(spec)!r} cannot be opened: {mask_password(reason)}"
+            ) from exc
+    given = Path(spec).expanduser()
+    path = given if not create and given.is_file() else journal_path(spec, study_name)
+    if not create:
+        if not path.is_file():
+            raise StorageError(f"{spec}: no journal file there")
+        return _journal(path)
     if path.parent.exists() and not path.parent.is_dir():
         raise StorageError(f"storage folder {str(path.parent)!r} is a file, not a folder")
     try:

@@ -26,6 +26,8 @@ from torch import nn
 from hpo_assets.model.parametrization import PARAMETRIZATIONS, clip_groups, optimizer_groups
 from hpo_assets.model.params import Arch, count_parameters
 from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
+from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
+from hpo_assets.settings import settings
 from hpo_assets.training.device import autocast, bf16_supported, pick_device, prepare_device
 from hpo_assets.training.metrics import bce_with_logits, classification_metrics
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from hpo_assets.data.dataset import PreparedData
 
 Objective = Literal["val_auc", "val_loss"]
-OBJECTIVES: dict[str, str] = {"val_auc": "maximize", "val_loss": "minimize"}
+_STUDY = settings()["study"]  # defaults shared with the study settings
 CUDA_CHECK_EVERY = 16  # optimiser steps between divergence screens on CUDA (each screen syncs)
 
 
@@ -46,12 +48,12 @@ class TrainConfig:
     warmup_steps: int = 100
     dropout: float = 0.1
     batch_size: int = 128
-    max_epochs: int = 50
-    patience: int = 8
-    objective: Objective = "val_auc"
+    max_epochs: int = int(_STUDY["max_epochs"])
+    patience: int = int(_STUDY["patience"])
+    objective: Objective = _STUDY["objective"]
     grad_clip: float = 1.0
     explode_factor: float = 10.0
-    seed: int = 0
+    seed: int = int(_STUDY["seed"])
     device: str | None = None
     eval_batch_size: int = 1024
     min_delta: float = 0.0
@@ -138,18 +140,7 @@ class TrainResult:
     timings: list[dict[str, float]] = field(default_factory=list)
 
 
-METRIC_KEYS = (
-    "val_loss",
-    "val_auc",
-    "val_pr_auc",
-    "precision",
-    "recall",
-    "accuracy",
-    "pred_min",
-    "pred_max",
-    "pred_pos_rate",
-    "train_loss",
-)
+METRIC_KEYS = RESULT_METRICS
 
 
 def lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:

@@ -7,12 +7,13 @@ not exist yet simply holds no studies (reading never creates anything).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from hpo_assets.locations import is_url
+from hpo_assets.outputs import atomic_write
 from hpo_assets.trials.importers import ImportProblem, ImportResult, read_sources
 from hpo_assets.trials.schema import conform, empty_table, to_table
 
@@ -22,7 +23,7 @@ IMPORT_REPORT = "import_report.json"
 
 def live_sources(storage_spec: str) -> list[str]:
     """What to read for the live studies: the URL itself, or every journal file in the folder."""
-    if "://" in storage_spec:
+    if is_url(storage_spec):
         return [storage_spec]
     folder = Path(storage_spec).expanduser()
     if folder.is_file() and folder.suffix == ".journal":
@@ -39,20 +40,14 @@ def count_source_trials(storage_spec: str) -> dict[str, int]:
     """Trials per study counted through Optuna's own API (an independent count for asset checks)."""
     import optuna
 
-    from hpo_assets.trials.importers.optuna_storage import _open_storage
+    from hpo_assets.trials.importers.optuna_storage import open_source
 
     counts: dict[str, int] = {}
     for spec in live_sources(storage_spec):
-        storage = _open_storage(spec)
+        storage = open_source(spec)
         for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
             counts[summary.study_name] = summary.n_trials
     return counts
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def save_import(result: ImportResult, folder: Path, sources: list[str]) -> dict[str, Path]:
@@ -71,8 +66,8 @@ def save_import(result: ImportResult, folder: Path, sources: list[str]) -> dict[
         "notes": [{"path": p.path, "problem": p.problem} for p in result.all_notes],
     }
     paths = {"table": folder / IMPORTED_PARQUET, "report": folder / IMPORT_REPORT}
-    _atomic_write(paths["table"], table.write_parquet)
-    _atomic_write(paths["report"], lambda p: p.write_text(json.dumps(report, indent=1)))
+    atomic_write(paths["table"], table.write_parquet)
+    atomic_write(paths["report"], lambda p: p.write_text(json.dumps(report, indent=1)))
     return paths
 
 

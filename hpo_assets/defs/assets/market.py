@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations`: Dagster reads the Config and resource annotations at runtime.
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -10,38 +9,17 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from hpo_assets import outputs
 from hpo_assets import settings as project_settings
 from hpo_assets.data.dataset import load_prepared
 from hpo_assets.data.features import FEATURE_COLUMNS, FeatureError, build_features
 from hpo_assets.data.market import MarketDataError, default_market_path, load_market
 from hpo_assets.data.splits import SplitError, shared_days
 from hpo_assets.data.targets import add_labels, label_column, positive_rates
+from hpo_assets.defs.metadata import table
 from hpo_assets.defs.resources import HpoPaths
 
-MARKET_FILE = ("market", "market_data.parquet")
-FEATURES_FILE = ("features", "features.parquet")
 _DATA = project_settings.settings()["data"]
-
-
-def markdown_table(frame: pl.DataFrame, digits: int = 4) -> str:
-    """A small frame as a Markdown table (floats rounded) for the Dagster UI."""
-
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f"{value:.{digits}g}" if abs(value) < 1e6 else f"{value:.4e}"
-        return "" if value is None else str(value)
-
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([head, rule, *rows])
-
-
-def _write_parquet(frame: pl.DataFrame, target: Path) -> None:
-    """Write next to the target, then rename: a failed write never leaves a half file behind."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, target)
 
 
 def _rate(value: float | None) -> dg.MetadataValue:
@@ -90,8 +68,7 @@ def market_data(
         raise dg.Failure(
             description=str(exc), metadata={"source": str(source)}, allow_retries=False
         ) from None
-    target = paths.outputs(*MARKET_FILE)
-    _write_parquet(frame, target)
+    target = outputs.write_parquet(frame, paths.outputs(*outputs.MARKET_FILE))
     context.log.info(f"{frame.height} daily bars from {source} -> {target}")
     gaps = frame["date"].diff().dt.total_days()
     widest = int(gaps.arg_max()) if frame.height > 1 else 0
@@ -106,7 +83,7 @@ def market_data(
             "longest_gap": f"{frame['date'][max(widest - 1, 0)]}..{frame['date'][widest]}",
             "source": dg.MetadataValue.path(str(source)),
             "path": dg.MetadataValue.path(str(target)),
-            "preview": dg.MetadataValue.md(markdown_table(_preview(frame))),
+            "preview": table(_preview(frame)),
         }
     )
 
@@ -121,7 +98,7 @@ def market_data(
 def features(
     context: dg.AssetExecutionContext, config: FeaturesConfig, paths: HpoPaths
 ) -> dg.MaterializeResult:
-    source = paths.outputs(*MARKET_FILE)
+    source = paths.outputs(*outputs.MARKET_FILE)
     if not source.is_file():
         raise dg.Failure(
             description=f"market data file {source} not found: materialize `market_data` first",
@@ -134,8 +111,7 @@ def features(
         )
     except (FeatureError, ValueError) as exc:
         raise dg.Failure(description=f"features: {exc}", allow_retries=False) from None
-    target = paths.outputs(*FEATURES_FILE)
-    _write_parquet(frame, target)
+    target = outputs.write_parquet(frame, paths.outputs(*outputs.FEATURES_FILE))
     rates = positive_rates(frame, config.horizons)
     context.log.info(
         f"{len(FEATURE_COLUMNS)} features x {frame.height} rows -> {target}; positive rates {rates}"
@@ -163,13 +139,13 @@ def features(
             **{f"positive_rate_h{h}": _rate(r) for h, r in rates.items()},
             "feature_columns": ", ".join(FEATURE_COLUMNS),
             "path": dg.MetadataValue.path(str(target)),
-            "preview": dg.MetadataValue.md(markdown_table(_preview(frame.select(preview_cols)))),
+            "preview": table(_preview(frame.select(preview_cols))),
         }
     )
 
 
 def _features_or_none(paths: HpoPaths) -> tuple[Path, pl.DataFrame | None]:
-    target = paths.outputs(*FEATURES_FILE)
+    target = paths.outputs(*outputs.FEATURES_FILE)
     return target, (pl.read_parquet(target) if target.is_file() else None)
 
 
@@ -247,9 +223,5 @@ def split_no_leakage(paths: HpoPaths) -> dg.AssetCheckResult:
         "problems": "; ".join(problems) or "none",
     }
     if rows:
-        metadata["splits"] = dg.MetadataValue.md(markdown_table(pl.DataFrame(rows)))
+        metadata["splits"] = table(pl.DataFrame(rows))
     return dg.AssetCheckResult(passed=bool(horizons) and not problems, metadata=metadata)
-
-
-ASSETS: list = [market_data, features]
-CHECKS: list = [features_finite, label_rates_in_range, split_no_leakage]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpo_assets.locations import is_url
 from hpo_assets.trials.importers.optuna_storage import is_journal_file, is_sqlite_file, read_optuna_storage
 from hpo_assets.trials.importers.records import ImportProblem, SourceError, StudyRead
 from hpo_assets.trials.importers.template_export import ALL_TRIALS, BEST_PARAMS, is_export_folder, read_export
@@ -59,7 +60,7 @@ class ImportResult:
 
 def discover(spec: str) -> tuple[list[Source], list[ImportProblem]]:
     """The sources a command-line argument names: a URL, a storage file, a study folder, or a folder of them."""
-    if "://" in spec:
+    if is_url(spec):
         return [Source("optuna_storage", spec)], []
     path = Path(spec).expanduser()
     if not path.exists():

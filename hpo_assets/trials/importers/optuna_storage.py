@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hpo_assets.locations import is_url
+from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
 from hpo_assets.trials.derive import finish_row
 from hpo_assets.trials.importers.records import (
     ImportProblem,
@@ -33,19 +35,7 @@ from hpo_assets.trials.schema import curve_length
 
 # Optuna RDB schema revisions whose tables the bulk reader knows (optuna 3.0 .. 5.x).
 KNOWN_REVISIONS = {"v3.0.0.d", "v3.2.0.a"}
-_METRICS = [
-    "val_loss",
-    "val_auc",
-    "val_pr_auc",
-    "precision",
-    "recall",
-    "accuracy",
-    "pred_min",
-    "pred_max",
-    "pred_pos_rate",
-    "train_loss",
-    "duration_sec",
-]
+_METRICS = [*RESULT_METRICS, "duration_sec"]
 _ARCH_ATTRS = [
     "d_model",
     "n_layers",
@@ -107,7 +97,7 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
     name = parse_study_name(study.name)
     objective_name = str(sa.get("objective") or "value")
     curve = curve_columns(ua.get("learning_curve"))
-    key = objective_name if objective_name in ("val_auc", "val_loss") else None
+    key = objective_name if objective_name in OBJECTIVES else None
     if not curve_length(curve) and trial.intermediate and key:
         steps = sorted(trial.intermediate)
         values = [trial.intermediate[s] for s in steps]
@@ -176,33 +166,20 @@ def _to_read(study: RawStudy, source_path: str) -> StudyRead:
 # ---- API path (journal files, unknown RDB revisions) ----
 
 
-def _open_storage(spec: str) -> Any:
-    import optuna
-
-    if "://" in spec:
-        if spec.startswith("sqlite:///"):
-            db = Path(spec.removeprefix("sqlite:///"))
-            if not db.is_file():
-                raise SourceError(f"{spec}: no SQLite file at {db}")
-        try:
-            return optuna.storages.RDBStorage(spec, skip_compatibility_check=False)
-        except Exception as exc:  # Optuna/SQLAlchemy raise many types for a bad URL or schema
-            raise SourceError(f"{spec}: cannot open Optuna storage ({type(exc).__name__}: {exc})") from None
-    path = Path(spec)
-    if not path.is_file():
-        raise SourceError(f"{spec}: no journal file there")
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+def open_source(spec: str) -> Any:
+    """An existing storage to read (nothing is created): SourceError when it is missing or unreadable."""
+    from hpo_assets.search.storage import StorageError, open_storage
 
     try:
-        return JournalStorage(JournalFileBackend(str(path)))
-    except Exception as exc:
-        raise SourceError(f"{spec}: not an Optuna journal file ({type(exc).__name__}: {exc})") from None
+        return open_storage(spec, create=False)
+    except StorageError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _read_api(spec: str, study_names: list[str] | None) -> list[RawStudy]:
     import optuna
 
-    storage = _open_storage(spec)
+    storage = open_source(spec)
     try:
         names = optuna.get_all_study_names(storage)
     except Exception as exc:
@@ -343,9 +320,9 @@ def read_optuna_storage(
     spec = str(spec)
     problems: list[ImportProblem] = []
     raw: list[RawStudy] | None = None
-    if bulk and "://" in spec:
+    if bulk and is_url(spec):
         if spec.startswith("sqlite:///") and not Path(spec.removeprefix("sqlite:///")).is_file():
-            raise SourceError(f"{spec}: no SQLite file at {spec.removeprefix('sqlite:///')}")
+            open_source(spec)  # the one message for a missing SQLite file
         revision = schema_revision(spec)
         if revision in KNOWN_REVISIONS:
             try:

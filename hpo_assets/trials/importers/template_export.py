@@ -1,6 +1,6 @@
 """Export folders (`all_trials.json`, `best_params.json`, `trial_metrics.csv`) written by the HPO template.
 
-The legacy style (items without `user_attrs`, no CSV) is read by the same code: see legacy_export.py.
+The legacy style (items without `user_attrs`, no CSV) is read by the same code (`export_style`).
 In both, `value` is the validation ROC-AUC, maximised.
 """
 

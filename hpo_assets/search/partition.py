@@ -1,0 +1,70 @@
+"""Which studies exist: one per budget (model/budgets.yaml) x horizon (defaults.yaml), keyed `2M|h1`.
+
+Adding a budget to budgets.yaml or a horizon to defaults.yaml adds its studies; nothing else lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hpo_assets.model.budgets import named_budgets
+from hpo_assets.search.runner import StudyConfigError
+from hpo_assets.settings import settings
+
+
+def study_budgets() -> list[str]:
+    return named_budgets()
+
+
+def study_horizons() -> list[str]:
+    """Horizon labels `h1`, `h3`, ... from the `data.horizons` trading days."""
+    return [f"h{int(h)}" for h in settings()["data"]["horizons"]]
+
+
+def feature_tier(n_features: int) -> str:
+    """The feature-set label studies carry: `a<n>` = OHLCV plus n indicators (the bundled 25 -> `a20`)."""
+    return f"a{n_features - 5}"
+
+
+@dataclass(frozen=True)
+class StudyPartition:
+    budget: str
+    horizon: str
+    horizon_days: int
+
+    @property
+    def study_name(self) -> str:
+        return f"hpo-{self.budget}-{self.horizon}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.budget}|{self.horizon}"
+
+
+def parse_partition(key: Any) -> StudyPartition:
+    """`2M|h1` (or a MultiPartitionKey) -> budget "2M", horizon "h1", 1 day; anything else is one clear error."""
+    dims = getattr(key, "keys_by_dimension", None)
+    if dims is None:
+        parts = str(key).split("|")
+        if len(parts) != 2:
+            raise StudyConfigError(f"partition key {str(key)!r} must read budget|horizon, e.g. '2M|h1'")
+        dims = {"budget": parts[0], "horizon": parts[1]}
+    budget, horizon = dims.get("budget", ""), dims.get("horizon", "")
+    budgets, horizons = study_budgets(), study_horizons()
+    if budget not in budgets:
+        raise StudyConfigError(f"partition key {str(key)!r}: budget {budget!r} is not one of {budgets}")
+    if horizon not in horizons:
+        raise StudyConfigError(f"partition key {str(key)!r}: horizon {horizon!r} is not one of {horizons}")
+    return StudyPartition(budget, horizon, int(horizon[1:]))
+
+
+def study_attrs(part: StudyPartition, data: Any, patch_len: int, stride: int) -> dict[str, Any]:
+    """What a study records about itself (user_attrs): partition, feature tier, data window and shape."""
+    return {
+        "budget": part.budget, "horizon": part.horizon, "horizon_days": part.horizon_days,
+        "tier": feature_tier(data.n_features), "n_features": data.n_features, "context": data.context,
+        "patch_len": patch_len, "stride": stride,
+        "data_start": str(data.dates[0]), "data_end": str(data.dates[-1]),
+        "n_train": len(data.split.train), "n_val": len(data.split.val),
+    }  # fmt: skip

@@ -76,9 +76,9 @@ def stored_val_outputs(
     try:
         import optuna
 
-        from hpo_assets.trials.importers.optuna_storage import _open_storage
+        from hpo_assets.trials.importers.optuna_storage import open_source
 
-        st = optuna.load_study(study_name=study, storage=_open_storage(source_path))
+        st = optuna.load_study(study_name=study, storage=open_source(source_path))
         trials = [t for t in st.get_trials(deepcopy=False) if t.number == trial_num]
     except (
         Exception

@@ -145,6 +145,10 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         ({"max_epochs": 0}, "max_epochs must be a whole number >= 1"),
         ({"cpu_threads": -1}, "cpu_threads must be 0"),
         (
+            {"transfer_from": ["2M"]},
+            "transfer_from: '2M' is not another budget; choose from ['20M', '200M', '2B']",
+        ),
+        (
             {"parametrization": "mu-p"},
             "parametrization 'mu-p' is not one of ['standard', 'mup', 'completep']",
         ),

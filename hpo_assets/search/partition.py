@@ -42,6 +42,15 @@ class StudyPartition:
         return f"{self.budget}|{self.horizon}"
 
 
+def transfer_study_names(budgets: list[str], part: StudyPartition) -> list[str]:
+    """The studies a warm start reads: the given budgets at the partition's horizon; a bad budget is one message."""
+    others = [b for b in study_budgets() if b != part.budget]
+    for budget in budgets:
+        if budget not in others:
+            raise StudyConfigError(f"transfer_from: {budget!r} is not another budget; choose from {others}")
+    return [StudyPartition(b, part.horizon, part.horizon_days).study_name for b in dict.fromkeys(budgets)]
+
+
 def parse_partition(key: Any) -> StudyPartition:
     """`2M|h1` (or a MultiPartitionKey) -> budget "2M", horizon "h1", 1 day; anything else is one clear error."""
     dims = getattr(key, "keys_by_dimension", None)

@@ -21,6 +21,7 @@ from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, p
 from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import SteeringSampler, tested_configs
 from hpo_assets.search.storage import open_storage
+from hpo_assets.search.transfer import RegionSampler, WarmStart
 from hpo_assets.settings import settings
 
 _STUDY = settings()["study"]  # the one source of study defaults
@@ -46,6 +47,8 @@ class StudyOptions:
     tpe_startup_trials: int = int(_STUDY["tpe_startup_trials"])
     epochs_config: int | None = None
     stale_after_s: float = STALE_AFTER_S  # a RUNNING trial without heartbeat this long is abandoned
+    transfer_forced: int = 2  # forced extremes of a warm-started study (its transferred trials come first)
+    transfer_region_trials: int = 5  # a warm-started study's first sampled trials drawn near the sources
 
     def __post_init__(self) -> None:
         if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
@@ -62,6 +65,8 @@ class StudyOptions:
             "pruner_startup_trials",
             "pruner_warmup_epochs",
             "tpe_startup_trials",
+            "transfer_forced",
+            "transfer_region_trials",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -115,11 +120,13 @@ def counts_toward_target(trial: FrozenTrial) -> bool:
 
 
 def _open_study(
-    space: SearchSpace, storage: str, study_name: str, options: StudyOptions
+    space: SearchSpace, storage: str, study_name: str, options: StudyOptions, warm: WarmStart | None = None
 ) -> tuple[optuna.Study, SteeringSampler]:
-    base = optuna.samplers.TPESampler(
+    base: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
         seed=options.seed, n_startup_trials=options.tpe_startup_trials, multivariate=True, constant_liar=False
     )
+    if warm is not None:
+        base = RegionSampler(base, warm.region, options.transfer_region_trials, options.seed)
     sampler = SteeringSampler(base, space, options.seed)
     study = optuna.create_study(
         study_name=study_name,
@@ -158,17 +165,40 @@ def _recover_killed(study: optuna.Study, space: SearchSpace, stale_after_s: floa
         study.tell(t.number, state=TrialState.FAIL)
         key = space.key(t.params)
         if key is not None and space.contains(key):
-            keep = {k: t.user_attrs[k] for k in ("forced_extreme", "extreme_type") if k in t.user_attrs}
+            kept = ("forced_extreme", "extreme_type", "transferred_from", "transfer_kind")
+            keep = {k: t.user_attrs[k] for k in kept if k in t.user_attrs}
             study.enqueue_trial(dict(t.params), user_attrs={**keep, "retry_of": t.number})
         log(f"trial #{t.number}: {KILLED_REASON}; marked FAIL" + (", configuration re-queued" if key else ""))
     return len(killed)
 
 
-def _enqueue_extremes(study: optuna.Study, space: SearchSpace, options: StudyOptions, log: Log) -> None:
-    """Enqueue the forced extremes not yet in the study (no more than the target count)."""
+def _enqueue_transferred(study: optuna.Study, warm: WarmStart, log: Log) -> None:
+    """Enqueue the warm start's configurations not yet in the study, each labelled with its source."""
+    present = {
+        t.user_attrs.get("transfer_kind")
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("transferred_from")
+    }
+    for cfg in warm.configs:
+        kind = f"{cfg.source}:{cfg.kind}"
+        if kind in present:
+            continue
+        study.enqueue_trial(
+            cfg.params,
+            user_attrs={"transferred_from": cfg.source, "transfer_kind": kind},
+            skip_if_exists=True,
+        )
+        log(f"enqueued transferred configuration from {cfg.source} ({cfg.kind}): {cfg.params}")
+
+
+def _enqueue_extremes(
+    study: optuna.Study, space: SearchSpace, options: StudyOptions, log: Log, warm: bool = False
+) -> None:
+    """Enqueue the forced extremes not yet in the study (no more than the target count; fewer when warm)."""
     trials = study.get_trials(deepcopy=False)
     present = {t.user_attrs.get("extreme_type") for t in trials if t.user_attrs.get("forced_extreme")}
-    wanted = forced_extremes(space, min(options.n_forced, options.n_trials))
+    n_forced = min(options.n_forced, options.transfer_forced) if warm else options.n_forced
+    wanted = forced_extremes(space, min(n_forced, options.n_trials))
     for ext in wanted:
         if ext.extreme_type in present:
             continue
@@ -209,20 +239,35 @@ def run_study(
     device: str | None = None,
     log: Log = print,
     epoch_hook: EpochHook | None = None,
+    warm_start: WarmStart | None = None,
 ) -> StudyRun:
     """Continue `study_name` in `storage` until `options.n_trials` trials count, or the space is exhausted.
 
-    Never restarts a study: completed trials stay, a finished study runs nothing more.
+    Never restarts a study: completed trials stay, a finished study runs nothing more. With
+    `warm_start` (search/transfer.py) its transferred configurations are enqueued first.
     """
-    study, sampler = _open_study(space, storage, study_name, options)
-    for key, value in {**(study_attrs or {}), "objective": options.objective, "source": "hpo_study"}.items():
+    study, sampler = _open_study(space, storage, study_name, options, warm_start)
+    attrs = {**(study_attrs or {}), "objective": options.objective, "source": "hpo_study"}
+    stored_kind = study.user_attrs.get("parametrization")
+    if "parametrization" in attrs and stored_kind not in (None, attrs["parametrization"]):
+        raise StudyConfigError(
+            f"parametrization {attrs['parametrization']!r} does not match study {study_name!r}, which was run "
+            f"with {stored_kind!r}; use the same parametrization or another storage"
+        )
+    if warm_start is not None:
+        attrs.update(warm_start.study_attrs())
+    elif "transferred_from" not in study.user_attrs:
+        attrs["transferred_from"] = []
+    for key, value in attrs.items():
         study.set_user_attr(key, plain(value))
     study.set_user_attr("space_size", space.size)
     study.set_user_attr("n_trials_target", options.n_trials)
     study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
 
     _recover_killed(study, space, options.stale_after_s, log)
-    _enqueue_extremes(study, space, options, log)
+    if warm_start is not None:
+        _enqueue_transferred(study, warm_start, log)
+    _enqueue_extremes(study, space, options, log, warm=warm_start is not None)
 
     ctx = TrialContext(space, train, options.objective, options.epochs_config, device, log, epoch_hook)
     counted = sum(counts_toward_target(t) for t in study.get_trials(deepcopy=False))

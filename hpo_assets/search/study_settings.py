@@ -70,6 +70,13 @@ class StudySettings(BaseModel):
         "'d512-L1-H8-F1024'); [] = all. For focused or quick runs; every label must belong to the budget.",
     )
 
+    transfer_from: list[str] = Field(
+        default_factory=lambda: list(_D.get("transfer_from") or []),
+        description="Warm start from these budgets' studies at the same horizon (e.g. ['2M', '20M'] for "
+        "2B|h1): their best configurations mapped onto this budget go first, then fewer forced extremes "
+        "and trials near them. Sources must use the same parametrization (mup/completep for lr to transfer).",
+    )
+
     def options(self) -> StudyOptions:
         """The search part, as the runner takes it (validated there)."""
         return StudyOptions(

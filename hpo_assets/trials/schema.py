@@ -99,6 +99,12 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("forced_extreme", pl.Boolean(), "True for the enqueued extreme-architecture trials run before TPE."),
     ("extreme_type", pl.String(), "Which extreme a forced trial tests (e.g. min_d_model), else null."),
     (
+        "transferred_from",
+        pl.String(),
+        "Warm-started studies: the source trial ('hpo-2M-h1#17') whose best configuration this trial "
+        "transfers, else null (see the study's `transferred_from` metadata for the study's sources).",
+    ),
+    (
         "duplicate_of",
         pl.Int64(),
         "Earliest COMPLETE trial of the same study with identical parameters, else null.",

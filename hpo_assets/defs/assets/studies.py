@@ -18,12 +18,13 @@ from hpo_assets.locations import mask_password
 from hpo_assets.search.history import history_png, top_trials
 from hpo_assets.search.liveness import is_abandoned
 from hpo_assets.search.objective import TorchTrainer
-from hpo_assets.search.partition import parse_partition, study_attrs
+from hpo_assets.search.partition import parse_partition, study_attrs, transfer_study_names
 from hpo_assets.search.runner import StudyConfigError, StudyRun, run_study, study_counts
 from hpo_assets.search.space import SearchSpace, arch_choices, load_training_choices, restrict_archs
 from hpo_assets.search.steering import repeated_trials
 from hpo_assets.search.storage import dashboard_command, open_storage
 from hpo_assets.search.study_settings import DEFAULTS, StudySettings, study_settings
+from hpo_assets.search.transfer import load_sources, plan_warm_start
 
 _MODEL = project_settings.settings()["model"]
 GPU_OP_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
@@ -64,6 +65,7 @@ class HpoStudyConfig(dg.Config):
     test_start: str = _field("test_start")
     space_file: str = _field("space_file")
     architectures: list[str] = _field("architectures")
+    transfer_from: list[str] = _field("transfer_from")
 
 
 def resolve_config(config: HpoStudyConfig) -> StudySettings:
@@ -98,6 +100,9 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
         "history": dg.MetadataValue.md(f"![history](data:image/png;base64,{image})"),
         "history_path": dg.MetadataValue.path(str(png_path)),
         "dashboard_command": dg.MetadataValue.text(dashboard_command(spec, run.study_name)),
+        "transferred_from": dg.MetadataValue.text(
+            ", ".join(study.user_attrs.get("transferred_from") or []) or "none (searched from scratch)"
+        ),
     }
 
 
@@ -142,6 +147,7 @@ def hpo_study(
         part = parse_partition(context.partition_key)
         cfg = resolve_config(config)
         check_parametrization(cfg.parametrization)
+        source_names = transfer_study_names(cfg.transfer_from, part)
         options = cfg.options()
         spec = cfg.storage or paths.storage_spec()
         open_storage(spec, part.study_name)  # a bad URL or folder fails here, before the data work
@@ -161,6 +167,10 @@ def hpo_study(
         )
         archs = restrict_archs(arch_choices(entries), cfg.architectures, part.budget)
         space = SearchSpace.build(archs, load_training_choices(cfg.space_file or None))
+        warm = None
+        if source_names:  # warm start (search/transfer.py): the sources' best configurations go first
+            sources = load_sources(spec, source_names, cfg.parametrization, options.direction)
+            warm = plan_warm_start(sources, space, max_configs=min(options.n_trials, len(sources) + 4))
         # Leased before anything touches CUDA, so CUDA_VISIBLE_DEVICES still applies in this process.
         leased = gpu.device_for(
             cfg.device,
@@ -206,6 +216,7 @@ def hpo_study(
             },
             device=device,
             log=context.log.info,
+            warm_start=warm,
         )
     except StudyConfigError as exc:  # e.g. another objective than the stored study's
         raise dg.Failure(description=f"hpo_study: {mask_password(exc)}", allow_retries=False) from None

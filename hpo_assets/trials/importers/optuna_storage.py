@@ -135,6 +135,7 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
         **{k: as_float(ua.get(k)) for k in _METRICS},
         "forced_extreme": as_bool(ua.get("forced_extreme")),
         "extreme_type": str(ua["extreme_type"]) if ua.get("extreme_type") is not None else None,
+        "transferred_from": str(ua["transferred_from"]) if ua.get("transferred_from") else None,
         "params_json": params_json(trial.params),
         "learning_curve": curve,
     }

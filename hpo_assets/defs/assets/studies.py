@@ -213,7 +213,14 @@ def hpo_study(
             study_attrs={
                 **study_attrs(part, data, int(_MODEL["patch_len"]), int(_MODEL["stride"])),
                 "parametrization": cfg.parametrization,
-            },
+                # the protocol a retrain needs to reproduce a trial (calibrated_model, cross_budget_validation)
+                "seed": cfg.seed,
+                "max_epochs": cfg.max_epochs,
+                "patience": cfg.patience,
+                "val_start": data.split.details.get("val_start"),
+                "test_start": data.split.details.get("test_start"),
+                "cpu_threads": cfg.cpu_threads,
+            },  # fmt: skip
             device=device,
             log=context.log.info,
             warm_start=warm,

@@ -1,0 +1,171 @@
+"""The model card: a reliability diagram before/after calibration and a Markdown page of the card's facts."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from hpo_assets.calibration.metrics import reliability_bins  # noqa: E402
+
+
+def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 10) -> bytes:
+    """Two panels (equal-width and equal-mass bins): observed rate vs mean confidence, before and after.
+
+    Marker area follows the bin's sample count; empty bins are not drawn.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    for ax, strategy in zip(axes, ("uniform", "quantile"), strict=True):
+        ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect")
+        for probs, name, colour in ((before, "before", "tab:red"), (after, "after", "tab:blue")):
+            b = reliability_bins(y, probs, n_bins, strategy)
+            ax.plot(b.confidence, b.rate, color=colour, lw=1)
+            ax.scatter(b.confidence, b.rate, s=12 + 200 * b.count / max(1, b.count.max()), color=colour,
+                       alpha=0.7, label=f"{name} ({len(b.count)} bins)")  # fmt: skip
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted probability")
+        ax.set_ylabel("observed positive rate")
+        ax.set_title("equal-width bins" if strategy == "uniform" else "equal-mass bins")
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _iv(m: dict[str, Any], key: str) -> str:
+    if m.get(key) is None:
+        return "–"
+    lo, hi = m.get(f"{key}_lo"), m.get(f"{key}_hi")
+    return f"{_num(m[key])} [{_num(lo)}, {_num(hi)}]" if lo is not None else _num(m[key])
+
+
+def _bins_table(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["| bin | n | mean p | observed |", "|---|---:|---:|---:|"]
+    out += [f"| {r['lower']:.3f}–{r['upper']:.3f} | {r['count']} | {r['confidence']:.3f} | {r['rate']:.3f} |"
+            for r in rows]  # fmt: skip
+    return out
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown (the facts in `card.json`, readable)."""
+    t, rec = card["test"], card["trial"]
+    lines = [
+        f"# Model card: {card['budget']} | {card['horizon']}",
+        "",
+        f"PatchTST classifier, architecture `{rec['arch']}` ({card['param_count']:,} parameters), "
+        f"best COMPLETE trial #{rec['trial_number']} of study `{rec['study_name']}` "
+        f"(recorded {rec['objective']} {_num(rec['recorded_value'])}).",
+        f"Predicts: label_h{card['horizon_days']} (the price rises at least the label threshold within "
+        f"{card['horizon_days']} trading day(s)).",
+        "",
+        "## Data",
+        f"- data span {card['data']['data_start']} .. {card['data']['data_end']}",
+        f"- train {card['data']['train_first']} .. {card['data']['train_last']} ({card['data']['n_train']} samples)",
+        f"- validation {card['data']['val_first']} .. {card['data']['val_last']} ({card['data']['n_val']} samples)",
+        f"- test {card['data']['test_first']} .. {card['data']['test_last']} ({card['data']['n_test']} samples, "
+        f"{t['positives']} positive)",
+        f"- purge gap {card['data']['purge_gap']} samples between parts",
+        "",
+        "## Training",
+        f"- training parameters: {', '.join(f'{k}={v}' for k, v in rec['train'].items())}; "
+        f"max {rec['max_epochs']} epochs, patience {rec['patience']}, early stopping on {rec['objective']}, "
+        "best checkpoint restored",
+        f"- seeds {card['seeds']}; saved model: seed {card['saved_seed']} (best validation {rec['objective']})",
+        f"- reproduction of the trial (seed {rec['seed']}): validation {rec['objective']} "
+        f"{_num(card['reproduction']['retrained'])} vs recorded {_num(card['reproduction']['recorded'])} "
+        f"(|diff| {_num(card['reproduction']['abs_diff'], 6)}, tolerance {card['reproduction']['tolerance']})",
+        "",
+        "## Test metrics (saved model)",
+        "",
+        "| metric | value [95% interval] |",
+        "|---|---|",
+    ]
+    for key in ("auc", "log_loss", "brier", "accuracy"):
+        lines.append(f"| {key} | {_iv(t, key)} |")
+    spread = card["seed_spread"]
+    lines += [
+        "",
+        f"Test AUC across {len(t['seed_aucs'])} seeds: mean {_num(spread['auc_mean'])}, sd {_num(spread['auc_sd'])}, "
+        f"min {_num(spread['auc_min'])}, max {_num(spread['auc_max'])}.",
+        f"Intervals: {card['interval_noise']}.",
+        "",
+        "## Baselines on the same split (test)",
+        "",
+        "| model | AUC [95%] | log loss [95%] | Brier [95%] |",
+        "|---|---|---|---|",
+        f"| **this model (calibrated)** | {_iv(card['calibration']['after'], 'auc')} | "
+        f"{_iv(card['calibration']['after'], 'log_loss')} | {_iv(card['calibration']['after'], 'brier')} |",
+    ]
+    for row in card["baselines"]:
+        if row["split"] == "test":
+            lines.append(
+                f"| {row['model']} | {_iv(row, 'auc')} | {_iv(row, 'log_loss')} | {_iv(row, 'brier')} |"
+            )
+    cal = card["calibration"]
+    lines += [
+        "",
+        "## Calibration",
+        "",
+        f"Chosen method: **{cal['chosen']}** (lowest cross-fitted validation log loss, "
+        f"{cal['folds']} contiguous folds of {cal['n_validation']} validation samples).",
+        "",
+        "| method | cross-fitted validation log loss |",
+        "|---|---|",
+        *(f"| {m} | {_num(v)} |" for m, v in cal["cross_fitted_val_log_loss"].items()),
+        "",
+        *(f"> warning: {w}" for w in cal["warnings"]),
+        "",
+        "| test metric | before | after |",
+        "|---|---|---|",
+        *(
+            f"| {k} | {_iv(cal['before'], k)} | {_iv(cal['after'], k)} |"
+            for k in ("ece_width", "ece_mass", "mce_width", "brier", "log_loss", "auc")
+        ),  # fmt: skip
+        "",
+        "ECE over 10 bins (equal-width / equal-mass); empty bins are skipped. Bins after calibration, "
+        "equal-width:",
+        "",
+        *_bins_table(cal["bins_after_width"]),
+        "",
+        "Equal-mass:",
+        "",
+        *_bins_table(cal["bins_after_mass"]),
+        "",
+        "![reliability](reliability.png)",
+        "",
+        "## Files",
+        "weights.pt (state dict), architecture.json, features.json (input columns; per-window RevIN "
+        "normalisation), calibrator.json, card.json, test_predictions.csv. Load with "
+        "`hpo_assets.training.saved_model.load_calibrated_model(folder)`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def seed_spread(aucs: list[float | None]) -> dict[str, Any]:
+    vals = np.array([a for a in aucs if a is not None], dtype=float)
+    if vals.size == 0:
+        return {"auc_mean": None, "auc_sd": None, "auc_min": None, "auc_max": None, "n_seeds": 0}
+    return {
+        "auc_mean": float(vals.mean()),
+        "auc_sd": float(vals.std(ddof=1)) if vals.size > 1 else None,
+        "auc_min": float(vals.min()),
+        "auc_max": float(vals.max()),
+        "n_seeds": int(vals.size),
+    }

@@ -1,0 +1,140 @@
+"""A calibrated model on disk, and loading it back as features -> calibrated probabilities.
+
+Folder layout (all small files beside the weights):
+  weights.pt        the state dict (`torch.save`, loaded with `weights_only=True`)
+  architecture.json shape, n_features, context, patch/stride, dropout, parametrization, param_count
+  features.json     the input columns in order, and how inputs are normalised
+  calibrator.json   the chosen calibrator (hpo_assets.calibration.calibrators)
+
+No global scaler is fitted: the model normalises each window itself (RevIN), so `features.json`
+records that instead of means and standard deviations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from hpo_assets.calibration.calibrators import CalibrationError, Calibrator
+from hpo_assets.model.params import Arch
+from hpo_assets.model.patchtst import PatchTSTClassifier
+from hpo_assets.training.retrain import predict_logits
+
+WEIGHTS, ARCHITECTURE, FEATURES, CALIBRATOR = (
+    "weights.pt",
+    "architecture.json",
+    "features.json",
+    "calibrator.json",
+)
+NORMALIZATION = "per-window RevIN inside the model (each window's mean/std per feature); no global statistics"
+
+
+class SavedModelError(ValueError):
+    """A model folder that is missing a file or holds one that cannot be read; names the file."""
+
+
+def write_model_files(
+    folder: Path,
+    model: torch.nn.Module,
+    architecture: dict[str, Any],
+    feature_names: list[str],
+    calibrator: Calibrator,
+) -> None:
+    """The four model files into `folder` (which the caller moves into place whole)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS)
+    (folder / ARCHITECTURE).write_text(json.dumps(architecture, indent=2))
+    (folder / FEATURES).write_text(
+        json.dumps({"columns": list(feature_names), "normalization": NORMALIZATION}, indent=2)
+    )
+    (folder / CALIBRATOR).write_text(json.dumps(calibrator.to_dict(), indent=2))
+
+
+def _json(path: Path) -> Any:
+    if not path.is_file():
+        raise SavedModelError(f"model folder {path.parent} lacks {path.name}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SavedModelError(f"{path} is not readable JSON: {exc}") from exc
+
+
+@dataclass
+class CalibratedModel:
+    """A trained classifier plus its calibrator; maps a feature frame to probabilities per row."""
+
+    model: PatchTSTClassifier
+    calibrator: Calibrator
+    feature_names: list[str]
+    context: int
+    architecture: dict[str, Any]
+
+    def _inputs(self, frame: pl.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"feature frame lacks column(s) {', '.join(missing)} (the `features` asset's columns)"
+            )
+        if "date" in frame.columns and not frame["date"].is_sorted():
+            raise ValueError("feature frame must be sorted by date (each row's window is the rows before it)")
+        return frame.select(self.feature_names).cast(pl.Float32).fill_null(float("nan")).to_numpy()
+
+    def predict_logits(self, frame: pl.DataFrame) -> np.ndarray:
+        """Raw logit of the window ending at each row; NaN where fewer than `context` rows precede it
+        or its window holds a missing value."""
+        x = self._inputs(frame)
+        out = np.full(x.shape[0], np.nan)
+        ends = np.arange(self.context - 1, x.shape[0])
+        if ends.size == 0:
+            return out
+        finite = np.isfinite(x).all(axis=1).astype(np.int64)
+        csum = np.concatenate([[0], np.cumsum(finite)])
+        ok = ends[(csum[ends + 1] - csum[ends + 1 - self.context]) == self.context]
+        out[ok] = predict_logits(self.model, np.nan_to_num(x), ok, self.context)
+        return out
+
+    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        """Calibrated probability that the label is 1 for the window ending at each row (NaN: no window)."""
+        z = self.predict_logits(frame)
+        out = np.full(z.shape, np.nan)
+        ok = np.isfinite(z)
+        out[ok] = self.calibrator.predict(z[ok])
+        return out
+
+
+def load_calibrated_model(path: str | Path) -> CalibratedModel:
+    """The model saved in folder `path` (see the module docstring), on CPU, in eval mode."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise SavedModelError(f"model folder {folder} does not exist (materialize `calibrated_model` first)")
+    arch_info = _json(folder / ARCHITECTURE)
+    features = _json(folder / FEATURES)
+    try:
+        calibrator = Calibrator.from_dict(_json(folder / CALIBRATOR))
+    except CalibrationError as exc:
+        raise SavedModelError(f"{folder / CALIBRATOR}: {exc}") from exc
+    try:
+        arch = Arch(*(int(arch_info[k]) for k in ("d_model", "n_layers", "n_heads", "d_ff")))
+        model = PatchTSTClassifier(
+            len(features["columns"]), arch, int(arch_info["context"]), int(arch_info["patch_len"]),
+            int(arch_info["stride"]), float(arch_info.get("dropout", 0.0)),
+            str(arch_info.get("parametrization", "standard")),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SavedModelError(f"{folder / ARCHITECTURE} does not describe a model: {exc}") from exc
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise SavedModelError(f"model folder {folder} lacks {WEIGHTS}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # unpickling / shape mismatch: one message naming the file
+        raise SavedModelError(f"{weights} cannot be loaded into {arch.label}: {exc}") from exc
+    model.eval()
+    return CalibratedModel(model, calibrator, list(features["columns"]), int(arch_info["context"]), arch_info)

@@ -1,0 +1,130 @@
+"""Retrain a study's best trial, release it calibrated, load it back; cross-budget cells keep B's parameter count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import polars as pl
+import pytest
+
+from hpo_assets.data.dataset import prepare_dataset
+from hpo_assets.data.features import build_features
+from hpo_assets.data.market import load_market
+from hpo_assets.model.budgets import budget_space, parse_budget
+from hpo_assets.model.params import count_parameters
+from hpo_assets.search.objective import TorchTrainer
+from hpo_assets.search.runner import StudyOptions, run_study
+from hpo_assets.search.space import SearchSpace, arch_choices
+from hpo_assets.search.storage import open_storage
+from hpo_assets.training.cross_budget import cross_budget_matrix, matrix_markdown, matrix_png
+from hpo_assets.training.release import release_model
+from hpo_assets.training.retrain import RetrainError, best_trial_recipe, configs_from_trial
+from hpo_assets.training.saved_model import SavedModelError, load_calibrated_model
+from hpo_assets_tests.conftest import SP500
+
+WINDOW = {"start": "2013-07-01", "end": "2016-12-31", "val_start": "2015-10-01", "test_start": "2016-10-01"}
+TRAIN = {"lr": [1e-3, 3e-3], "dropout": [0.1], "weight_decay": [0.0], "warmup_steps": [0], "batch_size": [64]}
+
+
+def tiny_study(data, budget: str, storage: str, seed: int = 42) -> optuna.Study:
+    """Two 2-epoch trials of the two smallest architectures of a tiny budget, recorded like hpo_study does."""
+    space = SearchSpace.build(arch_choices(budget_space(budget)[:2]), TRAIN)
+    name = f"hpo-{budget}-h{data.horizon}"
+    run_study(
+        space, TorchTrainer(data, 2, 2, "val_auc", seed, "cpu", num_threads=1), study_name=name,
+        storage=storage, options=StudyOptions(n_trials=2, n_forced=0, pruner="none", epochs_config=2, seed=seed),
+        study_attrs={"budget": budget, "horizon": f"h{data.horizon}", "seed": seed, "max_epochs": 2, "patience": 2,
+                     "data_start": str(data.dates[0]), "data_end": str(data.dates[-1]),
+                     "val_start": WINDOW["val_start"], "test_start": WINDOW["test_start"]},
+        log=lambda _: None,
+    )  # fmt: skip
+    return optuna.load_study(study_name=name, storage=open_storage(storage, name))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    frame = build_features(load_market(SP500))
+    data = prepare_dataset(frame, 1, **WINDOW)
+    storage = str(tmp_path_factory.mktemp("hpo"))
+    studies = {b: tiny_study(data, b, storage) for b in ("50K", "200K")}
+    return frame, data, studies, tmp_path_factory.mktemp("out")
+
+
+def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_probabilities(setup) -> None:
+    frame, data, studies, out = setup
+    recipe = best_trial_recipe(studies["50K"])
+    assert recipe.seed == 42 and recipe.max_epochs == 2 and recipe.assumed == ()
+    assert recipe.value == studies["50K"].best_value
+    folder = out / "models" / "50K_h1"
+    rel = release_model(
+        data, recipe, [42, 43], folder, budget="50K", horizon="h1", num_threads=1, n_resamples=100
+    )
+    card = json.loads((folder / "card.json").read_text())
+    assert card["reproduction"]["passed"] and card["reproduction"]["abs_diff"] <= 1e-4
+    assert card["param_count"] == recipe.param_count == rel.runs[0].param_count
+    assert {"auc", "auc_lo", "auc_hi", "log_loss", "brier", "accuracy", "seed_aucs"} <= set(card["test"])
+    assert len(card["test"]["seed_aucs"]) == 2 and card["seeds"] == [42, 43]
+    assert card["test"]["auc_lo"] <= card["test"]["auc"] <= card["test"]["auc_hi"]
+    assert card["calibration"]["chosen"] == min(
+        (m for m, v in card["calibration"]["cross_fitted_val_log_loss"].items() if v is not None),
+        key=lambda m: card["calibration"]["cross_fitted_val_log_loss"][m],
+    )
+    assert (
+        sum(b["count"] for b in card["calibration"]["bins_after_mass"])
+        == card["test"]["n"]
+        == len(data.split.test)
+    )
+    assert {(r["model"], r["split"]) for r in card["baselines"]} >= {("logistic", "test"), ("hgb", "test")}
+    md = (folder / "card.md").read_text()
+    assert "## Baselines on the same split (test)" in md and "![reliability](reliability.png)" in md
+    assert (folder / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "models" / "50K_h1.partial").exists()
+
+    # Round trip: the loaded model maps the features frame to the card's test probabilities.
+    model = load_calibrated_model(folder)
+    proba = model.predict_proba(frame)
+    assert proba.shape == (frame.height,) and np.isnan(proba[:79]).all()
+    dates = frame["date"].cast(pl.String).to_list()
+    saved = pl.read_csv(folder / "test_predictions.csv")
+    rows = [dates.index(d) for d in saved["date"]]
+    np.testing.assert_allclose(proba[rows], saved["p_calibrated"].to_numpy(), rtol=0, atol=1e-6)
+
+    (folder / "calibrator.json").write_text("{not json")
+    with pytest.raises(SavedModelError, match="calibrator.json is not readable JSON"):
+        load_calibrated_model(folder)
+    with pytest.raises(SavedModelError, match="does not exist"):
+        load_calibrated_model(out / "nowhere")
+
+
+def test_cross_budget_cells_train_budget_bs_exact_parameter_count(setup) -> None:
+    _, data, studies, _ = setup
+    recipes = {b: best_trial_recipe(s) for b, s in studies.items()}
+    matrix = cross_budget_matrix(data, recipes, k=1, num_threads=1, n_resamples=100)
+    assert len(matrix["cells"]) == 4
+    for cell in matrix["cells"]:
+        b = recipes[cell["arch_from"]]
+        exact = count_parameters(b.arch, data.n_features, data.context)
+        assert cell["model_param_counts"] == [exact] and cell["param_count"] == exact
+        assert abs(exact / parse_budget(cell["arch_from"]) - 1) <= 0.25
+        assert cell["train"] == recipes[cell["params_from"]].train
+        if cell["params_from"] == cell["arch_from"]:
+            assert cell["gap"] is None
+        else:
+            assert cell["gap_lo"] <= cell["gap"] <= cell["gap_hi"]
+            diag = next(c for c in matrix["cells"] if c["params_from"] == c["arch_from"] == cell["arch_from"])
+            assert cell["gap"] == pytest.approx(cell["auc_mean"] - diag["auc_mean"])
+    assert "| params \\ arch | 50K | 200K |" in matrix_markdown(matrix, "h1")
+    assert matrix_png(matrix, "h1")[:4] == b"\x89PNG"
+
+
+def test_a_trial_without_architecture_or_study_without_complete_trial_is_one_message(tmp_path: Path) -> None:
+    with pytest.raises(RetrainError, match="name no architecture"):
+        configs_from_trial({"lr": 1e-3}, {})
+    with pytest.raises(RetrainError, match="lack training parameter"):
+        configs_from_trial({"arch": "d32-L2-H2-F64"}, {})
+    study = optuna.create_study(study_name="hpo-2M-h1", storage=open_storage(str(tmp_path), "hpo-2M-h1"))
+    with pytest.raises(RetrainError, match="has no COMPLETE trial"):
+        best_trial_recipe(study)

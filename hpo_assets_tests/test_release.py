@@ -29,14 +29,18 @@ WINDOW = {"start": "2013-07-01", "end": "2016-12-31", "val_start": "2015-10-01",
 TRAIN = {"lr": [1e-3, 3e-3], "dropout": [0.1], "weight_decay": [0.0], "warmup_steps": [0], "batch_size": [64]}
 
 
-def tiny_study(data, budget: str, storage: str, seed: int = 42) -> optuna.Study:
-    """Two 2-epoch trials of the two smallest architectures of a tiny budget, recorded like hpo_study does."""
-    space = SearchSpace.build(arch_choices(budget_space(budget)[:2]), TRAIN)
+def tiny_study(
+    data, budget: str, storage: str, seed: int = 42, archs: list[str] | None = None
+) -> optuna.Study:
+    """Two 2-epoch trials (the budget's first two architectures, or `archs`), recorded like hpo_study does."""
+    choices = arch_choices(budget_space(budget))
+    choices = [a for a in choices if a.label in archs] if archs else choices[:2]
+    space = SearchSpace.build(choices, TRAIN)
     name = f"hpo-{budget}-h{data.horizon}"
     run_study(
         space, TorchTrainer(data, 2, 2, "val_auc", seed, "cpu", num_threads=1), study_name=name,
         storage=storage, options=StudyOptions(n_trials=2, n_forced=0, pruner="none", epochs_config=2, seed=seed),
-        study_attrs={"budget": budget, "horizon": f"h{data.horizon}", "seed": seed, "max_epochs": 2, "patience": 2,
+        study_attrs={"budget": budget, "horizon": f"h{data.horizon}", "seed": seed, "max_epochs": 2, "patience": 2, "cpu_threads": 1,
                      "data_start": str(data.dates[0]), "data_end": str(data.dates[-1]),
                      "val_start": WINDOW["val_start"], "test_start": WINDOW["test_start"]},
         log=lambda _: None,

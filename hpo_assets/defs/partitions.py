@@ -17,3 +17,6 @@ def budget_horizon_partitions_for(budgets: list[str], horizons: list[str]) -> dg
 
 
 budget_horizon_partitions = budget_horizon_partitions_for(study_budgets(), study_horizons())
+
+# Horizon-only assets (baselines, cross_budget_validation) share the study partitions' horizon list.
+horizon_partitions = dg.StaticPartitionsDefinition(study_horizons())

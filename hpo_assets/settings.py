@@ -50,9 +50,12 @@ def project_path(value: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else PROJECT_ROOT / p
 
 
-def outputs_dir() -> Path:
-    """Where assets write their files (HPO_ASSETS_OUTPUTS overrides the default `outputs/`)."""
-    return project_path(os.environ.get("HPO_ASSETS_OUTPUTS", "outputs"))
+def outputs_dir() -> Any:
+    """Where assets write their files: HPO_ASSETS_OUTPUTS (a folder or an object-store URL such as
+    `s3://bucket/prefix`) overrides the default `outputs/` folder; a URL gives a `upath.UPath`."""
+    from hpo_assets.locations import as_path
+
+    return as_path(os.environ.get("HPO_ASSETS_OUTPUTS") or "outputs", PROJECT_ROOT)
 
 
 def storage_dir() -> Path:

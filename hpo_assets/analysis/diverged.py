@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from hpo_assets.analysis.summary_files import curve_strings, file_metadata, write_json_doc
+from hpo_assets.locations import as_path
 from hpo_assets.outputs import atomic_write
 
 DIVERGED_CSV = "diverged_analysis.csv"
@@ -53,10 +54,9 @@ def diverged_table(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_diverged(table: pl.DataFrame, out_dir: Path, *, sources: Sequence[str] = ()) -> dict[str, Path]:
+def write_diverged(table: pl.DataFrame, out_dir: Any, *, sources: Sequence[str] = ()) -> dict[str, Any]:
     """Write diverged_analysis.csv/.json (diverged trials, diagnosis columns, full curves) into out_dir."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = as_path(out_dir)
     paths = {name: out_dir / name for name in (DIVERGED_CSV, DIVERGED_JSON)}
     div = diverged_table(table)
     atomic_write(paths[DIVERGED_CSV], curve_strings(div).write_csv)

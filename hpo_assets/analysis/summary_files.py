@@ -6,10 +6,12 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from hpo_assets.analysis.summary_readme import render_readme
+from hpo_assets.locations import as_path
 from hpo_assets.outputs import atomic_write, write_text
 from hpo_assets.trials.extract import study_overview
 from hpo_assets.trials.importers import ImportProblem
@@ -21,7 +23,7 @@ FULL_JSON = "hpo_full.json"
 README = "README.md"
 
 
-def write_json_doc(path: Path, metadata: dict, table: pl.DataFrame) -> None:
+def write_json_doc(path: Any, metadata: dict, table: pl.DataFrame) -> None:
     """`{"metadata": ..., "trials": [...]}` streamed to a temporary file (no second in-memory copy), then renamed."""
     atomic_write(path, lambda tmp: _stream_json_doc(tmp, metadata, table))
 
@@ -68,16 +70,15 @@ def file_metadata(
 
 def write_summary(
     table: pl.DataFrame,
-    out_dir: Path,
+    out_dir: Any,
     *,
     sources: Sequence[str] = (),
     problems: Sequence[ImportProblem] = (),
     notes: Sequence[ImportProblem] = (),
     n_skipped: int = 0,
-) -> dict[str, Path]:
+) -> dict[str, Any]:
     """Write hpo_summary.csv/.parquet, hpo_full.json and README.md into out_dir."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = as_path(out_dir)
     paths = {name: out_dir / name for name in (SUMMARY_CSV, SUMMARY_PARQUET, FULL_JSON, README)}
     metadata = file_metadata(table, sources, problems, n_skipped)
     atomic_write(paths[SUMMARY_CSV], table.select(FLAT_COLUMNS).write_csv)

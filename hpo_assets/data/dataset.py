@@ -16,6 +16,8 @@ import polars as pl
 from hpo_assets.data.features import FEATURE_COLUMNS, build_features
 from hpo_assets.data.splits import Split, SplitError, chunked_split, contiguous_split
 from hpo_assets.data.targets import add_labels, label_column
+from hpo_assets.locations import as_path
+from hpo_assets.outputs import read_parquet
 from hpo_assets.settings import settings
 
 SPLIT_KINDS = ("contiguous", "chunks")
@@ -138,13 +140,13 @@ def prepare_dataset(
     )
 
 
-def load_features(features_parquet_path: str | Path) -> pl.DataFrame:
+def load_features(features_parquet_path: str | Path | Any) -> pl.DataFrame:
     """The ``features`` asset's parquet; a clear error when it has not been materialized yet."""
-    path = Path(features_parquet_path)
+    path = as_path(features_parquet_path)
     if not path.is_file():
         raise FileNotFoundError(f"features file not found: {path} (materialize the `features` asset first)")
     try:
-        frame = pl.read_parquet(path)
+        frame = read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ValueError(f"features file {path} is not readable Parquet: {exc}") from exc
     missing = [c for c in ["date", *FEATURE_COLUMNS] if c not in frame.columns]
@@ -154,7 +156,7 @@ def load_features(features_parquet_path: str | Path) -> pl.DataFrame:
 
 
 def load_prepared(
-    features_parquet_path: str | Path,
+    features_parquet_path: str | Path | Any,
     horizon: int,
     context: int | None = None,
     split_kind: str | None = None,

@@ -1,4 +1,4 @@
-"""Resources: where assets write files and where Optuna studies are stored."""
+"""Resources: where assets write files (a folder or an object-store URL), where Optuna studies are stored, GPU leases."""
 
 from __future__ import annotations
 
@@ -11,22 +11,32 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from hpo_assets import settings
-from hpo_assets.locations import is_url
+from hpo_assets.locations import as_path, is_local, is_url
 from hpo_assets.training import leases
 
 
 class HpoPaths(dg.ConfigurableResource):
     """Locations shared by every asset; empty strings mean the project defaults (`outputs/`, `.hpo/`)."""
 
-    outputs_dir: str = ""
-    storage: str = (
-        ""  # a folder for embedded journal files, or an Optuna storage URL (postgresql://, sqlite://)
+    outputs_dir: str = Field(
+        default="",
+        description="Folder or object-store URL (s3://bucket/prefix, gs://..., any fsspec protocol) for asset "
+        'files; "" = HPO_ASSETS_OUTPUTS or `outputs/`. Under the k8s executor use a URL every pod can reach.',
+    )
+    storage: str = Field(
+        default="",
+        description="A folder for embedded journal files, or an Optuna storage URL (postgresql://, sqlite://); "
+        '"" = HPO_ASSETS_STORAGE or `.hpo/`.',
     )
 
-    def outputs(self, *parts: str) -> Path:
-        root = settings.project_path(self.outputs_dir) if self.outputs_dir else settings.outputs_dir()
+    def outputs(self, *parts: str) -> Any:
+        """A file or folder under the outputs root: a local `Path` (parent folders made) or a `UPath`."""
+        root = (
+            as_path(self.outputs_dir, settings.PROJECT_ROOT) if self.outputs_dir else settings.outputs_dir()
+        )
         path = root.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_local(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def storage_spec(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from hpo_assets.locations import is_url
-from hpo_assets.outputs import atomic_write
+from hpo_assets.outputs import atomic_write, read_parquet
 from hpo_assets.trials.importers import ImportProblem, ImportResult, read_sources
 from hpo_assets.trials.schema import conform, empty_table, to_table
 
@@ -50,9 +50,8 @@ def count_source_trials(storage_spec: str) -> dict[str, int]:
     return counts
 
 
-def save_import(result: ImportResult, folder: Path, sources: list[str]) -> dict[str, Path]:
+def save_import(result: ImportResult, folder: Any, sources: list[str]) -> dict[str, Any]:
     """Store imported rows (parquet) and the import report (JSON), each replaced atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     table = to_table(result.rows)
     report = {
         "sources": sources,
@@ -71,10 +70,10 @@ def save_import(result: ImportResult, folder: Path, sources: list[str]) -> dict[
     return paths
 
 
-def load_import(folder: Path) -> tuple[pl.DataFrame, dict[str, Any]]:
+def load_import(folder: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Imported rows and report as saved by save_import; empty when nothing was imported yet."""
     table_path, report_path = folder / IMPORTED_PARQUET, folder / IMPORT_REPORT
-    table = conform(pl.read_parquet(table_path)) if table_path.is_file() else empty_table()
+    table = conform(read_parquet(table_path)) if table_path.is_file() else empty_table()
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return table, report
 

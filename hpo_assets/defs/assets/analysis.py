@@ -95,7 +95,7 @@ def diverged_analysis(paths: HpoPaths) -> dg.MaterializeResult:
 
 
 def _summary(paths: HpoPaths) -> pl.DataFrame:
-    return conform(pl.read_parquet(paths.outputs(*outputs.SUMMARY_DIR, SUMMARY_PARQUET)))
+    return conform(outputs.read_parquet(paths.outputs(*outputs.SUMMARY_DIR, SUMMARY_PARQUET)))
 
 
 @dg.asset_check(

@@ -104,7 +104,7 @@ def features(
             description=f"market data file {source} not found: materialize `market_data` first",
             allow_retries=False,
         )
-    market = pl.read_parquet(source)
+    market = outputs.read_parquet(source)
     try:
         frame = add_labels(
             build_features(market), tuple(config.horizons), config.threshold, config.label_mode
@@ -146,7 +146,7 @@ def features(
 
 def _features_or_none(paths: HpoPaths) -> tuple[Path, pl.DataFrame | None]:
     target = paths.outputs(*outputs.FEATURES_FILE)
-    return target, (pl.read_parquet(target) if target.is_file() else None)
+    return target, (outputs.read_parquet(target) if target.is_file() else None)
 
 
 @dg.asset_check(

@@ -134,7 +134,7 @@ def load_trial_table(paths: HpoPaths) -> tuple[pl.DataFrame, dict]:
     if not table_path.is_file():
         raise dg.Failure(description=f"{table_path} does not exist: materialize trial_table first")
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    return conform(pl.read_parquet(table_path)), report
+    return conform(outputs.read_parquet(table_path)), report
 
 
 @dg.asset_check(asset=trial_table, description="No study has two rows with the same trial number.")

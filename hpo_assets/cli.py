@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -100,6 +101,55 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     )
     print(format_report(result))
     print(f"wrote {len(paths)} files to {args.out}: " + ", ".join(p.name for p in paths.values()))
+    return 0
+
+
+def _read_for_analysis(sources: list[str], studies: list[str]) -> tuple[object, list[str]]:
+    """The trial table from `extract`-readable sources and/or `extract` output folders (hpo_summary.parquet)."""
+    import polars as pl
+
+    from hpo_assets.trials.extract import SUMMARY_PARQUET, build_table, extract
+    from hpo_assets.trials.schema import conform
+
+    tables, raw, problems = [], [], []
+    for src in sources:
+        path = Path(src)
+        summary = path / SUMMARY_PARQUET if path.is_dir() else path
+        if summary.is_file() and summary.suffix == ".parquet":
+            try:
+                tables.append(conform(pl.read_parquet(summary)))
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                problems.append(f"{summary}: not a trial table ({type(exc).__name__}: {exc})")
+        else:
+            raw.append(src)
+    if raw:
+        result = extract(raw, study_names=studies or None)
+        problems += [str(p) for p in result.imported.all_problems]
+        tables.append(result.table)
+    table = build_table(tables)
+    if table.is_empty():
+        raise UserError(f"nothing could be read ({'; '.join(problems) or 'no trials in the sources'})")
+    return table, problems
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from hpo_assets.analysis.campaign import analyze
+    from hpo_assets.analysis.importance import ImportanceSettings
+
+    table, problems = _read_for_analysis(args.sources, args.study)
+    for p in problems:
+        print(f"  problem: {p}", file=sys.stderr)
+    settings = (
+        ImportanceSettings(fanova_bootstrap=2, fanova_shuffles=1, ped_bootstrap=10, ped_shuffles=4)
+        if args.fast
+        else ImportanceSettings()
+    )
+    root = Path(args.outputs) if args.outputs else None
+    files = analyze(table, Path(args.out), outputs_root=root, settings=settings, workers=args.workers)
+    print(
+        f"analysed {table.height} trials of {table['study'].n_unique()} studies; wrote {len(files)} files to {args.out}"
+    )
+    print(f"report: {files['hpo_report html']}")
     return 0
 
 
@@ -218,6 +268,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--study", action="append", default=[], help="only this study of an Optuna storage (repeatable)"
     )
     ext.set_defaults(func=_cmd_extract)
+
+    ana = sub.add_parser(
+        "analyze",
+        help="every analysis report (coverage, importance, scaling, consistency, HTML) of some studies",
+    )
+    ana.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="anything `extract` reads, or an `extract` output folder (hpo_summary.parquet)",
+    )
+    ana.add_argument("--out", required=True, help="folder for the reports (Markdown, JSON, CSV, PNG, HTML)")
+    ana.add_argument(
+        "--study", action="append", default=[], help="only this study of an Optuna storage (repeatable)"
+    )
+    ana.add_argument(
+        "--outputs",
+        default="",
+        help="outputs root holding baselines/ and models/ (model cards) to compare with",
+    )
+    ana.add_argument(
+        "--fast", action="store_true", help="fewer bootstrap/shuffle resamples for importance (a first look)"
+    )
+    ana.add_argument(
+        "--workers", type=int, default=1, help="processes for the per-study importance (default 1)"
+    )
+    ana.set_defaults(func=_cmd_analyze)
 
     chk = sub.add_parser(
         "check-data", help="validate a daily OHLCV file and show its features, labels and splits"

@@ -24,6 +24,7 @@ TRIALS_DIR = ("trials",)
 TRIAL_TABLE_FILE = ("trials", "trial_table.parquet")
 TRIAL_TABLE_REPORT = ("trials", "trial_table_report.json")
 SUMMARY_DIR = ("summary",)
+ANALYSIS_DIR = ("analysis",)  # coverage, importance, scaling, consistency reports and hpo_report.html
 
 
 def atomic_write(target: Any, write: Callable[[Path], Any]) -> Any:

@@ -32,6 +32,7 @@ def analyze(
     settings: imp.ImportanceSettings | None = None,
     read_logits: LogitsReader = stored_val_outputs,
     extra_files: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> dict[str, Path]:
     """Write coverage, importance (per partition + summary), scaling, consistency and the HTML/Markdown report."""
     out_dir = Path(out_dir)
@@ -45,8 +46,25 @@ def analyze(
     cov = coverage(table)
     emit(cov)
     parts = []
-    for budget, horizon in partitions(table):
-        part = imp.importance(table, budget, horizon, settings)
+    keys = partitions(table)
+    if workers > 1 and len(keys) > 1:  # partitions are independent: one process each, up to `workers`
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [
+                pool.submit(
+                    imp.importance,
+                    table.filter((pl.col("budget") == b) & (pl.col("horizon") == h)),
+                    b,
+                    h,
+                    settings,
+                )
+                for b, h in keys
+            ]
+            done = [f.result() for f in futures]
+    else:
+        done = [imp.importance(table, b, h, settings) for b, h in keys]
+    for part in done:
         emit(part)
         parts.append(part.tables["importances"])
     summ = imp.summary(parts)

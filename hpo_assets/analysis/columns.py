@@ -64,3 +64,11 @@ def horizon_days(label: str | None) -> int | None:
         return None
     m = re.fullmatch(r"h(\d+)", label.strip())
     return int(m.group(1)) if m else None
+
+
+def budget_size(label: str | None) -> float:
+    """`2M` -> 2e6, `500K` -> 5e5, `2B` -> 2e9: for ordering budget labels (never as the x of a fit)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMB]?)", (label or "").strip().upper())
+    if not m:
+        return float("inf")
+    return float(m.group(1)) * {"": 1, "K": 1e3, "M": 1e6, "B": 1e9}[m.group(2)]

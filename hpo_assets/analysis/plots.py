@@ -11,10 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from hpo_assets.analysis.columns import budget_size  # noqa: E402
+
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
 
@@ -23,7 +25,9 @@ def importance_bars(table: pl.DataFrame, title: str) -> bytes:
     """Per study and evaluator: importance with bootstrap interval, the noise floor as a dashed line."""
     groups = table.group_by("study", "evaluator", maintain_order=True)
     keys = [k for k, _ in groups]
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.2 * max(len(keys), 1), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(keys), 1), figsize=(4.2 * max(len(keys), 1), 3.6), squeeze=False, layout="constrained"
+    )
     for ax, ((study, kind), t) in zip(
         axes[0], table.group_by("study", "evaluator", maintain_order=True), strict=False
     ):
@@ -41,7 +45,7 @@ def importance_bars(table: pl.DataFrame, title: str) -> bytes:
             ax.legend(fontsize=7, loc="lower right")
         ax.set_yticks(y, t["parameter"].to_list(), fontsize=8)
         ax.set_title(f"{study}\n{kind}", fontsize=8)
-    fig.suptitle(f"importance {title} (gray: not distinguishable from noise)", fontsize=9, y=1.06)
+    fig.suptitle(f"importance {title} (gray: not distinguishable from noise)", fontsize=9)
     return _png(fig)
 
 
@@ -49,14 +53,14 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
     """Parameter x (budget, horizon) heat map of one evaluator; cells that clear the floor are starred."""
     t = side.filter(pl.col("evaluator") == evaluator)
     params = sorted(t["parameter"].unique().to_list())
-    cols = t.select("budget", "horizon").unique().sort("horizon", "budget").rows()
+    cols = sorted(t.select("budget", "horizon").unique().rows(), key=lambda bh: (bh[1], budget_size(bh[0])))
     grid = np.full((len(params), len(cols)), np.nan)
     star = np.zeros_like(grid, dtype=bool)
     for r in t.iter_rows(named=True):
         i, j = params.index(r["parameter"]), cols.index((r["budget"], r["horizon"]))
         grid[i, j] = r["importance"]
         star[i, j] = bool(r["distinguishable_in_any_study"])
-    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(params) + 1.5))
+    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(params) + 1.5), layout="constrained")
     im = ax.imshow(grid, cmap="viridis", aspect="auto")
     for i in range(len(params)):
         for j in range(len(cols)):
@@ -79,7 +83,7 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
 
 def scaling_plot(points: pl.DataFrame, baselines: pl.DataFrame) -> bytes:
     """Objective vs exact parameter count (log x), one line per horizon/tier, 95% error bars, baselines dashed."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     pts = points.filter(pl.col("param_count").is_not_null() & pl.col("value").is_not_null())
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, ((horizon, tier), g) in enumerate(pts.group_by("horizon", "tier", maintain_order=True)):
@@ -119,7 +123,7 @@ def waste_bars(waste: pl.DataFrame) -> bytes:
     """Wasted compute-hours per study, stacked by kind."""
     studies = waste["study"].unique(maintain_order=True).to_list()
     kinds = waste["kind"].unique(maintain_order=True).to_list()
-    fig, ax = plt.subplots(figsize=(6.4, 0.4 * len(studies) + 1.6))
+    fig, ax = plt.subplots(figsize=(6.4, 0.4 * len(studies) + 1.6), layout="constrained")
     left = np.zeros(len(studies))
     for kind in kinds:
         t = waste.filter(pl.col("kind") == kind)
@@ -127,6 +131,6 @@ def waste_bars(waste: pl.DataFrame) -> bytes:
         ax.barh(studies, vals, left=left, label=kind)
         left += vals
     ax.set_xlabel("trials")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("Trials that bought no new information, by kind", fontsize=9)
     return _png(fig)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from hpo_assets.outputs import atomic_write, write_bytes
 
 
 @dataclass
@@ -73,9 +74,7 @@ def to_markdown(section: Section, plot_files: dict[str, str] | None = None) -> s
 
 
 def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)
 
 
 def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
@@ -92,9 +91,7 @@ def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
     for name, df in section.tables.items():
         path = out_dir / f"{section.name}_{name}.csv"
         flat = df.select([c for c, t in df.schema.items() if not isinstance(t, pl.List | pl.Struct)])
-        tmp = path.with_name(f".{path.name}.tmp")
-        flat.write_csv(tmp)
-        os.replace(tmp, path)
+        atomic_write(path, flat.write_csv)
         written[f"{name}.csv"] = path
     doc = {
         "name": section.name,
@@ -121,3 +118,30 @@ def read_section(out_dir: Path, name: str) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def load_section(out_dir: Path, name: str) -> Section | None:
+    """A section rebuilt from its written JSON and PNGs (how the report asset reads the other assets' output)."""
+    doc = read_section(out_dir, name)
+    if not isinstance(doc, dict):
+        return None
+    plots = {}
+    for plot, file in (doc.get("plots") or {}).items():
+        path = Path(out_dir) / file
+        if path.is_file():
+            plots[plot] = path.read_bytes()
+    tables = {}
+    for tname, rows in (doc.get("tables") or {}).items():
+        try:
+            tables[tname] = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+        except (TypeError, ValueError, pl.exceptions.PolarsError):
+            tables[tname] = pl.DataFrame()
+    return Section(
+        name=doc.get("name", name),
+        title=doc.get("title", name),
+        headline=list(doc.get("headline") or []),
+        tables=tables,
+        data=doc.get("data") or {},
+        notes=list(doc.get("notes") or []),
+        plots=plots,
+    )

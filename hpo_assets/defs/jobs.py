@@ -21,8 +21,15 @@ study_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=dg.AssetSelection.groups("trials", "analysis"),
-    description="Rebuild the trial table and every analysis file from all live and imported studies.",
+    selection=dg.AssetSelection.groups("trials", "analysis") - dg.AssetSelection.assets("importance_report"),
+    description="Rebuild the trial table and every unpartitioned analysis asset from all live and imported studies.",
 )
 
-JOBS = [market_job, study_job, analysis_job]
+importance_job = dg.define_asset_job(
+    "importance_job",
+    selection=dg.AssetSelection.assets("importance_report"),
+    partitions_def=budget_horizon_partitions,
+    description="Parameter importance (fANOVA + PED-ANOVA with a noise floor) of one budget x horizon partition.",
+)
+
+JOBS = [market_job, study_job, analysis_job, importance_job]

@@ -7,6 +7,7 @@ from hpo_assets import outputs
 from hpo_assets.analysis.diverged import DIVERGED_CSV, diverged_table, write_diverged
 from hpo_assets.analysis.summary_files import README, SUMMARY_PARQUET, write_summary
 from hpo_assets.defs.assets.trial_table import load_trial_table, trial_table
+from hpo_assets.defs.automation import EAGER
 from hpo_assets.defs.metadata import table
 from hpo_assets.defs.resources import HpoPaths
 from hpo_assets.trials import live
@@ -19,6 +20,7 @@ GROUP = "analysis"
 @dg.asset(
     group_name=GROUP,
     deps=[trial_table],
+    automation_condition=EAGER,
     description="hpo_summary.csv/.parquet, hpo_full.json and a README defining every column, from the trial table.",
 )
 def hpo_summary(paths: HpoPaths) -> dg.MaterializeResult:
@@ -60,6 +62,7 @@ def hpo_summary(paths: HpoPaths) -> dg.MaterializeResult:
 @dg.asset(
     group_name=GROUP,
     deps=[trial_table],
+    automation_condition=EAGER,
     description="diverged_analysis.csv/.json: diverged trials with diagnosis columns and full learning curves.",
 )
 def diverged_analysis(paths: HpoPaths) -> dg.MaterializeResult:

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from hpo_assets import outputs
+from hpo_assets.defs.automation import EAGER_PARTIAL_UPSTREAM
 from hpo_assets.defs.metadata import problems_table, table
 from hpo_assets.defs.resources import HpoPaths
 from hpo_assets.trials import live
@@ -83,6 +84,7 @@ def imported_studies(
 @dg.asset(
     group_name=GROUP,
     deps=[dg.AssetDep("hpo_study"), imported_studies],
+    automation_condition=EAGER_PARTIAL_UPSTREAM,
     description="Every trial of every live and imported study in one normalized table with derived fields.",
 )
 def trial_table(context: dg.AssetExecutionContext, paths: HpoPaths) -> dg.MaterializeResult:

@@ -108,7 +108,8 @@ def _read_for_analysis(sources: list[str], studies: list[str]) -> tuple[object, 
     """The trial table from `extract`-readable sources and/or `extract` output folders (hpo_summary.parquet)."""
     import polars as pl
 
-    from hpo_assets.trials.extract import SUMMARY_PARQUET, build_table, extract
+    from hpo_assets.analysis.summary_files import SUMMARY_PARQUET
+    from hpo_assets.trials.extract import build_table, extract
     from hpo_assets.trials.schema import conform
 
     tables, raw, problems = [], [], []

@@ -9,15 +9,15 @@ from pathlib import Path
 import dagster as dg
 import optuna
 
-from hpo_assets.defs.assets import analysis_reports, studies, trials
-from hpo_assets.defs.jobs import importance_schedule
+from hpo_assets.defs.assets import analysis, analysis_reports, studies, trial_table
 from hpo_assets.defs.partitions import budget_horizon_partitions
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
+from hpo_assets.defs.schedules import importance_schedule
 from hpo_assets_tests.conftest import EXPORTS_DIR
 from hpo_assets_tests.fixtures.contract_studies import build_contract_study, journal_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-ALL = [*trials.ASSETS, *analysis_reports.ASSETS]
+ALL = dg.load_assets_from_modules([trial_table, analysis, analysis_reports])
 FAST = {"fanova_bootstrap": 2, "fanova_shuffles": 1, "ped_bootstrap": 10, "ped_shuffles": 4}
 
 
@@ -75,7 +75,10 @@ def _requested(result: dg.EvaluateAutomationConditionsResult) -> set[str]:
 
 
 def test_a_new_study_partition_or_import_updates_table_and_analysis_on_its_own() -> None:
-    defs = dg.Definitions(assets=[*studies.ASSETS, *ALL], resources={"paths": HpoPaths(), "gpu": GpuLeases()})
+    defs = dg.Definitions(
+        assets=[*dg.load_assets_from_modules([studies]), *ALL],
+        resources={"paths": HpoPaths(), "gpu": GpuLeases()},
+    )
     instance = dg.DagsterInstance.ephemeral()
     analysis = {
         "trial_table", "hpo_summary", "diverged_analysis", "coverage_report", "importance_report",

@@ -220,14 +220,3 @@ def hpo_report(paths: HpoPaths) -> dg.MaterializeResult:
                 f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})"
             )
     return dg.MaterializeResult(metadata=meta)
-
-
-ASSETS: list = [
-    coverage_report,
-    importance_report,
-    importance_summary,
-    scaling_report,
-    hp_consistency,
-    hpo_report,
-]
-CHECKS: list = []

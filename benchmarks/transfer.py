@@ -162,6 +162,260 @@ def report_lr_curves(
             )
 
 
+# --- (2) tabular replay ---------------------------------------------------------------------------
+REPLAY_CHOICES: dict[str, list[Any]] = {
+    "lr": [1e-4, 3e-4, 1e-3, 3e-3],
+    "dropout": [0.0, 0.3],
+    "weight_decay": [0.0, 1e-2],
+    "warmup_steps": [10],
+    "batch_size": [64],
+}
+
+
+def _spread(entries: list[Any], k: int) -> list[Any]:
+    """k architectures evenly spaced through the budget's sorted space (narrow-deep ... wide-shallow)."""
+    idx = sorted({round(i * (len(entries) - 1) / max(1, k - 1)) for i in range(k)})
+    return [entries[i] for i in idx]
+
+
+def _replay_space(budget: str, k: int, n_features: int) -> Any:
+    from hpo_assets.model.budgets import budget_space
+    from hpo_assets.search.space import SearchSpace, arch_choices
+
+    return SearchSpace.build(
+        arch_choices(_spread(budget_space(budget, n_features=n_features), k)), REPLAY_CHOICES
+    )
+
+
+def _pool_key(kind: str, label: str, hp: dict[str, Any], epochs: int, seed: int) -> str:
+    return (
+        f"{kind}|{label}|" + "|".join(f"{k}={hp[k]:g}" for k in sorted(hp)) + f"|epochs={epochs}|seed={seed}"
+    )
+
+
+def _train_pool(args: argparse.Namespace, spaces: dict[str, Any], data: Any) -> dict[str, dict[str, Any]]:
+    """Train every configuration of every replay space once (cached), 1 CPU thread each."""
+    import itertools
+
+    import torch
+
+    from hpo_assets.model.params import Arch
+    from hpo_assets.training.trainer import TrainConfig, train_prepared
+
+    torch.set_num_threads(1)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / "transfer_replay_pool.jsonl"
+    cache = _load_cache(path)
+    todo = []
+    for budget, space in spaces.items():
+        for arch, values in itertools.product(space.archs, itertools.product(*REPLAY_CHOICES.values())):
+            hp = dict(zip(REPLAY_CHOICES, values, strict=True))
+            todo.append((budget, arch, hp, 0))
+    t_start = time.perf_counter()
+    for i, (budget, arch, hp, seed) in enumerate(todo):
+        key = _pool_key(args.kind, arch.label, hp, args.epochs, seed)
+        if key in cache:
+            continue
+        cfg = TrainConfig(
+            lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_steps=hp["warmup_steps"], dropout=hp["dropout"],
+            batch_size=hp["batch_size"], max_epochs=args.epochs, patience=args.epochs, objective="val_auc",
+            seed=seed, num_threads=1, parametrization=args.kind,
+        )  # fmt: skip
+        res = train_prepared(data, Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff), cfg)
+        rec = {"key": key, "budget": budget, "val_auc": res.metrics.get("val_auc"), "status": res.status}
+        cache[key] = rec
+        with path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if i % 10 == 0:
+            print(f"pool {i + 1}/{len(todo)} {budget} {arch.label} {hp} auc {rec['val_auc']} "
+                  f"({time.perf_counter() - t_start:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+    return cache
+
+
+def _noise_sd(
+    args: argparse.Namespace, space: Any, cache: dict[str, dict[str, Any]], data: Any
+) -> tuple[float, int]:
+    """Seed-to-seed sd of val AUC: the target's 3 best configurations retrained with seeds 1 and 2 (cached)."""
+    import torch
+
+    from hpo_assets.model.params import Arch
+    from hpo_assets.training.trainer import TrainConfig, train_prepared
+
+    torch.set_num_threads(1)
+    path = CACHE / "transfer_replay_pool.jsonl"
+    scored = []
+    for arch in space.archs:
+        for values in __import__("itertools").product(*REPLAY_CHOICES.values()):
+            hp = dict(zip(REPLAY_CHOICES, values, strict=True))
+            rec = cache.get(_pool_key(args.kind, arch.label, hp, args.epochs, 0))
+            if rec and rec["val_auc"] is not None:
+                scored.append((rec["val_auc"], arch, hp))
+    scored.sort(key=lambda r: -r[0])
+    devs, n = [], 0
+    for _, arch, hp in scored[:3]:
+        vals = []
+        for seed in (0, 1, 2):
+            key = _pool_key(args.kind, arch.label, hp, args.epochs, seed)
+            if key not in cache:
+                cfg = TrainConfig(
+                    lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_steps=hp["warmup_steps"],
+                    dropout=hp["dropout"], batch_size=hp["batch_size"], max_epochs=args.epochs,
+                    patience=args.epochs, objective="val_auc", seed=seed, num_threads=1, parametrization=args.kind,
+                )  # fmt: skip
+                res = train_prepared(data, Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff), cfg)
+                cache[key] = {
+                    "key": key,
+                    "budget": "noise",
+                    "val_auc": res.metrics.get("val_auc"),
+                    "status": res.status,
+                }
+                with path.open("a") as fh:
+                    fh.write(json.dumps(cache[key]) + "\n")
+            vals.append(cache[key]["val_auc"])
+        m = statistics.fmean(vals)
+        devs += [(v - m) ** 2 for v in vals]
+        n += len(vals) - 1
+    return math.sqrt(sum(devs) / n), n
+
+
+def _replay_study(args, space, cache, name, storage, seed, n_trials, warm=None, n_forced=6) -> list[float]:
+    """One study on stored results: the val AUC of each counted trial, in order."""
+    from hpo_assets.search.runner import StudyOptions, run_study
+
+    class _Result:
+        def __init__(self, auc: float | None) -> None:
+            self.metrics = {"val_auc": auc, "val_loss": None}
+            self.curve = [{"epoch": 1, "val_auc": auc}]
+            self.status = "ok" if auc is not None else "diverged"
+            self.diverge_epoch, self.diverged_reason = (
+                (None, None) if auc is not None else (1, "stored run diverged")
+            )
+            self.val_logits, self.val_labels = [0.0], [0]
+
+    def trainer(arch: Any, hp: Any, on_epoch: Any) -> _Result:
+        rec = cache[_pool_key(args.kind, arch.label, dict(hp), args.epochs, 0)]
+        return _Result(rec["val_auc"])
+
+    run_study(
+        space, trainer, study_name=name, storage=storage, warm_start=warm, log=lambda _m: None,
+        study_attrs={"parametrization": args.kind},
+        options=StudyOptions(n_trials=n_trials, n_forced=n_forced, pruner="none", seed=seed, epochs_config=args.epochs),
+    )  # fmt: skip
+    import optuna
+
+    from hpo_assets.search.storage import open_storage
+
+    study = optuna.load_study(study_name=name, storage=open_storage(storage, name))
+    out = []
+    for t in sorted(study.trials, key=lambda t: t.number):
+        if t.user_attrs.get("skipped_duplicate") or t.user_attrs.get("killed_run"):
+            continue
+        out.append(t.value if t.value is not None else -math.inf)
+    return out
+
+
+def _trials_to_reach(values: list[float], threshold: float) -> int | None:
+    best = -math.inf
+    for i, v in enumerate(values, 1):
+        best = max(best, v)
+        if best >= threshold:
+            return i
+    return None
+
+
+def replay_main(args: argparse.Namespace) -> None:
+    """(2) Trials a warm-started study needs to come within one noise SD of the from-scratch 50-trial best.
+
+    Spaces: `--archs` architectures spread through each budget's space x lr {1e-4..3e-3} x dropout
+    {0, 0.3} x weight decay {0, 1e-2} (warm-up 10 steps, batch 64). Every configuration of the
+    source and target spaces is trained ONCE (`--epochs`, seed 0, `--kind`, val AUC on the h1 split);
+    studies are then replayed on the stored values with the real run_study (TPE, steering, forced
+    extremes, warm start) for `--replays` seeds. Per seed: the source study runs 50 trials from scratch,
+    its best warm-starts the target; the target's from-scratch study runs 50 trials. The threshold is
+    the mean (over seeds) from-scratch 50-trial best minus the seed-to-seed SD of val AUC (the 3 best
+    target configurations retrained with 3 seeds): "within one SE" of a single trained model.
+    """
+    import tempfile
+
+    data = _data()
+    sources = args.sources.split(",")
+    spaces = {b: _replay_space(b, args.archs, data.n_features) for b in [*sources, args.target]}
+    for b, sp in spaces.items():
+        print(f"{b}: {len(sp.archs)} architectures {[a.label for a in sp.archs]}, {sp.size} configurations")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores shared)", flush=True)
+    cache = _train_pool(args, spaces, data)
+    sd, dof = _noise_sd(args, spaces[args.target], cache, data)
+    from hpo_assets.search.transfer import load_sources, plan_warm_start
+
+    cold, warm_runs, warm_first = [], [], []
+    for r in range(args.replays):
+        with tempfile.TemporaryDirectory() as tmp:
+            names = []
+            for b in sources:
+                name = f"hpo-{b}-h1"
+                _replay_study(args, spaces[b], cache, name, tmp, seed=100 + r, n_trials=50)
+                names.append(name)
+            cold.append(
+                _replay_study(args, spaces[args.target], cache, "cold", tmp, seed=200 + r, n_trials=50)
+            )
+            src = load_sources(tmp, names, args.kind, "maximize")
+            plan = plan_warm_start(src, spaces[args.target], max_configs=len(src) + 4)
+            warm_first.append(len(plan.configs))
+            warm_runs.append(
+                _replay_study(
+                    args,
+                    spaces[args.target],
+                    cache,
+                    "warm",
+                    tmp,
+                    seed=200 + r,
+                    n_trials=args.warm_trials,
+                    warm=plan,
+                )
+            )
+    best50 = [max(v) for v in cold]
+    target_best = statistics.fmean(best50)
+    threshold = target_best - sd
+    all_values = [
+        r["val_auc"] for r in cache.values() if r["budget"] == args.target and r["val_auc"] is not None
+    ]
+    print(
+        f"\n{args.target} target, sources {sources}, {args.kind}, {args.epochs} epochs/config, {args.replays} replays"
+    )
+    print(
+        f"from-scratch 50-trial best: mean {target_best:.4f} (sd over replays {statistics.pstdev(best50):.4f})"
+    )
+    print(f"seed-to-seed SD of val AUC (3 configs x 3 seeds, {dof} dof): {sd:.4f}; threshold {threshold:.4f}")
+    print(
+        f"{args.target} space: {len(all_values)} stored runs, val AUC {min(all_values):.4f}..{max(all_values):.4f}"
+    )
+
+    def summary(label: str, runs: list[list[float]], cap: int) -> None:
+        reach = [_trials_to_reach(v[:cap], threshold) for v in runs]
+        hit = [n for n in reach if n is not None]
+        share = len(hit) / len(reach)
+        lo, hi = _wilson(len(hit), len(reach))
+        med = statistics.median(hit) if hit else None
+        print(f"{label:32s} reached within {cap} trials in {len(hit)}/{len(reach)} replays "
+              f"({share:.0%}, 95% CI {lo:.0%}-{hi:.0%}); median trials when reached {med}")  # fmt: skip
+
+    summary("warm start (ours)", warm_runs, 10)
+    summary("from scratch (TPE, 6 extremes)", cold, 10)
+    summary("from scratch (TPE, 6 extremes)", cold, 50)
+    print(f"transferred configurations enqueued per replay: {sorted(set(warm_first))}")
+    for label, runs in (("warm", warm_runs), ("cold", cold)):
+        b10 = [max(v[:10]) for v in runs]
+        print(f"best after 10 trials, {label}: mean {statistics.fmean(b10):.4f} +- "
+              f"{_t95(len(b10)) * statistics.stdev(b10) / math.sqrt(len(b10)):.4f} (95% t, over replays)")  # fmt: skip
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -174,9 +428,21 @@ def main(argv: list[str] | None = None) -> None:
     lr.add_argument("--kinds", default="standard,mup")
     lr.add_argument("--epochs", type=int, default=2)
     lr.add_argument("--depth", type=int, default=2)
+    rp = sub.add_parser("replay", help="(2) trials a warm-started study needs (tabular replay)")
+    rp.add_argument("--sources", default="50K")
+    rp.add_argument("--target", default="200K")
+    rp.add_argument(
+        "--archs", type=int, default=4, help="architectures per budget (spread through its space)"
+    )
+    rp.add_argument("--epochs", type=int, default=2)
+    rp.add_argument("--replays", type=int, default=20)
+    rp.add_argument("--warm-trials", type=int, default=10)
+    rp.add_argument("--kind", default="mup")
     args = parser.parse_args(argv)
     if args.command == "lr-curves":
         lr_curves(args)
+    else:
+        replay_main(args)
 
 
 if __name__ == "__main__":

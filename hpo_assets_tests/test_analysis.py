@@ -303,3 +303,36 @@ def test_consistency_uses_one_standard_error_and_flags_edges() -> None:
     assert sorted(dist["value"].to_list()) == ["0.0001", "0.001"]
     edges = {(r["parameter"], r["edge"]) for r in sec.tables["edge_flags"].iter_rows(named=True)}
     assert ("lr", "highest tried") in edges and ("dropout", "lowest tried") in edges
+
+
+# ---- warm starts --------------------------------------------------------------------------------------------
+
+
+def test_report_says_per_study_whether_it_was_warm_started_and_from_what() -> None:
+    from hpo_assets.analysis.report import render
+    from hpo_assets.analysis.warm_start import warm_starts
+
+    rows = [_trial("hpo-2M-h1", i, objective=0.7 + 0.01 * i) for i in range(3)]
+    rows += [
+        _trial("hpo-20M-h1", 0, budget="20M", objective=0.74, transferred_from="hpo-2M-h1#2"),
+        _trial("hpo-20M-h1", 1, budget="20M", objective=0.71, transferred_from="hpo-2M-h1#2"),
+        _trial("hpo-20M-h1", 2, budget="20M", objective=0.72),
+    ]
+    sec = warm_starts(_table(rows))
+    by_study = {r["study"]: r for r in sec.tables["studies"].iter_rows(named=True)}
+    assert (
+        by_study["hpo-2M-h1"]["warm_started"] is False and by_study["hpo-2M-h1"]["transferred_from"] is None
+    )
+    warm = by_study["hpo-20M-h1"]
+    assert (warm["warm_started"], warm["transferred_from"], warm["transferred_trials"]) == (
+        True,
+        "hpo-2M-h1#2",
+        2,
+    )
+    assert warm["best_is_transferred"] is True  # trial 0 (0.74) is the best and was transferred
+    assert sec.headline[0] == "1 of 2 studies were warm-started:"
+    assert "hpo-20M-h1 (20M, h1) from hpo-2M-h1#2" in sec.headline[1]
+    _, md = render([sec], pl.DataFrame(), {})
+    assert "Warm-started studies" in md and "hpo-2M-h1#2" in md
+    cold = warm_starts(_table(rows[:3]))
+    assert cold.headline == ["All 1 studies were searched from scratch (no transfer_from)."]

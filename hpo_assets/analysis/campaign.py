@@ -14,6 +14,7 @@ from hpo_assets.analysis.inputs import stored_val_outputs
 from hpo_assets.analysis.report import write_report
 from hpo_assets.analysis.scaling import LogitsReader, scaling
 from hpo_assets.analysis.section import Section, write_section
+from hpo_assets.analysis.warm_start import warm_starts
 
 
 def partitions(df: pl.DataFrame) -> list[tuple[str, str]]:
@@ -73,7 +74,9 @@ def analyze(
     emit(scal)
     cons = consistency(table)
     emit(cons)
-    sections = [scal, cov, summ, cons]
+    warm = warm_starts(table)
+    emit(warm)
+    sections = [scal, cov, summ, cons, warm]
     index = {k: str(v) for k, v in files.items() if k.endswith((" md", " json")) or k.endswith(".png")}
     report = write_report(sections, table, out_dir, {**(extra_files or {}), **index})
     files.update({f"hpo_report {k}": v for k, v in report.items()})

@@ -214,6 +214,104 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_targets(text: str) -> list:
+    """`2M|h1,20M|h3`, `all`, or one dimension with a star (`2M|*`, `*|h1`) -> plan targets, checked."""
+    from hpo_assets.search.partition import study_budgets, study_horizons
+    from hpo_assets.search.plan import Target
+
+    BUDGETS, HORIZONS = study_budgets(), study_horizons()
+
+    keys: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if part == "all":
+            part = "*|*"
+        budget, sep, horizon = part.partition("|")
+        if not sep:
+            raise UserError(f"partition {part!r} must read budget|horizon, e.g. '2M|h1' (or 'all')")
+        for value, valid, what in ((budget, BUDGETS, "budget"), (horizon, HORIZONS, "horizon")):
+            if value != "*" and value not in valid:
+                raise UserError(f"partition {part!r}: {what} {value!r} is not one of {valid}")
+        keys += [f"{b}|{h}" for b in BUDGETS if budget in ("*", b) for h in HORIZONS if horizon in ("*", h)]
+    if not keys:
+        raise UserError("no partitions given, e.g. '2M|h1,2M|h3' or 'all'")
+    return [Target(*k.split("|")) for k in dict.fromkeys(keys)]
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """Predicted compute-hours of a backfill, before launching it."""
+    import optuna
+
+    from hpo_assets.search.cost import read_history
+    from hpo_assets.search.plan import plan_backfill, prepared_for, study_values
+    from hpo_assets.search.storage import redact
+    from hpo_assets.settings import outputs_dir, storage_dir
+    from hpo_assets.training.leases import visible_devices
+
+    targets = parse_targets(args.partitions)
+    study = study_values(args.profile)  # an unknown profile fails here, naming the choices
+    device = args.device or ("cuda" if visible_devices() else "cpu")
+    spec = args.storage or str(storage_dir())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    history = read_history(spec)
+    features = outputs_dir() / "features" / "features.parquet"
+    if features.is_file():
+        from hpo_assets.data.dataset import load_features
+
+        frame = load_features(features)
+    else:
+        from hpo_assets.data.features import build_features
+        from hpo_assets.data.market import default_market_path, load_market
+
+        frame = build_features(load_market(default_market_path()))
+
+    def probe(data, arch):
+        from hpo_assets.training.probe import probe_epoch
+
+        print(
+            f"probing: two epochs of {arch.label} on {device} (no trials to calibrate by) ...",
+            file=sys.stderr,
+        )
+        threads = int(study.get("cpu_threads") or 0) or None
+        return probe_epoch(data, arch, device, num_threads=threads)
+
+    plan = plan_backfill(
+        targets,
+        study,
+        history,
+        device,
+        lambda t: prepared_for(frame, t.days, study),
+        None if args.no_probe else probe,
+    )
+    rows = plan.rows()
+    cols = list(rows[0])
+    cells = [[str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print(
+        f"plan: {len(targets)} partition(s), profile {args.profile or '(defaults)'} "
+        f"({study['n_trials']} trials x <= {study['max_epochs']} epochs), device {device}, storage {redact(spec)}"
+    )
+    for line in [cols, *cells]:
+        print(
+            "  "
+            + "  ".join(
+                v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=False))
+            )
+        )
+    cal = plan.calibration
+    print(
+        f"total: {plan.hours:.4g} compute-hours ({plan.hours * 3600:,.0f} s of {device} time, partitions run one per GPU)"
+    )
+    print(
+        f"calibration: {cal.basis}: {cal.flops_per_s / 1e9:.3g} GFLOP/s effective, overhead {cal.overhead_s:.3g} s/epoch"
+    )
+    print(f"epochs: {plan.epochs.basis}")
+    for note in plan.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -306,6 +404,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=["contiguous", "chunks"], default="", help="split kind (default: split.kind)"
     )
     chk.set_defaults(func=_cmd_check_data)
+
+    pl_ = sub.add_parser(
+        "plan", help="predicted compute-hours of a backfill of study partitions, before launching it"
+    )
+    pl_.add_argument("partitions", help="partition keys: '2M|h1,20M|h3', '2M|*', '*|h1' or 'all'")
+    pl_.add_argument("--profile", default="", help="configuration profile: demo, full ('' = defaults)")
+    pl_.add_argument(
+        "--storage", default="", help="study storage to calibrate by and resume from (default: .hpo/)"
+    )
+    pl_.add_argument("--device", default="", help="cpu or cuda (default: cuda when a GPU is visible)")
+    pl_.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="never train a probe epoch (fail when storage has no trials to calibrate by)",
+    )
+    pl_.set_defaults(func=_cmd_plan)
 
     st = sub.add_parser(
         "studies", help="list the live studies in a storage with counts and optuna-dashboard commands"

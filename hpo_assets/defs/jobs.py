@@ -1,4 +1,4 @@
-"""Jobs: the data job, the partitioned study job, and the trial table + analysis job."""
+"""Jobs: the data job, the partitioned study jobs (one per profile), and the trial table + analysis job."""
 
 from __future__ import annotations
 
@@ -12,11 +12,30 @@ market_job = dg.define_asset_job(
     description="Load and validate the market data, then build the 25 features and the per-horizon labels.",
 )
 
-study_job = dg.define_asset_job(
+
+def _study_job(name: str, profile: str, description: str) -> dg.UnresolvedAssetJobDefinition:
+    """A study job with its profile baked in: a backfill from the UI or `dagster job backfill` needs no YAML."""
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets("hpo_study"),
+        partitions_def=budget_horizon_partitions,
+        config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
+        tags={"hpo_assets/profile": profile},
+        description=description,
+    )
+
+
+study_job = _study_job(
     "study_job",
-    selection=dg.AssetSelection.assets("hpo_study"),
-    partitions_def=budget_horizon_partitions,
-    description="Run (or resume) the Optuna study of one budget x horizon partition; backfill it across partitions.",
+    "full",
+    "Full campaign profile: 50 trials x up to 50 epochs per budget x horizon partition, on all the data "
+    "(GPU-hours per partition at 200M/2B; `hpo-assets plan PARTITIONS --profile full` predicts them first).",
+)
+study_demo_job = _study_job(
+    "study_demo_job",
+    "demo",
+    "Demo profile: 12 trials x up to 3 epochs on a 3.5-year window, one CPU thread per trial (minutes per 2M "
+    "partition on a CPU; `hpo-assets plan PARTITIONS --profile demo` predicts them first).",
 )
 
 analysis_job = dg.define_asset_job(
@@ -32,4 +51,4 @@ importance_job = dg.define_asset_job(
     description="Parameter importance (fANOVA + PED-ANOVA with a noise floor) of one budget x horizon partition.",
 )
 
-JOBS = [market_job, study_job, analysis_job, importance_job]
+JOBS = [market_job, study_job, study_demo_job, analysis_job, importance_job]

@@ -71,7 +71,9 @@ def diverged_analysis(paths: HpoPaths) -> dg.MaterializeResult:
         table_, paths.outputs(*outputs.SUMMARY_DIR, DIVERGED_CSV).parent, sources=report.get("sources", [])
     )
     div = diverged_table(table_)
-    by_category = div.group_by("budget", "arch_category").len().sort("budget", "arch_category")
+    by_category = (
+        div.group_by("budget", "arch_category").len(name="n_diverged").sort("budget", "arch_category")
+    )
     return dg.MaterializeResult(
         metadata={
             "n_diverged": div.height,

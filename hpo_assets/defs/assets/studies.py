@@ -4,6 +4,8 @@
 
 import base64
 import json
+import re
+import time
 from typing import Any
 
 import dagster as dg
@@ -203,6 +205,12 @@ def hpo_study(
         cfg.cpu_bf16,
         parametrization=cfg.parametrization,
     )
+    estimate = _estimate(part, cfg, data, space, device, spec)
+    context.log.info(
+        f"{part.study_name}: predicted {estimate['predicted_hours']:.4g} compute-hours for "
+        f"{estimate['trials_to_run']} trials ({estimate['prediction_basis']})"
+    )
+    started = time.monotonic()
     try:
         run = run_study(
             space,
@@ -222,7 +230,7 @@ def hpo_study(
                 "cpu_threads": cfg.cpu_threads,
             },  # fmt: skip
             device=device,
-            log=context.log.info,
+            log=_study_log(context),
             warm_start=warm,
         )
     except StudyConfigError as exc:  # e.g. another objective than the stored study's
@@ -249,10 +257,74 @@ def hpo_study(
     return dg.MaterializeResult(
         metadata={
             **_metadata(run, study, spec, png_path, png),
+            **_measured(estimate, time.monotonic() - started),
             "summary_path": dg.MetadataValue.path(str(summary_path)),
         },
         check_results=_checks(study, space),
     )
+
+
+def _estimate(
+    part: Any, cfg: StudySettings, data: Any, space: SearchSpace, device: str, spec: str
+) -> dict[str, Any]:
+    """The compute this run will take, predicted before it starts (see `hpo-assets plan`)."""
+    from hpo_assets.model.params import Arch
+    from hpo_assets.search.cost import read_history
+    from hpo_assets.search.plan import Target, plan_backfill
+    from hpo_assets.training.probe import probe_epoch
+
+    patch_len, stride = int(_MODEL["patch_len"]), int(_MODEL["stride"])
+    plan = plan_backfill(
+        [Target(part.budget, part.horizon)],
+        {"n_trials": cfg.n_trials, "max_epochs": cfg.max_epochs},
+        read_history(spec),
+        device,
+        lambda _: data,
+        probe=lambda d, arch: probe_epoch(d, arch, device, patch_len, stride, cfg.cpu_threads or None),
+        archs_for=lambda *_: [Arch(a.d_model, a.n_layers, a.n_heads, a.d_ff) for a in space.archs],
+        batch_sizes=_batch_sizes(space),
+    )
+    (row,) = plan.partitions
+    return {
+        "predicted_hours": row.hours,
+        "trials_to_run": row.trials_remaining,
+        "prediction_basis": f"{plan.calibration.basis}; {plan.epochs.basis}",
+        "predicted_sec_per_epoch": row.seconds_per_epoch,
+    }
+
+
+def _batch_sizes(space: SearchSpace) -> list[int]:
+    """The batch sizes trials draw from (a categorical choice); 64 when the space has no such list."""
+    try:
+        return [int(b) for b in space.values("batch_size")]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return [64]
+
+
+_EPOCH_LINE = re.compile(r"#\d+ epoch \d+/")
+
+
+def _study_log(context: dg.AssetExecutionContext) -> Any:
+    """Trial starts and outcomes at INFO; the per-epoch lines at DEBUG (hundreds per study otherwise)."""
+
+    def log(message: str) -> None:
+        (context.log.debug if _EPOCH_LINE.search(message) else context.log.info)(message)
+
+    return log
+
+
+def _measured(estimate: dict[str, Any], seconds: float) -> dict[str, Any]:
+    predicted = estimate["predicted_hours"]
+    measured = seconds / 3600.0
+    return {
+        "predicted_hours": dg.MetadataValue.float(float(predicted)),
+        "measured_hours": dg.MetadataValue.float(measured),
+        "predicted_over_measured": dg.MetadataValue.float(predicted / measured)
+        if measured > 0 and estimate["trials_to_run"]
+        else dg.MetadataValue.null(),  # type: ignore[arg-type]
+        "prediction_basis": dg.MetadataValue.text(estimate["prediction_basis"]),
+        "predicted_sec_per_epoch": dg.MetadataValue.float(float(estimate["predicted_sec_per_epoch"])),
+    }
 
 
 def _checks(study: Any, space: SearchSpace) -> list[dg.AssetCheckResult]:

@@ -142,7 +142,7 @@ def load_trial_table(paths: HpoPaths) -> tuple[pl.DataFrame, dict]:
 @dg.asset_check(asset=trial_table, description="No study has two rows with the same trial number.")
 def unique_trial_numbers(paths: HpoPaths) -> dg.AssetCheckResult:
     table_, _ = load_trial_table(paths)
-    dups = table_.group_by("study", "trial_num").len().filter(pl.col("len") > 1)
+    dups = table_.group_by("study", "trial_num").len(name="n_rows").filter(pl.col("n_rows") > 1)
     return dg.AssetCheckResult(
         passed=dups.is_empty(), metadata={"duplicated_numbers": dups.height, "examples": table(dups)}
     )

@@ -243,9 +243,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     """Predicted compute-hours of a backfill, before launching it."""
     import optuna
 
+    from hpo_assets.locations import mask_password as redact
     from hpo_assets.search.cost import read_history
     from hpo_assets.search.plan import plan_backfill, prepared_for, study_values
-    from hpo_assets.search.storage import redact
     from hpo_assets.settings import outputs_dir, storage_dir
     from hpo_assets.training.leases import visible_devices
 

@@ -4,7 +4,8 @@ Run by hand (minutes to an hour; others share the machine, so the load average i
 
     .venv/bin/python benchmarks/transfer.py lr-curves                 # (1) defaults below, ~30 min
     .venv/bin/python benchmarks/transfer.py lr-curves --seeds 0 --epochs 1 --widths 64,128
-    .venv/bin/python benchmarks/transfer.py replay                    # (2) tabular replay of warm starts
+    .venv/bin/python benchmarks/transfer.py replay --archs 3          # (2) tabular replay of warm starts
+    .venv/bin/python benchmarks/transfer.py coord-check               # (3) coordinate check (GPU: see README)
 
 (1) lr-curves: best validation loss (S&P 500 h1 split, 3,667 training / 424 validation windows)
 vs learning rate for widths 64 -> 512 (depth 2, head size 32, d_ff = 2 x width, batch 64, dropout
@@ -14,7 +15,8 @@ run per (width, lr, seed), 1 CPU thread each. Per width: mean over seeds with a 
 within one standard error of the optimum's ("indistinguishable"). Results are cached in
 benchmarks/.cache/ so a killed run resumes.
 
-(2) replay: see `replay_main` below.
+(2) replay: see `replay_main` below. (3) coord-check: `training/coord_check.py` at chosen widths,
+device and precision; the README's GPU protocol runs it at the 2B widths in bf16.
 """
 
 from __future__ import annotations
@@ -416,6 +418,29 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def coord_main(args: argparse.Namespace) -> None:
+    """(3) The coordinate check of the test suite at any widths, device and precision (GPU protocol)."""
+    import torch
+
+    from hpo_assets.training.coord_check import coordinate_check, growth
+
+    if args.device == "cpu":
+        torch.set_num_threads(1)
+    widths = [int(w) for w in args.widths.split(",")]
+    print(f"coordinate check: widths {widths}, depth {args.n_layers}, head size {args.head_dim}, {args.steps} "
+          f"AdamW steps at lr {args.lr:g}, device {args.device}, bf16 {args.bf16}")  # fmt: skip
+    for kind in args.kinds.split(","):
+        stats = coordinate_check(
+            kind, widths=widths, steps=args.steps, lr=args.lr, n_layers=args.n_layers, head_dim=args.head_dim,
+            device=args.device, bf16=args.bf16 or None,
+        )  # fmt: skip
+        print(f"[{kind}]  " + "  ".join(f"w={s.width}: |h| {s.hidden:.3g} |dh| {s.hidden_delta:.3g} "
+                                        f"|logit| {s.logit:.3g}" for s in stats))  # fmt: skip
+        print(f"   growth narrowest->widest (fitted): |h| x{growth(stats, 'hidden'):.2f}  "
+              f"|dh| x{growth(stats, 'hidden_delta'):.2f}  |logit| x{growth(stats, 'logit'):.2f}  "
+              f"(flat = within 0.5..2)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -438,11 +463,22 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--replays", type=int, default=20)
     rp.add_argument("--warm-trials", type=int, default=10)
     rp.add_argument("--kind", default="mup")
+    cc = sub.add_parser("coord-check", help="(3) activation/logit size after a few steps across widths")
+    cc.add_argument("--widths", default="64,128,256,512")
+    cc.add_argument("--kinds", default="standard,mup,completep")
+    cc.add_argument("--steps", type=int, default=4)
+    cc.add_argument("--lr", type=float, default=1e-2)
+    cc.add_argument("--n-layers", type=int, default=2)
+    cc.add_argument("--head-dim", type=int, default=32)
+    cc.add_argument("--device", default="cpu")
+    cc.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA, or CPUs with AMX)")
     args = parser.parse_args(argv)
     if args.command == "lr-curves":
         lr_curves(args)
-    else:
+    elif args.command == "replay":
         replay_main(args)
+    else:
+        coord_main(args)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_init_instance(args: argparse.Namespace) -> int:
-    from hpo_assets.defs.instance import ensure_instance
+    from hpo_assets.defs.instance import PG_PASSWORD_ENV, PG_URL_ENV, ensure_instance, postgres_storage
 
     home = args.home or os.environ.get("DAGSTER_HOME")
     if not home:
         raise UserError("set DAGSTER_HOME or pass --home: the folder of the Dagster instance")
-    path = ensure_instance(
-        home,
-        postgres_url=args.postgres_url or os.environ.get("HPO_ASSETS_PG_URL"),
-        gpu_pool_limit=args.gpu_limit,
-    )
+
+    url = args.postgres_url or os.environ.get(PG_URL_ENV)
+    from_env = bool(url) and not args.postgres_url
+    path = ensure_instance(home, postgres_url=url, gpu_pool_limit=args.gpu_limit, url_from_env=from_env)
     print(f"Dagster instance config: {path}")
+    if url and from_env:
+        print(
+            f"  storage: PostgreSQL from ${PG_URL_ENV}; set it for every Dagster process (webserver, daemon)"
+        )
+    elif url and "password" in str(postgres_storage(url)):
+        print(
+            f"  storage: PostgreSQL; set ${PG_PASSWORD_ENV} for every Dagster process (the password is not written)"
+        )
     return 0
 
 
@@ -189,9 +196,9 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     from hpo_assets.locations import mask_password
     from hpo_assets.search.runner import study_counts
     from hpo_assets.search.storage import dashboard_command, list_studies, open_storage
-    from hpo_assets.settings import storage_dir
+    from hpo_assets.settings import storage_spec
 
-    spec = args.storage or str(storage_dir())
+    spec = storage_spec(args.storage or "")
     names = list_studies(spec)
     if not names:
         print(f"no studies in {mask_password(spec)}")

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from hpo_assets import settings
+from hpo_assets.locations import mask_password
 
 DEMO_PARTITIONS = ["2M|h1", "2M|h3", "2M|h5"]
 EXAMPLES = settings.DATA_DIR / "examples" / "phase6c_a50"
@@ -91,7 +92,7 @@ def run_demo(profile: str = "demo") -> int:
         f"\nDemo {'finished' if ok else 'STOPPED'} in {time.monotonic() - started:.0f} s (profile {profile})."
     )
     print(f"  outputs:        {settings.outputs_dir()}")
-    print(f"  study storage:  {settings.storage_dir()}  (one Optuna journal file per study)")
+    print(f"  study storage:  {mask_password(settings.storage_spec())}")
     print(f"  Dagster home:   {home}")
     print("  open the UI:    make ui   (then http://127.0.0.1:3000, Assets -> hpo_study)")
     return 0 if ok else 1

@@ -24,6 +24,21 @@ def mask_password(text: str | object) -> str:
     return _URL_PASSWORD.sub(lambda m: m["head"] + MASK + m["at"], str(text))
 
 
+def unmask(spec: str, candidates: list[str]) -> str:
+    """The real URL behind a masked one (`user:***@host`), found among `candidates`; else `spec` as given."""
+    if MASK + "@" not in spec:
+        return spec
+    return next((c for c in candidates if c and c != spec and mask_password(c) == spec), spec)
+
+
+def expand_env(spec: str) -> str:
+    """A URL with `${VAR}` references (e.g. a password kept in the environment) filled from the environment.
+
+    Configuration then holds the reference, never the secret.
+    """
+    return os.path.expandvars(spec) if is_url(spec) else spec
+
+
 def as_path(spec: str | os.PathLike[str], base: Path | None = None) -> Path | Any:
     """A local `Path` (relative ones taken from `base`) or, for a URL such as `s3://bucket/prefix`, a
     `upath.UPath` over fsspec: the same pathlib API, so callers need not care where files live.

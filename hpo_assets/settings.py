@@ -58,6 +58,10 @@ def outputs_dir() -> Any:
     return as_path(os.environ.get("HPO_ASSETS_OUTPUTS") or "outputs", PROJECT_ROOT)
 
 
-def storage_dir() -> Path:
-    """Where embedded Optuna journal files live (HPO_ASSETS_STORAGE overrides `.hpo/`)."""
-    return project_path(os.environ.get("HPO_ASSETS_STORAGE", settings()["study"]["storage_dir"]))
+def storage_spec(value: str = "") -> str:
+    """Where studies live: `value`, else HPO_ASSETS_STORAGE, else `.hpo/` (study.storage_dir). A storage
+    URL is returned as given; a folder as an absolute path (relative ones from the project root)."""
+    from hpo_assets.locations import is_url
+
+    spec = value or os.environ.get("HPO_ASSETS_STORAGE") or str(settings()["study"]["storage_dir"])
+    return spec if is_url(spec) else str(project_path(spec))

@@ -34,7 +34,37 @@ def gpu_limit(n_gpus: int | None = None) -> int:
     return max(1, gpu_count() if n_gpus is None else n_gpus)
 
 
-def instance_config(postgres_url: str | None = None) -> dict:
+PG_URL_ENV = "HPO_ASSETS_PG_URL"
+PG_PASSWORD_ENV = "HPO_ASSETS_PG_PASSWORD"
+
+
+def postgres_storage(postgres_url: str, from_env: bool = False) -> dict:
+    """dagster-postgres storage config that never holds a password.
+
+    A URL taken from HPO_ASSETS_PG_URL is written as a reference to that variable; a URL given on the
+    command line with a password is written in parts, the password as a reference to
+    HPO_ASSETS_PG_PASSWORD (Dagster reads `{"env": ...}` when each process starts).
+    """
+    if from_env:
+        return {"postgres_url": {"env": PG_URL_ENV}}
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    if url.password is None:
+        return {"postgres_url": postgres_url}
+    db: dict = {
+        "username": url.username or "",
+        "password": {"env": PG_PASSWORD_ENV},
+        "hostname": url.host or "localhost",
+        "db_name": url.database or "postgres",
+        "port": url.port or 5432,
+    }
+    if url.query:
+        db["params"] = dict(url.query)
+    return {"postgres_db": db}
+
+
+def instance_config(postgres_url: str | None = None, from_env: bool = False) -> dict:
     """Queued runs (pools at run granularity), the automation sensors on, optional PostgreSQL storage."""
     config: dict = {
         "run_coordinator": {
@@ -46,7 +76,7 @@ def instance_config(postgres_url: str | None = None) -> dict:
         "telemetry": {"enabled": False},
     }
     if postgres_url:
-        config["storage"] = {"postgres": {"postgres_url": postgres_url}}
+        config["storage"] = {"postgres": postgres_storage(postgres_url, from_env)}
     return config
 
 
@@ -76,7 +106,10 @@ def set_gpu_pool(home: str | os.PathLike[str], limit: int | None = None) -> int:
 
 
 def ensure_instance(
-    home: str | os.PathLike[str], postgres_url: str | None = None, gpu_pool_limit: int | None = None
+    home: str | os.PathLike[str],
+    postgres_url: str | None = None,
+    gpu_pool_limit: int | None = None,
+    url_from_env: bool = False,
 ) -> Path:
     """Write dagster.yaml into DAGSTER_HOME unless the user already has one (theirs is never overwritten),
     then make sure the `gpu` pool has its limit."""
@@ -86,7 +119,7 @@ def ensure_instance(
     existing = yaml.safe_load(target.read_text()) if target.exists() else None
     if existing is None or (isinstance(existing, dict) and _written_by_old_version(existing)):
         old_storage = (existing or {}).get("storage")
-        config = instance_config(postgres_url)
+        config = instance_config(postgres_url, from_env=url_from_env)
         if old_storage and not postgres_url:
             config["storage"] = old_storage
         target.write_text(yaml.safe_dump(config, sort_keys=False))

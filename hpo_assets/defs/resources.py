@@ -11,7 +11,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from hpo_assets import settings
-from hpo_assets.locations import as_path, is_local, is_url
+from hpo_assets.locations import as_path, is_local
 from hpo_assets.training import leases
 
 
@@ -41,9 +41,7 @@ class HpoPaths(dg.ConfigurableResource):
 
     def storage_spec(self) -> str:
         """The storage as configured: a URL, or an absolute folder path for journal files."""
-        if self.storage and is_url(self.storage):
-            return self.storage
-        return str(settings.project_path(self.storage) if self.storage else settings.storage_dir())
+        return settings.storage_spec(self.storage)
 
 
 class GpuLeases(dg.ConfigurableResource):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from hpo_assets.locations import is_url, mask_password
+from hpo_assets.locations import expand_env, is_url, mask_password, unmask
 
 JOURNAL_SUFFIX = ".journal"
 # SQLAlchemy dialects Optuna's RDBStorage is known to work with.
@@ -49,12 +50,13 @@ def open_storage(spec: str, study_name: str = "", *, create: bool = True) -> Bas
         raise StorageError("storage is empty; give a folder for journal files or an Optuna storage URL")
     if is_url(spec):
         _check_url(spec)
+        spec = unmask(spec, [os.environ.get("HPO_ASSETS_STORAGE", "")])  # a trial table's masked source_path
         if not create and spec.startswith("sqlite:///"):
             db = Path(spec.removeprefix("sqlite:///"))
             if not db.is_file():
                 raise StorageError(f"{spec}: no SQLite file at {db}")
         try:
-            return RDBStorage(spec)
+            return RDBStorage(expand_env(spec))
         except Exception as exc:  # SQLAlchemy / driver errors: name the URL and the cause in one line
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StorageError(
@@ -121,6 +123,6 @@ def list_studies(spec: str) -> list[str]:
 
 
 def dashboard_command(spec: str, study_name: str) -> str:
-    """The exact `optuna-dashboard` command that shows this study's storage."""
-    target = spec if is_url(spec) else str(journal_path(spec, study_name).resolve())
+    """The `optuna-dashboard` command that shows this study's storage (a URL's password shown as ***)."""
+    target = mask_password(spec) if is_url(spec) else str(journal_path(spec, study_name).resolve())
     return f"optuna-dashboard {shlex.quote(target)}"

@@ -9,6 +9,7 @@ from hpo_assets import outputs
 from hpo_assets.defs.automation import EAGER_PARTIAL_UPSTREAM
 from hpo_assets.defs.metadata import problems_table, table
 from hpo_assets.defs.resources import HpoPaths
+from hpo_assets.locations import MASK, mask_password
 from hpo_assets.trials import live
 from hpo_assets.trials.extract import study_overview
 from hpo_assets.trials.importers import read_sources
@@ -21,7 +22,8 @@ class ImportedStudiesConfig(dg.Config):
     """Where to import studies from: Optuna storage URLs, journal/SQLite files, export or per-trial JSON folders.
 
     Empty (the default, e.g. on the nightly schedule) re-reads the sources of the previous import, so a
-    scheduled run refreshes imports instead of dropping them.
+    scheduled run refreshes imports instead of dropping them. A password in a URL is never stored: write
+    it as `${VAR}` (filled from the environment when the storage is opened).
     """
 
     sources: list[str] = []
@@ -36,16 +38,24 @@ def imported_studies(
 ) -> dg.MaterializeResult:
     folder = paths.outputs(*outputs.TRIALS_DIR, live.IMPORTED_PARQUET).parent
     sources = list(config.sources) or list(live.load_import(folder)[1].get("sources", []))
+    masked = [src for src in sources if MASK + "@" in src]
+    if masked:
+        raise dg.Failure(
+            description=f"the previous import's sources {masked} had passwords, which are never stored: give "
+            "the sources again in the `sources` config (write a password as ${VAR} to keep it out of files)",
+            allow_retries=False,
+        )
     result = read_sources(sources)
     problems = result.all_problems
     if sources and result.n_read == 0:
         raise dg.Failure(
-            description=f"nothing could be imported from {sources} (the previous import is kept): "
+            description=f"nothing could be imported from {mask_password(sources)} (the previous import is kept): "
             + "; ".join(str(p) for p in problems),
             metadata={"problems": problems_table(problems)},
         )
     for p in problems:
         context.log.warning(str(p))
+    sources = [mask_password(src) for src in sources]  # `${VAR}` references are kept; passwords are not
     saved = live.save_import(result, folder, sources)
     per_study = pl.DataFrame(
         [
@@ -101,8 +111,8 @@ def trial_table(context: dg.AssetExecutionContext, paths: HpoPaths) -> dg.Materi
         paths.outputs(*outputs.TRIAL_TABLE_REPORT),
         json.dumps(
             {
-                "storage": spec,
-                "sources": sources,
+                "storage": mask_password(spec),
+                "sources": [mask_password(src) for src in sources],
                 "n_skipped": live_read.n_skipped + int(report.get("n_skipped", 0)),
                 "n_imported_used": n_imported_used,
                 "problems": [{"path": p.path, "problem": p.problem} for p in problems]

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hpo_assets.locations import is_url
+from hpo_assets.locations import expand_env, is_url, mask_password
 from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
 from hpo_assets.trials.derive import finish_row
 from hpo_assets.trials.importers.records import (
@@ -225,7 +225,7 @@ def schema_revision(url: str) -> str | None:
     """Optuna's schema revision of an RDB storage (from `alembic_version`), or None when unreadable."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(expand_env(url))
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
@@ -238,7 +238,7 @@ def schema_revision(url: str) -> str | None:
 def _read_sql(url: str, study_names: list[str] | None) -> list[RawStudy]:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(expand_env(url))
     raw_conn = (
         engine.raw_connection()
     )  # plain DB-API tuples: much faster than SQLAlchemy Row objects at 10k+ trials
@@ -340,7 +340,7 @@ def read_optuna_storage(
         raw = _read_api(spec, study_names)
     if not raw:
         raise SourceError(f"{spec}: holds no Optuna study (empty, or not an Optuna journal/database)")
-    reads = [_to_read(study, spec) for study in raw]
+    reads = [_to_read(study, mask_password(spec)) for study in raw]  # rows never carry a password
     if reads:
         reads[0].notes.extend(problems)
     return reads

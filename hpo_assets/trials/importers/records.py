@@ -8,11 +8,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpo_assets.locations import mask_password
 from hpo_assets.trials.schema import STATES, curve_columns  # noqa: F401  (re-exported for readers)
 
 
 class SourceError(ValueError):
-    """A source that cannot be read at all (named with what is wrong)."""
+    """A source that cannot be read at all (named with what is wrong; any URL password masked)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_password(message))
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,10 @@ class ImportProblem:
 
     path: str
     problem: str
+
+    def __post_init__(self) -> None:  # problems end up in metadata, logs and report files
+        object.__setattr__(self, "path", mask_password(self.path))
+        object.__setattr__(self, "problem", mask_password(self.problem))
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}"

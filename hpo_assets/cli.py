@@ -15,7 +15,41 @@ class UserError(Exception):
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hpo_assets.demo import run_demo
 
-    return run_demo(profile=args.profile)
+    if args.pool_wait < 0:
+        raise UserError(f"--pool-wait must be >= 0 seconds, got {args.pool_wait}")
+    return run_demo(profile=args.profile, pool_wait_s=args.pool_wait)
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from hpo_assets.defs.dead_runs import RECOVER_COMMAND, free_dead_runs, slot_holders
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise UserError("set DAGSTER_HOME: the folder of the Dagster instance whose runs to recover")
+    instance = dg.DagsterInstance.get()
+    pools = args.pool or None
+    if args.run:
+        run = instance.get_run_by_id(args.run)
+        held = [h for h in slot_holders(instance, pools) if h.run_id == args.run]
+        if run is None and not held:
+            raise UserError(f"no run {args.run!r} in {os.environ['DAGSTER_HOME']} and no slot held by it")
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, f"hpo-assets recover --run {args.run}: freed by hand")
+        instance.event_log_storage.free_concurrency_slots_for_run(args.run)
+        print(f"run {args.run}: marked failed, {len(held)} pool slot(s) freed")
+        return 0
+    freed = free_dead_runs(instance, pools)
+    for holder in freed:
+        print(f"freed: {holder.describe()}")
+    for holder in slot_holders(instance, pools):
+        hint = (
+            "" if holder.state == "alive" else f"  (free it with `{RECOVER_COMMAND} --run {holder.run_id}`)"
+        )
+        print(f"left: {holder.describe()}{hint}")
+    if not freed:
+        print("no slot held by a dead run")
+    return 0
 
 
 def _cmd_init_instance(args: argparse.Namespace) -> int:
@@ -325,7 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="materialize the main job on the bundled data (CPU, local storage)")
     demo.add_argument("--profile", default="demo", help="configuration profile: demo (default) or full")
+    demo.add_argument(
+        "--pool-wait",
+        type=float,
+        default=120.0,
+        help="seconds a study waits for a gpu slot held by another live run before the demo stops (120)",
+    )
     demo.set_defaults(func=_cmd_demo)
+
+    rec = sub.add_parser(
+        "recover",
+        help="free the pool slots of runs whose process is gone (killed runs); --run frees one run by hand",
+    )
+    rec.add_argument("--pool", action="append", default=[], help="only this pool (repeatable; default: all)")
+    rec.add_argument("--run", default="", help="mark this run failed and free its slots, alive or not")
+    rec.set_defaults(func=_cmd_recover)
 
     init = sub.add_parser(
         "init-instance", help="write DAGSTER_HOME/dagster.yaml (gpu pool sized to the GPUs found)"

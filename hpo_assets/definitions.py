@@ -12,9 +12,12 @@ from hpo_assets.defs import assets
 from hpo_assets.defs.checks import CHECKS
 from hpo_assets.defs.executors import select_executor
 from hpo_assets.defs.jobs import JOBS
+from hpo_assets.defs.pool_wait import install as install_pool_wait
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.defs.schedules import SCHEDULES
 from hpo_assets.defs.sensors import SENSORS
+
+install_pool_wait()  # a run waiting for a pool sleeps and frees slots of dead runs (see pool_wait.py)
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),

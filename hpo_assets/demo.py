@@ -14,6 +14,7 @@ from hpo_assets.locations import mask_password
 
 DEMO_PARTITIONS = ["2M|h1", "2M|h3", "2M|h5"]
 EXAMPLES = settings.DATA_DIR / "examples" / "phase6c_a50"
+POOL_WAIT_S = 120.0  # how long a study waits for a gpu slot held by another live run before the demo stops
 
 
 def _short(value: Any) -> str | None:
@@ -63,9 +64,25 @@ def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs:
     return True
 
 
-def run_demo(profile: str = "demo") -> int:
+def _pool_ready(instance: dg.DagsterInstance, pool_wait_s: float) -> bool:
+    """Free the gpu slot of a killed run; wait a bounded time for a live one, then say who holds it."""
+    from hpo_assets.defs.dead_runs import PoolBusy, wait_for_pool
+
+    try:
+        wait_for_pool(instance, "gpu", limit_s=pool_wait_s, log=lambda m: print(f"  {m}"))
+    except PoolBusy as exc:
+        print(f"  STOPPED: {exc}")
+        return False
+    return True
+
+
+def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
     """Market data -> features -> three 2M studies -> imported real studies -> trial table and summaries."""
+    from dagster._utils.interrupts import setup_interrupt_handlers
+
     from hpo_assets.definitions import defs
+
+    setup_interrupt_handlers()  # SIGTERM stops the run like Ctrl-C: steps end and release their slots
 
     settings.settings(profile)  # an unknown profile fails here, before any work
     home = os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home"))
@@ -74,12 +91,16 @@ def run_demo(profile: str = "demo") -> int:
     started = time.monotonic()
     ok = _run(defs, "market_job", instance)
     for key in DEMO_PARTITIONS if ok else []:
-        ok = ok and _run(
-            defs,
-            "study_job",
-            instance,
-            partition_key=key,
-            run_config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
+        ok = (
+            ok
+            and _pool_ready(instance, pool_wait_s)
+            and _run(
+                defs,
+                "study_job",
+                instance,
+                partition_key=key,
+                run_config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
+            )
         )
     if ok:
         ok = _run(

@@ -4,6 +4,10 @@ Dagster has no per-pool limit in dagster.yaml (only `default_limit`, which would
 `gpu` limit lives in the instance's storage, set here once (`dagster instance concurrency set gpu N`
 changes it later and is kept). Pools use run granularity: a backfill's runs wait in the run queue,
 not as launched processes polling for a slot.
+
+Run monitoring (run by the daemon that `dagster dev` starts) fails runs that never start or overrun and
+frees the slots of runs that ended without releasing them; a run whose process was killed (which
+Dagster never notices for an in-process run) is found by dead_runs.py.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ import yaml
 
 GPU_POOL = "gpu"
 AUTOMATION = {"auto_materialize": {"enabled": True, "use_sensors": True}}
+RUN_MONITORING = {
+    "run_monitoring": {
+        "enabled": True,
+        "start_timeout_seconds": 300,
+        "cancel_timeout_seconds": 300,
+        "poll_interval_seconds": 30,
+        "free_slots_after_run_end_seconds": 30,
+    }
+}
 
 
 def gpu_count() -> int:
@@ -73,6 +86,7 @@ def instance_config(postgres_url: str | None = None, from_env: bool = False) -> 
         },
         "concurrency": {"pools": {"granularity": "run"}},
         **AUTOMATION,
+        **RUN_MONITORING,
         "telemetry": {"enabled": False},
     }
     if postgres_url:
@@ -83,9 +97,11 @@ def instance_config(postgres_url: str | None = None, from_env: bool = False) -> 
 def _written_by_old_version(existing: dict) -> bool:
     """The dagster.yaml earlier versions wrote (default_limit capped every pool): safe to replace."""
     pools = (existing.get("concurrency") or {}).get("pools") or {}
-    return set(existing) <= {"concurrency", "run_coordinator", "telemetry", "storage"} and set(pools) == {
-        "default_limit"
-    }
+    if set(existing) <= {"concurrency", "run_coordinator", "telemetry", "storage"} and set(pools) == {"default_limit"}:
+        return True
+    # the file of the version before run monitoring: the same settings without it
+    without = {k: v for k, v in instance_config().items() if k not in RUN_MONITORING}
+    return {k: v for k, v in existing.items() if k != "storage"} == without
 
 
 def set_gpu_pool(home: str | os.PathLike[str], limit: int | None = None) -> int:

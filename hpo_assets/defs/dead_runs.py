@@ -1,0 +1,208 @@
+"""Runs whose process is gone but whose pool slots are still held: find them, fail them, free the slots.
+
+Dagster frees a run's pool slots when the run ends; a run killed with SIGKILL never ends, so its `gpu`
+slot stays claimed and every later study waits on it. The daemon's run monitoring (enabled in the
+instance config) frees the slots of runs already marked finished, but it never health-checks a run
+executed in-process (`dagster asset materialize`, `hpo-assets demo`). So every run worker leaves a lease
+in its run tags (host, pid and the pid's start time, which tells a reused pid apart), and whatever waits
+for a slot checks the leases of the runs holding it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+HOST = socket.gethostname()
+TAG_HOST = "hpo-assets/host"
+TAG_PID = "hpo-assets/pid"
+TAG_PID_START = "hpo-assets/pid-start"
+RECOVER_COMMAND = "hpo-assets recover"
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name may hold spaces or ')'
+    if len(fields) < 20 or fields[0] == "Z":  # a zombie is dead, only not yet reaped
+        return None
+    return fields[19]
+
+
+def pid_alive(pid: int, start: str | None = None) -> bool:
+    """True when `pid` runs on this host (and, given `start`, is the same process that took the lease)."""
+    if pid <= 0:
+        return False
+    if Path("/proc").is_dir():
+        now = process_start(pid)
+        return now is not None and (start is None or start == now)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_tags(pid: int | None = None) -> dict[str, str]:
+    pid = os.getpid() if pid is None else pid
+    return {TAG_HOST: HOST, TAG_PID: str(pid), TAG_PID_START: process_start(pid) or ""}
+
+
+def take_lease(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Record this process as the worker of `run_id` (idempotent)."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return
+    mine = lease_tags()
+    if any(run.tags.get(k) != v for k, v in mine.items()):
+        instance.add_run_tags(run_id, mine)
+
+
+@dataclass(frozen=True)
+class SlotHolder:
+    """A run holding (or queued for) a pool slot, and whether its process is still there."""
+
+    run_id: str
+    pool: str
+    step_key: str
+    claimed: bool
+    state: str  # "alive", "dead" or "unknown" (another host, no lease)
+    why: str
+
+    def describe(self) -> str:
+        what = "holds" if self.claimed else "is queued for"
+        return f"run {self.run_id} ({self.step_key}) {what} a slot of pool {self.pool!r}: {self.why}"
+
+
+def _event_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process that started the run (every Dagster event records its pid)."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+    for record in records:
+        if record.dagster_event is not None and record.dagster_event.pid:
+            return int(record.dagster_event.pid)
+    return None
+
+
+def _local_instance(instance: dg.DagsterInstance) -> bool:
+    """A SQLite instance lives on one machine's disk, so a run's pid without a host tag is local."""
+    return "sqlite" in type(instance.run_storage).__name__.lower()
+
+
+def run_state(instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
+    """("alive" | "dead" | "unknown", why) for the run holding a slot."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return "dead", "the run no longer exists"
+    if run.is_finished:
+        return "dead", f"the run is {run.status.value} but never released the slot"
+    host, pid, start = run.tags.get(TAG_HOST), run.tags.get(TAG_PID), run.tags.get(TAG_PID_START) or None
+    if host is None:
+        event_pid = _event_pid(instance, run_id)
+        if event_pid is None or not _local_instance(instance):
+            return "unknown", f"the run is {run.status.value} with no worker lease to check"
+        host, pid, start = HOST, str(event_pid), None
+    if host != HOST:
+        return "unknown", f"the run's worker is on host {host!r}; only that host can check it"
+    if pid is None or not pid.isdigit():
+        return "unknown", f"the run is {run.status.value} with an unreadable lease {pid!r}"
+    if pid_alive(int(pid), start):
+        return "alive", f"its worker process {pid} on {host} is running"
+    return "dead", f"its worker process {pid} on {host} is gone"
+
+
+def slot_holders(instance: dg.DagsterInstance, pools: list[str] | None = None) -> list[SlotHolder]:
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    holders = []
+    for pool in sorted(pools if pools is not None else storage.get_concurrency_keys()):
+        info = storage.get_concurrency_info(pool)
+        entries = [(s.run_id, s.step_key, True) for s in info.claimed_slots]
+        # a dead run's queued step would be handed the next free slot and keep it: it counts too
+        claimed = {(s.run_id, s.step_key) for s in info.claimed_slots}
+        entries += [
+            (p.run_id, p.step_key, False) for p in info.pending_steps if (p.run_id, p.step_key) not in claimed
+        ]
+        for run_id, step_key, claimed in entries:
+            state, why = run_state(instance, run_id)
+            holders.append(SlotHolder(run_id, pool, step_key, claimed, state, why))
+    return holders
+
+
+def free_dead_runs(
+    instance: dg.DagsterInstance, pools: list[str] | None = None, *, except_run: str | None = None
+) -> list[SlotHolder]:
+    """Mark every run whose worker is gone as failed and free its slots; returns what was freed."""
+    freed: list[SlotHolder] = []
+    done: set[str] = set()
+    for holder in slot_holders(instance, pools):
+        if holder.state != "dead" or holder.run_id == except_run:
+            continue
+        if holder.run_id not in done:
+            run = instance.get_run_by_id(holder.run_id)
+            if run is not None and not run.is_finished:
+                instance.report_run_failed(run, f"hpo-assets: {holder.why}; its pool slots were freed")
+            instance.event_log_storage.free_concurrency_slots_for_run(holder.run_id)
+            done.add(holder.run_id)
+        freed.append(holder)
+    return freed
+
+
+class PoolBusy(RuntimeError):
+    """A pool stayed full of live (or uncheckable) runs for the whole bounded wait."""
+
+
+def pool_is_free(instance: dg.DagsterInstance, pool: str) -> bool:
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return True
+    info = storage.get_concurrency_info(pool)
+    return info.limit is None or len(info.claimed_slots) < info.limit
+
+
+def wait_for_pool(
+    instance: dg.DagsterInstance,
+    pool: str,
+    *,
+    limit_s: float,
+    poll_s: float = 2.0,
+    log: Any = print,
+) -> None:
+    """Free the slots of dead runs, then wait (asleep) at most `limit_s` for a slot of `pool`.
+
+    Raises PoolBusy naming the runs that hold the pool and the command that frees one.
+    """
+    deadline = time.monotonic() + limit_s
+    announced = False
+    while True:
+        for holder in free_dead_runs(instance, [pool]):
+            log(f"freed: {holder.describe()}")
+        if pool_is_free(instance, pool):
+            return
+        holders = [h for h in slot_holders(instance, [pool]) if h.claimed]
+        if time.monotonic() >= deadline:
+            names = (
+                "; ".join(h.describe() for h in holders) or "no run (the slots are held by nothing visible)"
+            )
+            raise PoolBusy(
+                f"pool {pool!r} stayed full for {limit_s:.0f} s: {names}. If that run is stuck, free its "
+                f"slot with `{RECOVER_COMMAND} --run {holders[0].run_id if holders else 'RUN_ID'}`"
+            )
+        if not announced:
+            log(
+                f"waiting up to {limit_s:.0f} s for pool {pool!r}: "
+                + "; ".join(h.describe() for h in holders)
+            )
+            announced = True
+        time.sleep(max(0.01, min(poll_s, deadline - time.monotonic())))

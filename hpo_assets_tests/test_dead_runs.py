@@ -27,8 +27,12 @@ from hpo_assets.defs.pool_wait import install
 
 @pytest.fixture
 def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The shipped instance, but with pools at op granularity: steps claim slots (and used to spin waiting)."""
     home = tmp_path / "dagster_home"
-    ensure_instance(home)
+    home.mkdir()
+    config = instance_config()
+    config["concurrency"] = {"pools": {"granularity": "op"}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.from_config(str(home)) as inst:
         inst.event_log_storage.set_concurrency_slots("gpu", 1)
@@ -58,14 +62,12 @@ def test_instance_enables_run_monitoring_and_frees_slots_after_run_end(tmp_path:
         assert inst.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
 
 
-def test_an_old_untouched_instance_file_gains_monitoring_and_keeps_its_settings(tmp_path: Path) -> None:
-    old = {k: v for k, v in instance_config(2, "postgresql://u@h/db").items() if k != "run_monitoring"}
+def test_an_untouched_instance_file_of_the_previous_version_gains_monitoring(tmp_path: Path) -> None:
+    old = {k: v for k, v in instance_config().items() if k != "run_monitoring"}
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(old))
     ensure_instance(tmp_path)
     new = yaml.safe_load((tmp_path / "dagster.yaml").read_text())
-    assert new["run_monitoring"]["enabled"] is True
-    assert new["concurrency"]["pools"]["default_limit"] == 2
-    assert new["storage"]["postgres"]["postgres_url"] == "postgresql://u@h/db"
+    assert new == instance_config() and new["run_monitoring"]["enabled"] is True
 
 
 def test_dead_worker_slot_is_freed_and_run_failed(instance: dg.DagsterInstance) -> None:
@@ -83,6 +85,27 @@ def test_dead_worker_slot_is_freed_and_run_failed(instance: dg.DagsterInstance) 
     assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
     assert instance.event_log_storage.get_concurrency_info("gpu").claimed_slots == []
     assert instance.get_run_by_id(alive).status == dg.DagsterRunStatus.STARTED
+
+
+def test_started_run_using_the_pool_at_run_granularity_is_failed_when_its_worker_is_gone(
+    instance: dg.DagsterInstance,
+) -> None:
+    """At run granularity the run queue counts every started run of the pool: a killed one blocks it for good."""
+    from dagster._core.storage.dagster_run import RunOpConcurrency
+
+    usage = RunOpConcurrency(
+        root_key_counts={"gpu": 1}, has_unconstrained_root_nodes=False, all_pools={"gpu"}
+    )
+    runs = {}
+    for name, pid in (("dead", _dead_pid()), ("alive", None)):
+        runs[name] = str(uuid.uuid4())
+        instance.add_run(dg.DagsterRun(job_name="study_job", run_id=runs[name], status=dg.DagsterRunStatus.STARTED,
+                                       tags=lease_tags(pid), run_op_concurrency=usage))  # fmt: skip
+    states = {h.run_id: h.state for h in slot_holders(instance, ["gpu"])}
+    assert states == {runs["dead"]: "dead", runs["alive"]: "alive"}
+    assert [h.run_id for h in free_dead_runs(instance, ["gpu"])] == [runs["dead"]]
+    assert instance.get_run_by_id(runs["dead"]).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(runs["alive"]).status == dg.DagsterRunStatus.STARTED
 
 
 def test_live_holder_is_left_alone_and_named_after_the_bounded_wait(

@@ -1,5 +1,6 @@
 """`dagster asset materialize` of a demo-profile study, kill -9'd mid-trial (whole process group), then run again:
-the second run gets the gpu slot by itself, keeps every finished trial and reaches the target."""
+the second run frees the killed run's place in the gpu pool by itself, keeps every finished trial and reaches
+the target."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from optuna.trial import TrialState
 
 from hpo_assets import settings
 from hpo_assets.defs.assets.market import features, market_data
+from hpo_assets.defs.dead_runs import slot_holders
 from hpo_assets.defs.instance import ensure_instance
 from hpo_assets.defs.resources import HpoPaths
 from hpo_assets.search.storage import open_storage
@@ -81,7 +83,10 @@ def test_kill_9_mid_trial_then_rerun_finishes_alone(tmp_path: Path, monkeypatch:
     with dg.DagsterInstance.get() as instance:
         (killed_run,) = instance.get_run_records()
         assert killed_run.dagster_run.status == dg.DagsterRunStatus.STARTED  # nothing ended it
-        assert instance.event_log_storage.get_concurrency_info("gpu").claimed_slots  # and it holds the slot
+        # and it keeps its place in the gpu pool (the run queue counts it: queued studies would wait forever)
+        assert [(h.run_id, h.state) for h in slot_holders(instance, ["gpu"])] == [
+            (killed_run.dagster_run.run_id, "dead")
+        ]
 
     second = subprocess.run(_materialize_cmd(), env=env, cwd=settings.PROJECT_ROOT, capture_output=True,
                             text=True, timeout=400)  # fmt: skip
@@ -97,4 +102,4 @@ def test_kill_9_mid_trial_then_rerun_finishes_alone(tmp_path: Path, monkeypatch:
     with dg.DagsterInstance.get() as instance:
         old = instance.get_run_by_id(killed_run.dagster_run.run_id)
         assert old.status == dg.DagsterRunStatus.FAILURE
-        assert instance.event_log_storage.get_concurrency_info("gpu").claimed_slots == []
+        assert slot_holders(instance, ["gpu"]) == []

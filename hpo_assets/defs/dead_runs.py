@@ -121,22 +121,38 @@ def run_state(instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
     return "dead", f"its worker process {pid} on {host} is gone"
 
 
+def _pool_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Started runs: with pools at run granularity each one that uses a pool counts against its limit."""
+    records = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    return [r.dagster_run for r in records if r.dagster_run.run_op_concurrency is not None]
+
+
 def slot_holders(instance: dg.DagsterInstance, pools: list[str] | None = None) -> list[SlotHolder]:
+    """Every run that takes a place in a pool: a claimed slot or queued step (op granularity), or a started
+    run that uses the pool (run granularity: the run queue counts it until it ends)."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return []
+    started = _pool_runs(instance)
+    names = set(pools) if pools is not None else storage.get_concurrency_keys()
     holders = []
-    for pool in sorted(pools if pools is not None else storage.get_concurrency_keys()):
+    for pool in sorted(names):
         info = storage.get_concurrency_info(pool)
         entries = [(s.run_id, s.step_key, True) for s in info.claimed_slots]
-        # a dead run's queued step would be handed the next free slot and keep it: it counts too
         claimed = {(s.run_id, s.step_key) for s in info.claimed_slots}
+        # a dead run's queued step would be handed the next free slot and keep it: it counts too
         entries += [
             (p.run_id, p.step_key, False) for p in info.pending_steps if (p.run_id, p.step_key) not in claimed
         ]
-        for run_id, step_key, claimed in entries:
+        seen = {run_id for run_id, _, _ in entries}
+        entries += [
+            (run.run_id, "whole run", True)
+            for run in started
+            if pool in (run.run_op_concurrency.all_pools or ()) and run.run_id not in seen  # type: ignore[union-attr]
+        ]
+        for run_id, step_key, is_claimed in entries:
             state, why = run_state(instance, run_id)
-            holders.append(SlotHolder(run_id, pool, step_key, claimed, state, why))
+            holders.append(SlotHolder(run_id, pool, step_key, is_claimed, state, why))
     return holders
 
 
@@ -168,7 +184,11 @@ def pool_is_free(instance: dg.DagsterInstance, pool: str) -> bool:
     if not storage.supports_global_concurrency_limits:
         return True
     info = storage.get_concurrency_info(pool)
-    return info.limit is None or len(info.claimed_slots) < info.limit
+    limit = info.slot_count or info.limit
+    if not limit:
+        return True
+    taken = {h.run_id for h in slot_holders(instance, [pool]) if h.claimed}
+    return len(taken) < limit
 
 
 def wait_for_pool(

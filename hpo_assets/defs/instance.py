@@ -97,7 +97,9 @@ def instance_config(postgres_url: str | None = None, from_env: bool = False) -> 
 def _written_by_old_version(existing: dict) -> bool:
     """The dagster.yaml earlier versions wrote (default_limit capped every pool): safe to replace."""
     pools = (existing.get("concurrency") or {}).get("pools") or {}
-    if set(existing) <= {"concurrency", "run_coordinator", "telemetry", "storage"} and set(pools) == {"default_limit"}:
+    if set(existing) <= {"concurrency", "run_coordinator", "telemetry", "storage"} and set(pools) == {
+        "default_limit"
+    }:
         return True
     # the file of the version before run monitoring: the same settings without it
     without = {k: v for k, v in instance_config().items() if k not in RUN_MONITORING}

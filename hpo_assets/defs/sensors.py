@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from hpo_assets import outputs, settings
+from hpo_assets.defs.dead_runs import free_dead_runs
 from hpo_assets.defs.resources import HpoPaths
 from hpo_assets.trials import live
 
@@ -100,4 +101,21 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "import materializes) every 30 s; on by default.",
 )
 
-SENSORS = [import_folders_sensor, automation_sensor]
+
+
+@dg.sensor(
+    name="free_dead_runs",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Fails runs whose worker process is gone (e.g. killed with kill -9) and frees their pool "
+    "places, so queued studies do not wait on them forever. Dagster's run monitoring does not health-check "
+    "runs executed in-process or launched by the default run launcher.",
+)
+def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    freed = free_dead_runs(context.instance)
+    for holder in freed:
+        context.log.warning(f"freed: {holder.describe()}")
+    return dg.SkipReason(f"freed {len(freed)} pool place(s) of dead runs" if freed else "no dead run holds a pool")
+
+
+SENSORS = [import_folders_sensor, automation_sensor, dead_run_sensor]

@@ -13,6 +13,8 @@ from pydantic import Field
 
 from hpo_assets import outputs
 from hpo_assets import settings as project_settings
+from hpo_assets.defs.dead_runs import free_dead_runs
+from hpo_assets.defs.instance import GPU_POOL
 from hpo_assets.defs.metadata import table
 from hpo_assets.defs.partitions import budget_horizon_partitions
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
@@ -145,6 +147,10 @@ def hpo_study(
     from hpo_assets.model.parametrization import check_parametrization
     from hpo_assets.training.device import bf16_supported, pick_device
 
+    # A run killed earlier (kill -9) still counts against the gpu pool: fail it and free its place here,
+    # since an in-process run is never health-checked by Dagster (see dead_runs.py).
+    for holder in free_dead_runs(context.instance, [GPU_POOL], except_run=context.run_id):
+        context.log.warning(f"freed: {holder.describe()}")
     try:
         part = parse_partition(context.partition_key)
         cfg = resolve_config(config)

@@ -102,7 +102,6 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-
 @dg.sensor(
     name="free_dead_runs",
     minimum_interval_seconds=30,
@@ -115,7 +114,9 @@ def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     freed = free_dead_runs(context.instance)
     for holder in freed:
         context.log.warning(f"freed: {holder.describe()}")
-    return dg.SkipReason(f"freed {len(freed)} pool place(s) of dead runs" if freed else "no dead run holds a pool")
+    return dg.SkipReason(
+        f"freed {len(freed)} pool place(s) of dead runs" if freed else "no dead run holds a pool"
+    )
 
 
 SENSORS = [import_folders_sensor, automation_sensor, dead_run_sensor]

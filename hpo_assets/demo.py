@@ -13,6 +13,7 @@ from hpo_assets import settings
 from hpo_assets.locations import mask_password
 
 DEMO_PARTITIONS = ["2M|h1", "2M|h3", "2M|h5"]
+CALIBRATED_PARTITION = "2M|h1"
 EXAMPLES = settings.DATA_DIR / "examples" / "phase6c_a50"
 POOL_WAIT_S = 120.0  # how long a study waits for a gpu slot held by another live run before the demo stops
 
@@ -77,7 +78,7 @@ def _pool_ready(instance: dg.DagsterInstance, pool_wait_s: float) -> bool:
 
 
 def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
-    """Market data -> features -> three 2M studies -> imported real studies -> trial table and summaries."""
+    """Market data -> features -> three 2M studies -> baselines -> calibrated 2M|h1 model -> trial table, analysis."""
     from dagster._utils.interrupts import setup_interrupt_handlers
 
     from hpo_assets.definitions import defs
@@ -102,6 +103,25 @@ def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
                 run_config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
             )
         )
+    for horizon in dict.fromkeys(k.split("|")[1] for k in DEMO_PARTITIONS) if ok else []:
+        ok = ok and _run(
+            defs,
+            "baselines_job",
+            instance,
+            partition_key=horizon,
+            run_config={"ops": {"baselines": {"config": {"profile": profile}}}},
+        )
+    card = None
+    if ok:
+        ok = _pool_ready(instance, pool_wait_s) and _run(
+            defs,
+            "calibrated_model_job",
+            instance,
+            partition_key=CALIBRATED_PARTITION,
+            run_config={"ops": {"calibrated_model": {"config": {"profile": profile}}}},
+        )
+        budget, horizon = CALIBRATED_PARTITION.split("|")
+        card = settings.outputs_dir() / "models" / f"{budget}_{horizon}" / "card.md"
     if ok:
         ok = _run(
             defs,
@@ -115,5 +135,7 @@ def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
     print(f"  outputs:        {settings.outputs_dir()}")
     print(f"  study storage:  {mask_password(settings.storage_spec())}")
     print(f"  Dagster home:   {home}")
+    if card is not None and card.is_file():
+        print(f"  model card:     {card}  (load: hpo_assets.training.saved_model.load_calibrated_model)")
     print("  open the UI:    make ui   (then http://127.0.0.1:3000, Assets -> hpo_study)")
     return 0 if ok else 1

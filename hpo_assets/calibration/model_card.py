@@ -20,15 +20,18 @@ def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 1
     Marker area follows the bin's sample count; empty bins are not drawn.
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    # zoom to where the points are (daily up-move probabilities often stay below 0.3)
+    top = max(float(np.max(before)), float(np.max(after)), float(np.mean(y)))
+    lim = 1.0 if top > 0.6 else max(0.1, float(np.ceil(top * 1.15 * 10) / 10))
     for ax, strategy in zip(axes, ("uniform", "quantile"), strict=True):
-        ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect")
+        ax.plot([0, lim], [0, lim], color="0.6", lw=1, ls="--", label="perfect")
         for probs, name, colour in ((before, "before", "tab:red"), (after, "after", "tab:blue")):
             b = reliability_bins(y, probs, n_bins, strategy)
             ax.plot(b.confidence, b.rate, color=colour, lw=1)
             ax.scatter(b.confidence, b.rate, s=12 + 200 * b.count / max(1, b.count.max()), color=colour,
                        alpha=0.7, label=f"{name} ({len(b.count)} bins)")  # fmt: skip
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+        ax.set_xlim(0, lim)
+        ax.set_ylim(0, lim)
         ax.set_xlabel("mean predicted probability")
         ax.set_ylabel("observed positive rate")
         ax.set_title("equal-width bins" if strategy == "uniform" else "equal-mass bins")

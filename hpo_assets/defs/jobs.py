@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from hpo_assets.defs.partitions import budget_horizon_partitions
+from hpo_assets.defs.partitions import budget_horizon_partitions, horizon_partitions
 
 market_job = dg.define_asset_job(
     "market_job",
@@ -51,4 +51,35 @@ importance_job = dg.define_asset_job(
     description="Parameter importance (fANOVA + PED-ANOVA with a noise floor) of one budget x horizon partition.",
 )
 
-JOBS = [market_job, study_job, study_demo_job, analysis_job, importance_job]
+
+baselines_job = dg.define_asset_job(
+    "baselines_job",
+    selection=dg.AssetSelection.assets("baselines"),
+    partitions_def=horizon_partitions,
+    description="Fit and score the four reference predictors of one horizon on the studies' split (CPU).",
+)
+
+calibrated_model_job = dg.define_asset_job(
+    "calibrated_model_job",
+    selection=dg.AssetSelection.assets("calibrated_model"),
+    partitions_def=budget_horizon_partitions,
+    description="Retrain, test, calibrate and save the best model of one budget x horizon study.",
+)
+
+cross_budget_job = dg.define_asset_job(
+    "cross_budget_job",
+    selection=dg.AssetSelection.assets("cross_budget_validation"),
+    partitions_def=horizon_partitions,
+    description="Train every budget's best architecture with every budget's best training parameters (one horizon).",
+)
+
+JOBS = [
+    market_job,
+    study_job,
+    study_demo_job,
+    analysis_job,
+    importance_job,
+    baselines_job,
+    calibrated_model_job,
+    cross_budget_job,
+]

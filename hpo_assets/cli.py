@@ -285,18 +285,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     import optuna
 
     from hpo_assets.locations import mask_password as redact
+    from hpo_assets.outputs import FEATURES_FILE
     from hpo_assets.search.cost import read_history
     from hpo_assets.search.plan import plan_backfill, prepared_for, study_values
-    from hpo_assets.settings import outputs_dir, storage_dir
+    from hpo_assets.settings import outputs_dir, storage_spec
     from hpo_assets.training.leases import visible_devices
 
     targets = parse_targets(args.partitions)
     study = study_values(args.profile)  # an unknown profile fails here, naming the choices
     device = args.device or ("cuda" if visible_devices() else "cpu")
-    spec = args.storage or str(storage_dir())
+    spec = storage_spec(args.storage or "")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     history = read_history(spec)
-    features = outputs_dir() / "features" / "features.parquet"
+    features = outputs_dir().joinpath(*FEATURES_FILE)
     if features.is_file():
         from hpo_assets.data.dataset import load_features
 

@@ -229,17 +229,19 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
     from hpo_assets.locations import mask_password
     from hpo_assets.search.runner import study_counts
-    from hpo_assets.search.storage import dashboard_command, list_studies, open_storage
+    from hpo_assets.search.storage import dashboard_command, find_studies, open_storage
     from hpo_assets.settings import storage_spec
 
     spec = storage_spec(args.storage or "")
-    names = list_studies(spec)
-    if not names:
-        print(f"no studies in {mask_password(spec)}")
-        return 0
+    found, problems = find_studies(spec)
+    for problem in problems:  # a damaged file is named; the other studies are still listed
+        print(f"hpo-assets studies: error: {problem}", file=sys.stderr)
+    if not found:
+        print(f"no {'readable ' if problems else ''}studies in {mask_password(spec)}")
+        return 1 if problems else 0
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in names:
-        study = optuna.load_study(study_name=name, storage=open_storage(spec, name))
+    for name, source in found:
+        study = optuna.load_study(study_name=name, storage=open_storage(source, name, create=False))
         c = study_counts(study)
         best = max(
             (t for t in study.trials if t.value is not None),
@@ -251,8 +253,8 @@ def _cmd_studies(args: argparse.Namespace) -> int:
             f"diverged {c['diverged']}, running {c['running']}), steered repeats {c['skipped_duplicates']}, "
             f"best {'-' if best is None else f'{best.value:.4f} (#{best.number})'}"
         )
-        print(f"    {dashboard_command(spec, name)}")
-    return 0
+        print(f"    {dashboard_command(source, name)}")
+    return 1 if problems else 0
 
 
 def parse_targets(text: str) -> list:

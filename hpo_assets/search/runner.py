@@ -120,7 +120,12 @@ def counts_toward_target(trial: FrozenTrial) -> bool:
 
 
 def _open_study(
-    space: SearchSpace, storage: str, study_name: str, options: StudyOptions, warm: WarmStart | None = None
+    space: SearchSpace,
+    storage: str,
+    study_name: str,
+    options: StudyOptions,
+    warm: WarmStart | None = None,
+    log: Log = print,
 ) -> tuple[optuna.Study, SteeringSampler]:
     base: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
         seed=options.seed, n_startup_trials=options.tpe_startup_trials, multivariate=True, constant_liar=False
@@ -130,7 +135,7 @@ def _open_study(
     sampler = SteeringSampler(base, space, options.seed)
     study = optuna.create_study(
         study_name=study_name,
-        storage=open_storage(storage, study_name),
+        storage=open_storage(storage, study_name, log=log),  # a torn journal tail is moved aside first
         direction=options.direction,
         sampler=sampler,
         pruner=options.make_pruner(),
@@ -246,7 +251,7 @@ def run_study(
     Never restarts a study: completed trials stay, a finished study runs nothing more. With
     `warm_start` (search/transfer.py) its transferred configurations are enqueued first.
     """
-    study, sampler = _open_study(space, storage, study_name, options, warm_start)
+    study, sampler = _open_study(space, storage, study_name, options, warm_start, log)
     attrs = {**(study_attrs or {}), "objective": options.objective, "source": "hpo_study"}
     stored_kind = study.user_attrs.get("parametrization")
     if "parametrization" in attrs and stored_kind not in (None, attrs["parametrization"]):

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hpo_assets.locations import expand_env, is_url, mask_password, unmask
+from hpo_assets.search.journal_file import JournalDamaged, repair_torn_tail, scan
 
 JOURNAL_SUFFIX = ".journal"
 # SQLAlchemy dialects Optuna's RDBStorage is known to work with.
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+_log = logging.getLogger("hpo_assets.storage")
 
 
 class StorageError(ValueError):
@@ -40,11 +46,13 @@ def journal_path(spec: str, study_name: str) -> Path:
     return path / f"{study_name}{JOURNAL_SUFFIX}"
 
 
-def open_storage(spec: str, study_name: str = "", *, create: bool = True) -> BaseStorage:
+def open_storage(
+    spec: str, study_name: str = "", *, create: bool = True, log: Callable[[str], Any] | None = None
+) -> BaseStorage:
     """The Optuna storage holding `study_name`: an RDB for a URL, else the study's journal file.
 
     `create=False` is for readers: a journal or SQLite file that does not exist is an error instead of
-    being created, and `spec` may name a journal file directly.
+    being created, and `spec` may name a journal file directly. `log` hears about a repaired journal.
     """
     if not spec or not spec.strip():
         raise StorageError("storage is empty; give a folder for journal files or an Optuna storage URL")
@@ -67,59 +75,89 @@ def open_storage(spec: str, study_name: str = "", *, create: bool = True) -> Bas
     if not create:
         if not path.is_file():
             raise StorageError(f"{spec}: no journal file there")
-        return _journal(path)
+        return _journal(path, repair=False)  # a reader changes nothing: Optuna skips a torn last line
     if path.parent.exists() and not path.parent.is_dir():
         raise StorageError(f"storage folder {str(path.parent)!r} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"storage folder {str(path.parent)!r} cannot be used: {exc.strerror}") from exc
-    return _journal(path)
+    return _journal(path, log=log)
 
 
-def _check_journal(path: Path) -> None:
-    """Optuna skips an unparsable single line silently and would append after it; refuse such a file."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    with open(path, "rb") as fh:
-        first = fh.readline()
+def _check_journal(path: Path, *, repair: bool, log: Callable[[str], Any] | None = None) -> None:
+    """Refuse a journal with a damaged line (named by line number); a writer first moves a torn tail aside.
+
+    Optuna skips an unparsable last line silently and would append right after it (see journal_file.py).
+    """
     try:
-        record = json.loads(first)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict) or "op_code" not in record:
-        raise StorageError(
-            f"journal file {str(path)!r} is not a readable Optuna journal (its first line is not a journal record)"
-        )
+        if repair:
+            torn = repair_torn_tail(path)
+            if torn is not None:
+                (log or _log.warning)(torn.describe())
+        elif path.is_file():
+            scan(path)
+    except JournalDamaged as exc:
+        raise StorageError(str(exc)) from None
+    except OSError as exc:
+        raise StorageError(f"journal file {str(path)!r} cannot be read: {exc.strerror}") from exc
 
 
-def _journal(path: Path) -> JournalStorage:
-    _check_journal(path)
+def _journal(path: Path, *, repair: bool = True, log: Callable[[str], Any] | None = None) -> JournalStorage:
+    _check_journal(path, repair=repair, log=log)
     try:
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:
         raise StorageError(f"journal file {str(path)!r} cannot be opened: {exc.strerror}") from exc
     except (ValueError, KeyError, TypeError) as exc:  # replaying a file that is not an Optuna journal
-        raise StorageError(f"journal file {str(path)!r} is not a readable Optuna journal: {exc}") from exc
+        raise _replay_error(path, exc) from exc
 
 
-def list_studies(spec: str) -> list[str]:
-    """Names of every study in the storage (for a folder: in every `*.journal` file in it)."""
+def _replay_error(path: Path, exc: Exception) -> StorageError:
+    """Optuna's error counts lines inside the bad line ("line 1 column 52"): find the line in the file."""
+    try:
+        scan(path, full=True)
+    except JournalDamaged as damaged:
+        return StorageError(str(damaged))
+    except OSError:
+        pass
+    return StorageError(f"journal file {str(path)!r} is not a readable Optuna journal: {exc}")
+
+
+def find_studies(spec: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(study name, spec that opens it) for every readable study, and one message per unreadable file.
+
+    A damaged journal does not hide the other files of the folder; nothing is created or changed.
+    """
     if is_url(spec):
         storage = open_storage(spec, "")
-        return sorted(optuna.get_all_study_names(storage))
+        return [(name, spec) for name in sorted(optuna.get_all_study_names(storage))], []
     folder = Path(spec).expanduser()
     if folder.suffix == JOURNAL_SUFFIX:
         files = [folder] if folder.exists() else []
     elif folder.is_dir():
         files = sorted(folder.glob(f"*{JOURNAL_SUFFIX}"))
     else:
-        return []
-    names: set[str] = set()
+        return [], []
+    found: list[tuple[str, str]] = []
+    problems: list[str] = []
     for file in files:
-        storage = _journal(file)
-        names.update(optuna.get_all_study_names(storage))
-    return sorted(names)
+        try:
+            storage = _journal(file, repair=False)
+            found += [(name, str(file)) for name in optuna.get_all_study_names(storage)]
+        except StorageError as exc:
+            problems.append(str(exc))
+        except (ValueError, KeyError, TypeError) as exc:  # Optuna replays lazily
+            problems.append(str(_replay_error(file, exc)))
+    return sorted(found), problems
+
+
+def list_studies(spec: str) -> list[str]:
+    """Names of every study in the storage (for a folder: in every `*.journal` file in it)."""
+    found, problems = find_studies(spec)
+    if problems:
+        raise StorageError(problems[0])
+    return sorted({name for name, _ in found})
 
 
 def dashboard_command(spec: str, study_name: str) -> str:

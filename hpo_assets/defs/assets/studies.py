@@ -158,7 +158,7 @@ def hpo_study(
         source_names = transfer_study_names(cfg.transfer_from, part)
         options = cfg.options()
         spec = cfg.storage or paths.storage_spec()
-        open_storage(spec, part.study_name)  # a bad URL or folder fails here, before the data work
+        open_storage(spec, part.study_name, log=context.log.warning)  # a bad URL or folder fails here
         data = load_prepared(
             paths.outputs(*outputs.FEATURES_FILE),
             part.horizon_days,

@@ -13,6 +13,7 @@ records its sources in its metadata.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +138,8 @@ def _nearest_value(values: Sequence[Any], value: Any) -> Any:
     """The choice closest to `value` (log scale for positive numbers, so lr 2e-4 -> 3e-4 not 1e-4)."""
     if value in values:
         return value
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in [*values, value]):
+        return values[0]  # a category the target does not offer: its first (default) choice
     nums = np.asarray(values, dtype=float)
     v = float(value)
     if v > 0 and np.all(nums > 0):
@@ -165,13 +168,19 @@ def _target_arch(space: SearchSpace, source_arch: Mapping[str, int]) -> ArchChoi
     return max((space.archs[i] for i in candidates), key=lambda a: (a.d_model, a.param_count))
 
 
+def _arch_params(arch: ArchChoice) -> dict[str, Any]:
+    """How a study's params name an architecture: one label today; separate dimensions if the space has them."""
+    by_dims = getattr(arch, "arch_params", None)
+    return dict(by_dims()) if callable(by_dims) else {"arch": arch.label}
+
+
 def map_onto(source: SourceBest, space: SearchSpace) -> dict[str, Any]:
     """A source's best configuration expressed in the target's space (the one place that maps spaces).
 
     Architecture: chosen in the target's space (`_target_arch`). Training parameters: each snapped to
     the nearest value the target's space offers (e.g. a target budget that stops at a lower lr).
     """
-    params: dict[str, Any] = {"arch": _target_arch(space, source.arch).label}
+    params: dict[str, Any] = _arch_params(_target_arch(space, source.arch))
     for name in TRAIN_PARAMS:
         values = space.values(name)
         params[name] = (
@@ -228,15 +237,9 @@ def _region(space: SearchSpace, centres: Sequence[Mapping[str, Any]]) -> list[di
             values = space.values(name)
             i = values.index(centre[name])
             options.append(values[max(0, i - 1) : i + 2])
-        for combo in (
-            np.array(np.meshgrid(*[np.arange(len(o)) for o in options], indexing="ij"))
-            .reshape(len(options), -1)
-            .T
-        ):
-            params = {
-                "arch": centre["arch"],
-                **{n: options[j][k] for j, (n, k) in enumerate(zip(TRAIN_PARAMS, combo, strict=True))},
-            }
+        arch = {k: v for k, v in centre.items() if k not in TRAIN_PARAMS}
+        for combo in itertools.product(*options):
+            params = {**arch, **dict(zip(TRAIN_PARAMS, combo, strict=True))}
             out.setdefault(space.key(params), params)
     return list(out.values())
 

@@ -83,7 +83,7 @@ def lr_curves(args: argparse.Namespace) -> None:
     cache = _load_cache(cache_path)
     data = _data()
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores shared)", flush=True)
-    for seed in seeds:
+    for seed in [] if args.report_only else seeds:
         for kind in kinds:
             for lr in lrs:
                 for width in widths:
@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     lr.add_argument("--kinds", default="standard,mup")
     lr.add_argument("--epochs", type=int, default=2)
     lr.add_argument("--depth", type=int, default=2)
+    lr.add_argument("--report-only", action="store_true", help="print the table from the cache, train nothing")
     rp = sub.add_parser("replay", help="(2) trials a warm-started study needs (tabular replay)")
     rp.add_argument("--sources", default="50K")
     rp.add_argument("--target", default="200K")

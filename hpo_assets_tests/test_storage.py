@@ -50,7 +50,7 @@ def test_bad_specs_are_one_clear_error(tmp_path: Path) -> None:
         ("mongodb://localhost/db", "unsupported scheme 'mongodb'"),
         (
             f"sqlite:///{tmp_path}/missing/dir/x.db",
-            "cannot be opened: (sqlite3.OperationalError) unable to open",
+            "cannot be opened (the database cannot be reached or opened): (sqlite3.OperationalError) unable to open",
         ),
         ("", "storage is empty"),
     ]

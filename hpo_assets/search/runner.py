@@ -16,11 +16,11 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo_assets.locations import mask_password
 from hpo_assets.objectives import OBJECTIVES
 from hpo_assets.search.extremes import forced_extremes
-from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned
+from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned, worker_identity
 from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
 from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import SteeringSampler, tested_configs
-from hpo_assets.search.storage import open_storage
+from hpo_assets.search.storage import claim_lock, open_storage
 from hpo_assets.search.transfer import RegionSampler, WarmStart
 from hpo_assets.settings import settings
 
@@ -283,19 +283,29 @@ def run_study(
     new: list[int] = []
     exhausted = False
     while counted < options.n_trials:
-        trials = study.get_trials(deepcopy=False)
-        counted = sum(counts_toward_target(t) for t in trials)  # other workers may have finished trials too
-        if counted >= options.n_trials:
-            break
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting and len(tested_configs(space, trials)) >= space.size:
-            exhausted = True
-            log(
-                f"study {study_name}: all {space.size} configurations are tested; the search space is exhausted"
+        # Count and ask under a lock all workers share, and count the trials live workers are running:
+        # N workers then stop at exactly the target instead of overshooting it (see storage_locks.py).
+        with claim_lock(storage, study_name):
+            trials = study.get_trials(deepcopy=False)
+            counted = sum(counts_toward_target(t) for t in trials)  # other workers may have finished trials
+            running = sum(
+                t.state == TrialState.RUNNING and not is_abandoned(t, stale_after_s=options.stale_after_s)
+                for t in trials
             )
-            break
-        trial = study.ask()
-        label = f"trial {counted + 1}/{options.n_trials}"
+            if counted + running >= options.n_trials:
+                if running:
+                    log(f"study {study_name}: the last {running} trial(s) to the target run in other workers")
+                break
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if not waiting and len(tested_configs(space, trials)) >= space.size:
+                exhausted = True
+                log(
+                    f"study {study_name}: all {space.size} configurations are tested; the search space is exhausted"
+                )
+                break
+            trial = study.ask()
+            trial.set_user_attr("worker", worker_identity())  # claimed: other workers count it from now on
+        label = f"trial {counted + running + 1}/{options.n_trials}"
         frozen = run_trial(study, trial, ctx, steer=lambda n: sampler.steered.pop(n, None), label=label)
         new.append(frozen.number)
         if "duplicate_of" in frozen.user_attrs:  # keep the study's count current if this run is killed later

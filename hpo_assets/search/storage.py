@@ -14,6 +14,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hpo_assets.locations import expand_env, is_url, mask_password, unmask
+from hpo_assets.search import storage_locks
 from hpo_assets.search.journal_file import JournalDamaged, repair_torn_tail, scan
 
 JOURNAL_SUFFIX = ".journal"
@@ -63,13 +64,7 @@ def open_storage(
             db = Path(spec.removeprefix("sqlite:///"))
             if not db.is_file():
                 raise StorageError(f"{spec}: no SQLite file at {db}")
-        try:
-            return RDBStorage(expand_env(spec))
-        except Exception as exc:  # SQLAlchemy / driver errors: name the URL and the cause in one line
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(
-                f"storage URL {mask_password(spec)!r} cannot be opened: {mask_password(reason)}"
-            ) from exc
+        return _rdb(spec)
     given = Path(spec).expanduser()
     path = given if not create and given.is_file() else journal_path(spec, study_name)
     if not create:
@@ -83,6 +78,36 @@ def open_storage(
     except OSError as exc:
         raise StorageError(f"storage folder {str(path.parent)!r} cannot be used: {exc.strerror}") from exc
     return _journal(path, log=log)
+
+
+def _rdb(spec: str) -> RDBStorage:
+    """Optuna's RDBStorage; its tables are created under a lock all workers share (see storage_locks.py)."""
+    import sqlalchemy.exc as sa_exc
+
+    try:
+        with storage_locks.locked(spec, storage_locks.SCHEMA_KEY):
+            return RDBStorage(expand_env(spec))
+    except (
+        Exception
+    ) as exc:  # SQLAlchemy / driver errors: name the URL, what failed and the cause in one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError):
+            what = "creating or checking Optuna's tables failed"
+        elif isinstance(exc, sa_exc.OperationalError):
+            what = "the database cannot be reached or opened"
+        else:
+            what = type(exc).__name__
+        raise StorageError(
+            f"storage URL {mask_password(spec)!r} cannot be opened ({what}): {mask_password(reason)}"
+        ) from exc
+
+
+def claim_lock(spec: str, study_name: str) -> Any:
+    """The lock under which a worker counts a study's trials and asks for the next (no overshoot)."""
+    file = None if is_url(spec) else journal_path(spec, study_name)
+    return storage_locks.locked(
+        expand_env(spec) if is_url(spec) else spec, f"hpo-assets:claim:{study_name}", file
+    )
 
 
 def _check_journal(path: Path, *, repair: bool, log: Callable[[str], Any] | None = None) -> None:

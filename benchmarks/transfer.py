@@ -453,7 +453,9 @@ def main(argv: list[str] | None = None) -> None:
     lr.add_argument("--kinds", default="standard,mup")
     lr.add_argument("--epochs", type=int, default=2)
     lr.add_argument("--depth", type=int, default=2)
-    lr.add_argument("--report-only", action="store_true", help="print the table from the cache, train nothing")
+    lr.add_argument(
+        "--report-only", action="store_true", help="print the table from the cache, train nothing"
+    )
     rp = sub.add_parser("replay", help="(2) trials a warm-started study needs (tabular replay)")
     rp.add_argument("--sources", default="50K")
     rp.add_argument("--target", default="200K")

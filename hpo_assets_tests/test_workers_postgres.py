@@ -50,18 +50,25 @@ def _database(server_url: str, name: str) -> str:
 
 
 @pytest.mark.parametrize("n_workers", [2, 4])
-def test_workers_starting_together_on_an_empty_database(postgres_url: str, tmp_path: Path, n_workers: int) -> None:
+def test_workers_starting_together_on_an_empty_database(
+    postgres_url: str, tmp_path: Path, n_workers: int
+) -> None:
     url = _database(postgres_url, f"workers{n_workers}")
     go = tmp_path / "go"
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, url, str(go)], cwd=settings.PROJECT_ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(go)],
+            cwd=settings.PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         for _ in range(n_workers)
     ]
     time.sleep(1.0)
     go.touch()
     outs = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, outs, strict=True):
+    for proc, (_out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err[-2000:]  # no UniqueViolation from two workers creating the tables
     trials = optuna.load_study(study_name="shared", storage=url).get_trials()
     assert sum(counts_toward_target(t) for t in trials) == TARGET  # not TARGET + n_workers - 1

@@ -9,11 +9,13 @@ from typing import Any
 
 import dagster as dg
 
-from hpo_assets import settings
+from hpo_assets import outputs, settings
 from hpo_assets.locations import mask_password
 
 DEMO_PARTITIONS = ["2M|h1", "2M|h3", "2M|h5"]
 CALIBRATED_PARTITION = "2M|h1"
+# importance of the demo studies and of the imported examples (20M and 200M at h1)
+IMPORTANCE_PARTITIONS = [*DEMO_PARTITIONS, "20M|h1", "200M|h1"]
 EXAMPLES = settings.DATA_DIR / "examples" / "phase6c_a50"
 POOL_WAIT_S = 120.0  # how long a study waits for a gpu slot held by another live run before the demo stops
 
@@ -129,6 +131,10 @@ def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
             instance,
             run_config={"ops": {"imported_studies": {"config": {"sources": [str(EXAMPLES)]}}}},
         )
+    for key in IMPORTANCE_PARTITIONS if ok else []:
+        ok = ok and _run(defs, "importance_job", instance, partition_key=key)
+    if ok:
+        ok = _run(defs, "report_job", instance)
     print(
         f"\nDemo {'finished' if ok else 'STOPPED'} in {time.monotonic() - started:.0f} s (profile {profile})."
     )
@@ -138,4 +144,6 @@ def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
     if card is not None and card.is_file():
         print(f"  model card:     {card}  (load: hpo_assets.training.saved_model.load_calibrated_model)")
     print("  open the UI:    make ui   (then http://127.0.0.1:3000, Assets -> hpo_study)")
+    report = settings.outputs_dir().joinpath(*outputs.ANALYSIS_DIR, "hpo_report.html")
+    print(f"  report:         {report}" + ("" if ok else "  (not rebuilt: the demo stopped)"))
     return 0 if ok else 1

@@ -336,3 +336,26 @@ def test_report_says_per_study_whether_it_was_warm_started_and_from_what() -> No
     assert "Warm-started studies" in md and "hpo-2M-h1#2" in md
     cold = warm_starts(_table(rows[:3]))
     assert cold.headline == ["All 1 studies were searched from scratch (no transfer_from)."]
+
+
+def test_sections_round_trip_through_an_object_store_path() -> None:
+    from upath import UPath
+
+    from hpo_assets.analysis.section import Section, load_section, write_section
+
+    folder = UPath("memory://analysis-test/out")
+    sec = Section(
+        "demo_section",
+        "Demo",
+        headline=["one"],
+        tables={"t": pl.DataFrame({"a": [1, 2]})},
+        plots={"p": b"\x89PNG.."},
+    )
+    written = write_section(sec, folder)
+    assert str(written["json"]).startswith("memory://")
+    back = load_section(folder, "demo_section")
+    assert (
+        back.headline == ["one"]
+        and back.tables["t"]["a"].to_list() == [1, 2]
+        and back.plots["p"] == b"\x89PNG.."
+    )

@@ -13,7 +13,7 @@ from hpo_assets.analysis.coverage import coverage
 from hpo_assets.analysis.inputs import stored_val_outputs
 from hpo_assets.analysis.report import write_report
 from hpo_assets.analysis.scaling import LogitsReader, scaling
-from hpo_assets.analysis.section import Section, write_section
+from hpo_assets.analysis.section import Section, as_folder, write_section
 from hpo_assets.analysis.warm_start import warm_starts
 
 
@@ -36,7 +36,7 @@ def analyze(
     workers: int = 1,
 ) -> dict[str, Path]:
     """Write coverage, importance (per partition + summary), scaling, consistency and the HTML/Markdown report."""
-    out_dir = Path(out_dir)
+    out_dir = as_folder(out_dir)
     files: dict[str, Path] = {}
     sections: list[Section] = []
 

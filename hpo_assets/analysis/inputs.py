@@ -10,6 +10,8 @@ from typing import Any
 
 import polars as pl
 
+from hpo_assets.analysis.section import as_folder
+
 BASELINE_SCHEMA = {
     "horizon": pl.String, "model": pl.String, "split": pl.String, "auc": pl.Float64, "auc_lo": pl.Float64,
     "auc_hi": pl.Float64, "log_loss": pl.Float64, "brier": pl.Float64, "n": pl.Int64, "positives": pl.Int64,
@@ -18,12 +20,12 @@ BASELINE_SCHEMA = {
 
 def baselines_path(outputs_root: Path, horizon: str) -> Path:
     """`<outputs>/baselines/baselines_<horizon>.json`, written by the `baselines` asset."""
-    return Path(outputs_root) / "baselines" / f"baselines_{horizon}.json"
+    return as_folder(outputs_root) / "baselines" / f"baselines_{horizon}.json"
 
 
 def model_card_path(outputs_root: Path, budget: str, horizon: str) -> Path:
     """`<outputs>/models/<budget>_<horizon>/card.json`, written by the `calibrated_model` asset."""
-    return Path(outputs_root) / "models" / f"{budget}_{horizon}" / "card.json"
+    return as_folder(outputs_root) / "models" / f"{budget}_{horizon}" / "card.json"
 
 
 def _read_json(path: Path) -> Any:

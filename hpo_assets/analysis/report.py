@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from hpo_assets.analysis.section import Section, _atomic, cell, markdown_table
+from hpo_assets.analysis.section import Section, _atomic, as_folder, cell, markdown_table
 
 DIVERGED_COLUMNS = ["study", "trial_num", "diverged_reason", "diverge_epoch", "d_model", "n_layers", "n_heads", "lr",
                     "similar_successful_study", "similar_successful_trial", "neighbour_objective"]  # fmt: skip
@@ -115,7 +115,7 @@ def write_report(
     sections: list[Section], table: pl.DataFrame, out_dir: Path, files: dict[str, str]
 ) -> dict[str, Path]:
     """hpo_report.html, hpo_report.md and hpo_report.json (headline + file index) into out_dir."""
-    out_dir = Path(out_dir)
+    out_dir = as_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     diverged = diverged_with_neighbours(table)
     paths = {"html": out_dir / "hpo_report.html", "md": out_dir / "hpo_report.md"}

@@ -14,6 +14,11 @@ import polars as pl
 from hpo_assets.outputs import atomic_write, write_bytes
 
 
+def as_folder(folder: Any) -> Any:
+    """A folder as given: `str` becomes a local Path; a Path or an object-store UPath stays as it is."""
+    return Path(folder) if isinstance(folder, str) else folder
+
+
 @dataclass
 class Section:
     name: str
@@ -79,7 +84,7 @@ def _atomic(path: Path, data: bytes) -> None:
 
 def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
     """Write the section's JSON, Markdown, CSVs and PNGs into out_dir (each file replaced atomically)."""
-    out_dir = Path(out_dir)
+    out_dir = as_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     plot_files = {}
@@ -113,7 +118,7 @@ def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
 
 def read_section(out_dir: Path, name: str) -> dict[str, Any] | None:
     """A section's JSON written earlier (e.g. one importance partition), None when absent or unreadable."""
-    path = Path(out_dir) / f"{name}.json"
+    path = as_folder(out_dir) / f"{name}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -127,7 +132,7 @@ def load_section(out_dir: Path, name: str) -> Section | None:
         return None
     plots = {}
     for plot, file in (doc.get("plots") or {}).items():
-        path = Path(out_dir) / file
+        path = as_folder(out_dir) / file
         if path.is_file():
             plots[plot] = path.read_bytes()
     tables = {}

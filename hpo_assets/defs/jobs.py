@@ -73,12 +73,19 @@ cross_budget_job = dg.define_asset_job(
     description="Train every budget's best architecture with every budget's best training parameters (one horizon).",
 )
 
+report_job = dg.define_asset_job(
+    "report_job",
+    selection=dg.AssetSelection.assets("importance_summary", "hpo_report"),
+    description="Rebuild the importance summary and the HTML/Markdown report from the analysis files already written.",
+)
+
 JOBS = [
     market_job,
     study_job,
     study_demo_job,
     analysis_job,
     importance_job,
+    report_job,
     baselines_job,
     calibrated_model_job,
     cross_budget_job,

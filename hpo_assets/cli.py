@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 class UserError(Exception):
@@ -18,6 +19,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.pool_wait < 0:
         raise UserError(f"--pool-wait must be >= 0 seconds, got {args.pool_wait}")
     return run_demo(profile=args.profile, pool_wait_s=args.pool_wait)
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from hpo_assets.defs.launch import check_key, check_study_config, parse_settings, run_study_partition
+
+    key = check_key(args.key)  # key and config are checked before anything is loaded or run
+    values = check_study_config(parse_settings(args.config_json, args.set))
+    if args.profile:
+        values.setdefault("profile", args.profile)
+    return run_study_partition(key, values, args.pool_wait)
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
@@ -124,6 +135,8 @@ def _cmd_space(args: argparse.Namespace) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out!r} is an existing file; give a folder (it is created if missing)")
     from hpo_assets.analysis.report_files import write_outputs
     from hpo_assets.trials.extract import extract, format_report
 
@@ -356,8 +369,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (argparse prints the whole usage first), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpo-assets", description=__doc__)
+    parser = _Parser(prog="hpo-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="materialize the main job on the bundled data (CPU, local storage)")
@@ -369,6 +389,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a study waits for a gpu slot held by another live run before the demo stops (120)",
     )
     demo.set_defaults(func=_cmd_demo)
+
+    stu = sub.add_parser(
+        "study",
+        help="run (or resume) one study partition, e.g. '2M|h1', in this process; key and config checked first",
+    )
+    stu.add_argument("key", help="partition key budget|horizon, e.g. '2M|h1'")
+    stu.add_argument(
+        "--profile", default="", help="configuration profile: demo or full (default: defaults.yaml)"
+    )
+    stu.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="an hpo_study config field"
+    )
+    stu.add_argument("--config-json", default="", help="hpo_study config fields as a JSON object")
+    stu.add_argument(
+        "--pool-wait", type=float, default=120.0, help="seconds to wait for a busy gpu pool (120)"
+    )
+    stu.set_defaults(func=_cmd_study)
 
     rec = sub.add_parser(
         "recover",
@@ -494,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (UserError, FileNotFoundError, ValueError) as exc:
         print(f"hpo-assets {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: name it, no traceback
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"hpo-assets {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `hpo-assets space 2B | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -22,6 +22,10 @@ def study_horizons() -> list[str]:
     return [f"h{int(h)}" for h in settings()["data"]["horizons"]]
 
 
+def valid_keys() -> list[str]:
+    return [f"{b}|{h}" for b in study_budgets() for h in study_horizons()]
+
+
 def feature_tier(n_features: int) -> str:
     """The feature-set label studies carry: `a<n>` = OHLCV plus n indicators (the bundled 25 -> `a20`)."""
     return f"a{n_features - 5}"
@@ -57,14 +61,21 @@ def parse_partition(key: Any) -> StudyPartition:
     if dims is None:
         parts = str(key).split("|")
         if len(parts) != 2:
-            raise StudyConfigError(f"partition key {str(key)!r} must read budget|horizon, e.g. '2M|h1'")
+            raise StudyConfigError(
+                f"partition key {str(key)!r} must read budget|horizon; valid keys: {', '.join(valid_keys())}"
+            )
         dims = {"budget": parts[0], "horizon": parts[1]}
     budget, horizon = dims.get("budget", ""), dims.get("horizon", "")
     budgets, horizons = study_budgets(), study_horizons()
+    valid = f"valid keys: {', '.join(valid_keys())}"
     if budget not in budgets:
-        raise StudyConfigError(f"partition key {str(key)!r}: budget {budget!r} is not one of {budgets}")
+        raise StudyConfigError(
+            f"partition key {str(key)!r}: budget {budget!r} is not one of {budgets}; {valid}"
+        )
     if horizon not in horizons:
-        raise StudyConfigError(f"partition key {str(key)!r}: horizon {horizon!r} is not one of {horizons}")
+        raise StudyConfigError(
+            f"partition key {str(key)!r}: horizon {horizon!r} is not one of {horizons}; {valid}"
+        )
     return StudyPartition(budget, horizon, int(horizon[1:]))
 
 

@@ -94,6 +94,21 @@ def format_report(result: Extract) -> str:
         f"read {imp.n_read} trials from {len(imp.studies)} studies; skipped {imp.n_skipped}; "
         f"{len(problems)} problem(s)"
     )
-    lines += [f"  problem: {p}" for p in problems]
-    lines += [f"  note: {n}" for n in imp.all_notes]
+    lines += _grouped("problem", problems)
+    lines += _grouped("note", imp.all_notes)
     return "\n".join(lines)
+
+
+def _grouped(kind: str, items: list) -> list[str]:
+    """One line per distinct message; a message found in several places is counted, with a few places shown."""
+    by_text: dict[str, list[str]] = {}
+    for item in items:
+        by_text.setdefault(item.problem, []).append(item.path)
+    lines = []
+    for text, paths in by_text.items():
+        if len(paths) == 1:
+            lines.append(f"  {kind}: {paths[0]}: {text}")
+        else:
+            more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+            lines.append(f"  {kind} x{len(paths)}: {text} ({', '.join(paths[:3])}{more})")
+    return lines

@@ -79,17 +79,24 @@ def discover(spec: str) -> tuple[list[Source], list[ImportProblem]]:
         ]
     found: list[Source] = []
     problems: list[ImportProblem] = []
-    _walk(path, found, problems)
+    empty: list[str] = []
+    _walk(path, found, problems, empty)
     if not found and not problems:
         problems.append(
             ImportProblem(
                 spec, f"no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db inside)"
             )
         )
+    elif empty:  # ordinary folders of a results tree: one counted line, not one line each
+        shown = ", ".join(str(Path(e).relative_to(path)) if Path(e) != path else "." for e in empty[:3])
+        more = f" and {len(empty) - 3} more" if len(empty) > 3 else ""
+        problems.append(
+            ImportProblem(spec, f"no studies found in {len(empty)} folder(s) inside ({shown}{more})")
+        )
     return found, problems
 
 
-def _walk(folder: Path, found: list[Source], problems: list[ImportProblem]) -> None:
+def _walk(folder: Path, found: list[Source], problems: list[ImportProblem], empty: list[str]) -> None:
     if is_export_folder(folder):
         found.append(Source("export", str(folder)))
         return
@@ -116,19 +123,13 @@ def _walk(folder: Path, found: list[Source], problems: list[ImportProblem]) -> N
             continue
         if child.is_dir():
             has_subfolders = True
-            _walk(child, found, problems)
+            _walk(child, found, problems, empty)
         elif is_journal_file(child):
             found.append(Source("optuna_storage", str(child)))
         elif is_sqlite_file(child):
             found.append(Source("optuna_storage", f"sqlite:///{child.resolve()}"))
     if len(found) == before and not has_subfolders:
-        what = "empty folder" if not children else "folder"
-        problems.append(
-            ImportProblem(
-                str(folder),
-                f"{what}: no studies found (no {ALL_TRIALS}, trials/trial_*.json, *.journal or *.db)",
-            )
-        )
+        empty.append(str(folder))
 
 
 def read_source(source: Source, study_names: list[str] | None = None) -> list[StudyRead]:

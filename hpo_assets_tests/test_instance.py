@@ -59,11 +59,12 @@ def test_gpu_limit_from_gpus_env_and_cli_and_a_user_limit_is_kept(
 
 def test_postgres_url_is_used_and_its_password_never_written() -> None:
     plain = instance_config(postgres_url="postgresql://u@localhost:5432/dagster")
-    assert plain["storage"]["postgres"]["postgres_url"] == "postgresql://u@localhost:5432/dagster"
+    assert plain["storage"]["postgres"]["postgres_url"] == "postgresql+psycopg2://u@localhost:5432/dagster"
     db = instance_config(postgres_url="postgresql://u:p4ss@db.example:6543/dagster")["storage"]["postgres"]
     assert db["postgres_db"] == {"username": "u", "password": {"env": "HPO_ASSETS_PG_PASSWORD"},
-                                 "hostname": "db.example", "db_name": "dagster", "port": 6543}  # fmt: skip
-    from_env = instance_config(postgres_url="postgresql://u:p4ss@db.example/d", from_env=True)
+                                 "hostname": "db.example", "db_name": "dagster", "port": 6543,
+                                 "scheme": "postgresql+psycopg2"}  # fmt: skip
+    from_env = instance_config(postgres_url="postgresql+psycopg2://u:p4ss@db.example/d", from_env=True)
     assert from_env["storage"]["postgres"] == {"postgres_url": {"env": "HPO_ASSETS_PG_URL"}}
 
 

@@ -58,19 +58,29 @@ def postgres_storage(postgres_url: str, from_env: bool = False) -> dict:
     command line with a password is written in parts, the password as a reference to
     HPO_ASSETS_PG_PASSWORD (Dagster reads `{"env": ...}` when each process starts).
     """
-    if from_env:
-        return {"postgres_url": {"env": PG_URL_ENV}}
     from sqlalchemy.engine import make_url
 
-    url = make_url(postgres_url)
+    if from_env:
+        driver = make_url(postgres_url).get_dialect().driver
+        if driver != "psycopg2":
+            raise ValueError(
+                f"${PG_URL_ENV} selects the {driver} driver; the Dagster instance needs psycopg2: "
+                f"write it as postgresql+psycopg2://user@host:port/db"
+            )
+        return {"postgres_url": {"env": PG_URL_ENV}}
+
+    # dagster-postgres speaks psycopg2 (its NOTIFY with a bound parameter fails under psycopg 3, which
+    # SQLAlchemy 2.1 picks for a bare postgresql:// URL): name the driver whatever URL was given.
+    url = make_url(postgres_url).set(drivername="postgresql+psycopg2")
     if url.password is None:
-        return {"postgres_url": postgres_url}
+        return {"postgres_url": url.render_as_string(hide_password=False)}
     db: dict = {
         "username": url.username or "",
         "password": {"env": PG_PASSWORD_ENV},
         "hostname": url.host or "localhost",
         "db_name": url.database or "postgres",
         "port": url.port or 5432,
+        "scheme": "postgresql+psycopg2",
     }
     if url.query:
         db["params"] = dict(url.query)

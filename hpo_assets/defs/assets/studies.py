@@ -31,7 +31,17 @@ from hpo_assets.search.study_settings import DEFAULTS, StudySettings, study_sett
 from hpo_assets.search.transfer import load_sources, plan_warm_start
 
 _MODEL = project_settings.settings()["model"]
-GPU_OP_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
+# On Kubernetes (k8s_job_executor) a training step's pod asks for one GPU, lands on a GPU node (the label
+# NVIDIA's GPU feature discovery sets) and tolerates the taint GPU node pools usually carry.
+GPU_OP_TAGS = {
+    "dagster-k8s/config": {
+        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
+        "pod_spec_config": {
+            "node_selector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
+}
 
 
 def _field(name: str) -> Any:

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test ui lint clean
+.PHONY: install demo test ui lint typecheck clean clean-studies
 
 install: $(STAMP)
 
@@ -33,6 +33,15 @@ ui: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Generated files only. Studies in .hpo/ may hold GPU-days of trials: `make clean-studies` deletes them.
 clean:
-	rm -rf .dagster_home .hpo outputs
+	rm -rf .dagster_home outputs
+
+clean-studies:
+	@echo "deleting every Optuna study in .hpo/ (Ctrl-C within 5 s to keep them)"; sleep 5
+	rm -rf .hpo

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 class UserError(Exception):
@@ -158,7 +158,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_for_analysis(sources: list[str], studies: list[str]) -> tuple[object, list[str]]:
+def _read_for_analysis(sources: list[str], studies: list[str]) -> tuple[Any, list[str]]:
     """The trial table from `extract`-readable sources and/or `extract` output folders (hpo_summary.parquet)."""
     import polars as pl
 
@@ -259,7 +259,7 @@ def _cmd_studies(args: argparse.Namespace) -> int:
         best = max(
             (t for t in study.trials if t.value is not None),
             default=None,
-            key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value,
+            key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value,  # type: ignore[arg-type, operator, return-value]
         )  # type: ignore[operator]
         print(
             f"{name}: {c['trials']} trials (complete {c['complete']}, pruned {c['pruned']}, failed {c['failed']}, "

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster import AssetCheckEvaluation
+from dagster._core.execution.plan.objects import StepFailureData
 
 from hpo_assets import outputs, settings
 from hpo_assets.locations import mask_password
@@ -42,8 +44,8 @@ def _report(result: dg.ExecuteInProcessResult) -> None:
             if text is not None:
                 print(f"      {key}: {text}")
     for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data
+        ev = event.event_specific_data
+        if isinstance(ev, AssetCheckEvaluation):
             print(f"  check {ev.asset_check_key.name}: {'passed' if ev.passed else 'FAILED'}")
 
 
@@ -59,8 +61,9 @@ def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs:
     _report(result)
     if not result.success:
         for event in result.all_events:
-            if event.is_step_failure:
-                err = event.event_specific_data.error
+            data = event.event_specific_data
+            if event.is_step_failure and isinstance(data, StepFailureData):
+                err = data.error
                 print(f"  FAILED {event.step_key}: {err.message.strip() if err else 'unknown error'}")
         return False
     print(f"  done in {time.monotonic() - started:.1f} s")

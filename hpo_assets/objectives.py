@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+Direction = Literal["minimize", "maximize"]
+
 # objective name -> Optuna direction
-OBJECTIVES: dict[str, str] = {"val_auc": "maximize", "val_loss": "minimize"}
+OBJECTIVES: dict[str, Direction] = {"val_auc": "maximize", "val_loss": "minimize"}
 
 # Metrics the trainer computes and a trial stores as user_attrs (the trial schema's result columns).
 RESULT_METRICS: tuple[str, ...] = (

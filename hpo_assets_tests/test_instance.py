@@ -88,3 +88,21 @@ def test_init_instance_without_home_is_one_clear_error(monkeypatch, capsys) -> N
     assert main(["init-instance"]) == 2
     err = capsys.readouterr().err
     assert "DAGSTER_HOME" in err and "Traceback" not in err
+
+
+def test_library_log_records_reach_the_run_log(tmp_path: Path) -> None:
+    import logging
+
+    ensure_instance(tmp_path, gpu_pool_limit=1)
+
+    @dg.asset
+    def logs_through_the_library() -> None:
+        logging.getLogger("hpo_assets.search.runner").info("library record 7f3a")
+
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        result = dg.materialize([logs_through_the_library], instance=instance)
+        messages = [e.user_message for e in instance.all_logs(result.run_id)]
+        assert any("library record 7f3a" in m for m in messages)
+    finally:
+        instance.dispose()

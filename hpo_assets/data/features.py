@@ -80,7 +80,7 @@ def _weekly_indicators(market: pl.DataFrame) -> pl.DataFrame:
         timeperiod=RSI_PERIOD,
         fastk_period=STOCHRSI_FASTK,
         fastd_period=STOCHRSI_FASTD,
-        fastd_matype=0,
+        fastd_matype=0,  # type: ignore[arg-type]
     )
     # shift(1): the row for week W carries the value computed through the previous present week.
     completed = pl.DataFrame(
@@ -109,7 +109,7 @@ def indicator_frame(market: pl.DataFrame) -> pl.DataFrame:
         raise FeatureError(f"market frame lacks column(s) {', '.join(missing)}; load it with load_market()")
     market = market.sort("date")
     h, lo, c, v = (market[col].cast(pl.Float64).to_numpy() for col in ("high", "low", "close", "volume"))
-    upper, middle, lower = talib.BBANDS(c, timeperiod=BB_PERIOD, nbdevup=BB_DEV, nbdevdn=BB_DEV, matype=0)
+    upper, middle, lower = talib.BBANDS(c, timeperiod=BB_PERIOD, nbdevup=BB_DEV, nbdevdn=BB_DEV, matype=0)  # type: ignore[arg-type]
     width = upper - lower
     with np.errstate(invalid="ignore", divide="ignore"):
         # A flat window has zero width; the close then sits exactly on the middle band.
@@ -117,7 +117,11 @@ def indicator_frame(market: pl.DataFrame) -> pl.DataFrame:
     percent_b[np.isnan(middle)] = np.nan
     macd, _, _ = talib.MACD(c, fastperiod=MACD_FAST, slowperiod=MACD_SLOW, signalperiod=MACD_SIGNAL)
     stoch_k, _ = talib.STOCHRSI(
-        c, timeperiod=RSI_PERIOD, fastk_period=STOCHRSI_FASTK, fastd_period=STOCHRSI_FASTD, fastd_matype=0
+        c,
+        timeperiod=RSI_PERIOD,
+        fastk_period=STOCHRSI_FASTK,
+        fastd_period=STOCHRSI_FASTD,
+        fastd_matype=0,  # type: ignore[arg-type]
     )
     daily = {
         "dema_9": talib.DEMA(c, 9),

@@ -292,9 +292,8 @@ def chunked_split(
         np.concatenate([b for b, r in zip(blocks, role, strict=True) if r == k] or [np.array([], int)])
         for k in (0, 1, 2)
     ]
-    train, val, test = purge(
-        *(p.astype(np.int64) for p in pick), context, horizon, len(y), _check_embargo(embargo)
-    )
+    tr, va, te = (p.astype(np.int64) for p in pick)
+    train, val, test = purge(tr, va, te, context, horizon, len(y), _check_embargo(embargo))
     spans = {
         name: [f"{day[blocks[i][0]]}..{day[blocks[i][-1]]}" for i in ids]
         for name, ids in (("val_chunks", val_ids), ("test_chunks", test_ids))

@@ -73,5 +73,5 @@ def positive_rates(frame: pl.DataFrame, horizons: Iterable[int]) -> dict[int, fl
     out: dict[int, float | None] = {}
     for h in horizons:
         col = frame[label_column(h)].drop_nulls()
-        out[int(h)] = float(col.mean()) if len(col) else None
+        out[int(h)] = float(col.mean()) if len(col) else None  # type: ignore[arg-type]
     return out

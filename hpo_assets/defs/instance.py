@@ -98,6 +98,8 @@ def instance_config(postgres_url: str | None = None, from_env: bool = False) -> 
         **AUTOMATION,
         **RUN_MONITORING,
         "telemetry": {"enabled": False},
+        # library modules log through logging.getLogger(__name__): show those records in the run log
+        "python_logs": {"managed_python_loggers": ["hpo_assets"], "python_log_level": "INFO"},
     }
     if postgres_url:
         config["storage"] = {"postgres": postgres_storage(postgres_url, from_env)}

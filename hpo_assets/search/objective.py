@@ -7,6 +7,7 @@ message). Nothing is scored with a made-up value.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from hpo_assets.search.steering import Steer, tested_configs
 
 EpochHook = Callable[[int, dict[str, Any]], None]  # (trial number, epoch record)
 Log = Callable[[str], None]
+logger = logging.getLogger(__name__)  # the default `log`; Dagster passes its run log instead
 
 
 class Trainer(Protocol):
@@ -45,7 +47,7 @@ class TrialContext:
     objective: str
     epochs_config: int | None
     device: str | None = None
-    log: Log = print
+    log: Log = logger.info
     epoch_hook: EpochHook | None = None
     heartbeat_s: float = HEARTBEAT_S
 
@@ -241,5 +243,5 @@ class TorchTrainer:
         result = train_prepared(
             self.data, model_arch, cfg, on_epoch, patch_len=self.patch_len, stride=self.stride
         )
-        result.model = None  # the study keeps metrics, curve and logits; the weights are not needed
+        result.model = None  # type: ignore[assignment]  # the study keeps metrics, curve and logits; the weights are not needed
         return result

@@ -6,6 +6,7 @@ and notebooks drive it without Dagster; the `hpo_study` asset only assembles the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo_assets.locations import mask_password
-from hpo_assets.objectives import OBJECTIVES
+from hpo_assets.objectives import OBJECTIVES, Direction
 from hpo_assets.search.extremes import forced_extremes
 from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned, worker_identity
 from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
@@ -26,6 +27,7 @@ from hpo_assets.settings import settings
 
 _STUDY = settings()["study"]  # the one source of study defaults
 PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
+logger = logging.getLogger(__name__)  # a Dagster instance shows it in the run log (python_logs)
 KILLED_REASON = "left RUNNING by a killed run"
 
 
@@ -73,7 +75,7 @@ class StudyOptions:
                 raise StudyConfigError(f"{name} must be a whole number >= 0, got {value!r}")
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return OBJECTIVES[self.objective]
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
@@ -242,7 +244,7 @@ def run_study(
     options: StudyOptions,
     study_attrs: Mapping[str, Any] | None = None,
     device: str | None = None,
-    log: Log = print,
+    log: Log = logger.info,
     epoch_hook: EpochHook | None = None,
     warm_start: WarmStart | None = None,
 ) -> StudyRun:

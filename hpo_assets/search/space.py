@@ -171,7 +171,7 @@ class SearchSpace:
         """
         cols = [i for i, d in enumerate(ARCH_DIMS) if d != exclude_dim]
         idx = np.arange(len(self.archs)) if among is None else np.asarray(among)
-        dist = ((self.arch_coords[np.ix_(idx, cols)] - 0.5) ** 2).sum(axis=1)
+        dist = ((self.arch_coords[np.ix_(idx, cols)] - 0.5) ** 2).sum(axis=1)  # type: ignore[arg-type]
         return int(idx[int(np.argmin(dist))])
 
     def middle_choice(self, name: str) -> Any:

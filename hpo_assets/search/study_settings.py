@@ -91,7 +91,7 @@ class StudySettings(BaseModel):
             epochs_config=self.max_epochs,
         )
 
-    def split_dates(self) -> dict[str, str]:
+    def split_dates(self) -> dict[str, Any]:
         """The split cut dates this study overrides (empty ones fall back to the `split:` section)."""
         return {k: v for k, v in (("val_start", self.val_start), ("test_start", self.test_start)) if v}
 

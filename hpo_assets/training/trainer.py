@@ -486,7 +486,7 @@ class _Run:
             labels = self.val_labels
             computed = classification_metrics(logits, labels)
             metrics.update({k: computed[k] for k in METRIC_KEYS if k in computed})
-            best = self.curve[self.best_epoch - 1]
+            best = self.curve[self.best_epoch - 1]  # type: ignore[operator]
             metrics["train_loss"] = best["train_loss"]
             best_val_loss = best["val_loss"]
         self.model.eval()

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster reads the Config and resource annotations at runtime.
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -71,7 +72,7 @@ def market_data(
     target = outputs.write_parquet(frame, paths.outputs(*outputs.MARKET_FILE))
     context.log.info(f"{frame.height} daily bars from {source} -> {target}")
     gaps = frame["date"].diff().dt.total_days()
-    widest = int(gaps.arg_max()) if frame.height > 1 else 0
+    widest = int(gaps.arg_max()) if frame.height > 1 else 0  # type: ignore[arg-type]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
@@ -79,7 +80,7 @@ def market_data(
             "first_date": str(frame["date"].min()),
             "last_date": str(frame["date"].max()),
             "columns": ", ".join(frame.columns),
-            "longest_gap_days": int(gaps.max()) if frame.height > 1 else 0,
+            "longest_gap_days": int(gaps.max()) if frame.height > 1 else 0,  # type: ignore[arg-type]
             "longest_gap": f"{frame['date'][max(widest - 1, 0)]}..{frame['date'][widest]}",
             "source": dg.MetadataValue.path(str(source)),
             "path": dg.MetadataValue.path(str(target)),
@@ -218,7 +219,7 @@ def split_no_leakage(paths: HpoPaths) -> dg.AssetCheckResult:
         )
         if any(shared.values()):
             problems.append(f"h{h}: days read by two parts {shared}")
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "horizons_checked": len(horizons),
         "problems": "; ".join(problems) or "none",
     }

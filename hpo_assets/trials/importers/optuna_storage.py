@@ -247,7 +247,7 @@ def _read_sql(url: str, study_names: list[str] | None) -> list[RawStudy]:
 
         def q(sql: str) -> list[tuple[Any, ...]]:
             cursor.execute(sql)
-            return cursor.fetchall()
+            return list(cursor.fetchall())
 
         all_studies = dict(q("SELECT study_id, study_name FROM studies"))
         wanted = study_names or sorted(all_studies.values())

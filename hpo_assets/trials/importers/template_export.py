@@ -51,6 +51,11 @@ METRICS_COLUMNS = [
 _CSV_PARAMS = ["d_model", "n_layers", "n_heads", "d_ff_ratio", "learning_rate", "dropout", "weight_decay"]
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A JSON object as a dict; anything else (missing, null, a list) as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def is_export_folder(folder: Path) -> bool:
     return (folder / ALL_TRIALS).is_file()
 
@@ -179,9 +184,9 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             read.skip(where, f"unknown state {item.get('state')!r}: trial {number} skipped")
             continue
         seen.add(number)
-        user_attrs = item.get("user_attrs") if isinstance(item.get("user_attrs"), dict) else {}
+        user_attrs = _mapping(item.get("user_attrs"))
         csv_row = metrics.get(number)
-        raw_params = item.get("params") if isinstance(item.get("params"), dict) else {}
+        raw_params = _mapping(item.get("params"))
         forced = as_bool(user_attrs.get("forced_extreme"))
         if forced is None and csv_row:
             forced = as_bool(csv_row.get("forced_extreme"))

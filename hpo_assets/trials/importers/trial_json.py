@@ -25,6 +25,11 @@ from hpo_assets.trials.names import parse_study_name
 _FILE_NUM = re.compile(r"trial_(\d+)\.json$")
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A JSON object as a dict; anything else (missing, null, a list) as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def is_trial_json_folder(folder: Path) -> bool:
     trials = folder / "trials"
     return trials.is_dir() and any(trials.glob("trial_*.json"))
@@ -94,9 +99,9 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
             ImportProblem(where, f"unknown state {data.get('state')!r}: trial {number} skipped")
         )
         return None
-    params = data.get("params") if isinstance(data.get("params"), dict) else {}
-    arch = data.get("architecture") if isinstance(data.get("architecture"), dict) else {}
-    attrs = data.get("user_attrs") if isinstance(data.get("user_attrs"), dict) else {}
+    params = _mapping(data.get("params"))
+    arch = _mapping(data.get("architecture"))
+    attrs = _mapping(data.get("user_attrs"))
     reason = None
     if "value" not in data:
         read.problems.append(ImportProblem(where, f"trial {number} has no `value`: objective left null"))

@@ -75,7 +75,7 @@ def check_study_config(values: dict[str, Any]) -> dict[str, Any]:
             float: isinstance(value, int | float) and not isinstance(value, bool),
             bool: isinstance(value, bool),
             str: isinstance(value, str),
-        }.get(kind, True)  # type: ignore[call-overload]
+        }.get(kind, True)  # type: ignore[call-overload, arg-type]
         if not ok:
             word = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[kind]  # type: ignore[index]
             raise LaunchError(f"hpo_study config: {name} must be {word}, got {value!r}")

@@ -284,6 +284,8 @@ def test_stored_validation_logits_are_read_from_a_real_optuna_storage(tmp_path: 
     df = _table([_trial("hpo-2M-h1", 0, objective=0.7, source="optuna_storage", source_path=str(journal))])
     pts = scaling(df, plot=False, n_boot=200).tables["points"].row(0, named=True)
     assert pts["evidence"] == "validation_logits" and pts["lo"] < pts["value"] < pts["hi"]
+    rule = consistency(df).tables["best_trials"]["near_best_rule"][0]
+    assert f"300 samples / {sum(labels)} positives" in rule  # SE of the best from the stored labels
     assert stored_val_outputs("template_export", "x", "s", 0) is None
 
 

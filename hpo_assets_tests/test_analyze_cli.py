@@ -16,7 +16,8 @@ PARTITIONS = ["importance_2M_h1", "importance_20M_h1", "importance_200M_h1"]
 
 def test_analyze_examples_writes_every_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
-    assert main(["analyze", str(EXPORTS_DIR), "--out", str(out), "--fast"]) == 0
+    # two worker processes (spawned: a forked polars process can deadlock) for the three partitions
+    assert main(["analyze", str(EXPORTS_DIR), "--out", str(out), "--fast", "--workers", "2"]) == 0
     for name in REPORTS + PARTITIONS:
         assert (out / f"{name}.md").is_file() and (out / f"{name}.json").is_file(), name
     for png in ["coverage_report_waste.png", "scaling_report_plot.png", "importance_summary_heatmap_fanova.png",

@@ -10,9 +10,9 @@ import polars as pl
 from hpo_assets.analysis import importance as imp
 from hpo_assets.analysis.consistency import consistency
 from hpo_assets.analysis.coverage import coverage
-from hpo_assets.analysis.inputs import stored_val_outputs
+from hpo_assets.analysis.inputs import LogitsReader, stored_val_outputs
 from hpo_assets.analysis.report import write_report
-from hpo_assets.analysis.scaling import LogitsReader, scaling
+from hpo_assets.analysis.scaling import scaling
 from hpo_assets.analysis.section import Section, as_folder, write_section
 from hpo_assets.analysis.warm_start import warm_starts
 
@@ -49,9 +49,13 @@ def analyze(
     parts = []
     keys = partitions(table)
     if workers > 1 and len(keys) > 1:  # partitions are independent: one process each, up to `workers`
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: forking a process whose polars/BLAS thread pools are running can deadlock
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             futures = [
                 pool.submit(
                     imp.importance,
@@ -72,7 +76,7 @@ def analyze(
     emit(summ)
     scal = scaling(table, outputs_root=outputs_root, read_logits=read_logits)
     emit(scal)
-    cons = consistency(table)
+    cons = consistency(table, read_logits=read_logits)
     emit(cons)
     warm = warm_starts(table)
     emit(warm)

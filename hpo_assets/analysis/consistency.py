@@ -20,21 +20,27 @@ from hpo_assets.analysis.columns import (
     param_columns,
     with_architecture,
 )
+from hpo_assets.analysis.inputs import LogitsReader, stored_val_outputs
 from hpo_assets.analysis.intervals import hanley_mcneil_se
 from hpo_assets.analysis.section import Section
 
 
-def _best_se(study: pl.DataFrame, best: dict) -> tuple[float | None, str]:
+def _best_se(study: pl.DataFrame, best: dict, read_logits: LogitsReader) -> tuple[float | None, str]:
     n_col, p_col = first_column(study, VAL_SIZE), first_column(study, VAL_POSITIVES)
     auc = (
         best["val_auc"]
         if best["val_auc"] is not None
         else (best["objective"] if best["objective_name"] == "val_auc" else None)
     )
-    if n_col and p_col and auc is not None and best[n_col] and best[p_col] and 0 < best[p_col] < best[n_col]:
-        se = hanley_mcneil_se(auc, best[p_col], best[n_col] - best[p_col])
+    n, pos = (best[n_col], best[p_col]) if n_col and p_col else (None, None)
+    if (n is None or pos is None) and auc is not None:
+        stored = read_logits(best["source"], best["source_path"], best["study"], best["trial_num"])
+        if stored is not None:  # the live study kept the validation labels: their size and positives
+            n, pos = len(stored[1]), int(sum(stored[1]))
+    if auc is not None and n and pos and 0 < pos < n:
+        se = hanley_mcneil_se(auc, pos, n - pos)
         if se is not None:
-            return se, f"within 1 SE ({se:.4f}, Hanley-McNeil)"
+            return se, f"within 1 SE ({se:.4f}, Hanley-McNeil, {n} samples / {pos} positives)"
     rep = first_column(study, REPLICATE_OF)
     if rep:
         reps = study.filter(pl.col(rep).is_not_null() & pl.col("objective").is_not_null())
@@ -44,7 +50,7 @@ def _best_se(study: pl.DataFrame, best: dict) -> tuple[float | None, str]:
     return None, "top decile (standard error unknown)"
 
 
-def consistency(df: pl.DataFrame) -> Section:
+def consistency(df: pl.DataFrame, read_logits: LogitsReader = stored_val_outputs) -> Section:
     section = Section("hp_consistency", "Hyper-parameter consistency across budgets")
     table = with_architecture(df)
     params = param_columns(table)
@@ -56,7 +62,7 @@ def consistency(df: pl.DataFrame) -> Section:
         maximize = study["direction"][0] != "minimize"
         ranked = study.sort("objective", descending=maximize)
         best = ranked.row(0, named=True)
-        se, rule = _best_se(study, best)
+        se, rule = _best_se(study, best, read_logits)
         if se is not None:
             near = (
                 study.filter(pl.col("objective") >= best["objective"] - se)

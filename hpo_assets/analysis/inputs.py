@@ -5,12 +5,16 @@ Every reader returns None (or an empty table) when the thing is absent, so the r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from hpo_assets.analysis.section import as_folder
+
+# (source, source_path, study, trial_num) -> (validation logits, labels) in day order, or None
+LogitsReader = Callable[[str | None, str | None, str, int], tuple[list[float], list[int]] | None]
 
 BASELINE_SCHEMA = {
     "horizon": pl.String, "model": pl.String, "split": pl.String, "auc": pl.Float64, "auc_lo": pl.Float64,

@@ -13,14 +13,13 @@ smallest difference the data could have detected (alpha 0.05, power 0.8).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from hpo_assets.analysis.columns import TRAIN_SIZE, VAL_POSITIVES, VAL_SIZE, first_column, horizon_days
-from hpo_assets.analysis.inputs import read_baselines, read_model_card, stored_val_outputs
+from hpo_assets.analysis.inputs import LogitsReader, read_baselines, read_model_card, stored_val_outputs
 from hpo_assets.analysis.intervals import (
     Z95,
     Estimate,
@@ -30,8 +29,6 @@ from hpo_assets.analysis.intervals import (
     hanley_mcneil,
 )
 from hpo_assets.analysis.section import Section
-
-LogitsReader = Callable[[str | None, str | None, str, int], tuple[list[float], list[int]] | None]
 
 
 def winners(df: pl.DataFrame) -> pl.DataFrame:
@@ -95,7 +92,10 @@ def _verdict(pts: pl.DataFrame) -> dict:
     out = {"verdict": "inconclusive", "reason": "", "diff": None, "diff_lo": None, "diff_hi": None, "mdd": None,
            "slope": None, "slope_lo": None, "slope_hi": None, "fit": None, "budgets": known.height}  # fmt: skip
     if known.height < 2:
-        out["reason"] = "fewer than two budgets with a known parameter count and result"
+        unknown = pts.filter(pl.col("param_count").is_null())["budget"].to_list()
+        out["reason"] = "fewer than two budgets with a known parameter count and result" + (
+            f" (parameter count not recorded for {', '.join(unknown)})" if unknown else ""
+        )
         return out
     est = [Estimate(r["value"], r["lo"], r["hi"], r["se"]) for r in known.iter_rows(named=True)]
     small, large = known.row(0, named=True), known.row(-1, named=True)

@@ -96,6 +96,18 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
     rows = [dates.index(d) for d in saved["date"]]
     np.testing.assert_allclose(proba[rows], saved["p_calibrated"].to_numpy(), rtol=0, atol=1e-6)
 
+    # The same files under an object-store root (fsspec's in-memory store): uploaded whole, loaded back.
+    import shutil
+
+    from hpo_assets.locations import as_path
+    from hpo_assets.training.release import replace_folder
+
+    local = shutil.copytree(folder, out / "upload")
+    replace_folder(local, as_path("memory://hpo-outputs/models/50K_h1"))
+    remote = load_calibrated_model("memory://hpo-outputs/models/50K_h1")
+    np.testing.assert_allclose(remote.predict_proba(frame)[rows], saved["p_calibrated"].to_numpy(), atol=1e-6)
+    assert not local.exists()
+
     (folder / "calibrator.json").write_text("{not json")
     with pytest.raises(SavedModelError, match="calibrator.json is not readable JSON"):
         load_calibrated_model(folder)

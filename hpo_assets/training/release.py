@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from hpo_assets import outputs
 from hpo_assets.baselines.reference import baseline_rows
 from hpo_assets.calibration import calibrators
 from hpo_assets.calibration.evaluation import INTERVAL_NOISE, evaluate, flat
 from hpo_assets.calibration.metrics import auc
 from hpo_assets.calibration.model_card import card_markdown, reliability_png, seed_spread
+from hpo_assets.locations import is_local
 from hpo_assets.training.metrics import sigmoid
 from hpo_assets.training.retrain import RetrainError, SeedRun, TrialRecipe, retrain
 from hpo_assets.training.saved_model import write_model_files
@@ -61,8 +64,18 @@ def _pick_saved(runs: list[SeedRun], objective: str) -> SeedRun:
     return max(usable, key=lambda r: (sign * (_objective(r, objective) or 0.0), -r.seed))
 
 
-def replace_folder(partial: Path, target: Path) -> None:
-    """Move a completely written folder into place; the previous version is kept until the move succeeded."""
+def replace_folder(partial: Path, target: Any) -> None:
+    """Put a completely written local folder in place as `target`.
+
+    Locally the folder is renamed into place (the previous version kept until that succeeded); under an
+    object-store root each file is uploaded as one object (`outputs.write_bytes`), the card last.
+    """
+    if not is_local(target):
+        names = sorted((f.name for f in partial.iterdir()), key=lambda n: n.startswith("card."))
+        for name in names:
+            outputs.write_bytes(target / name, (partial / name).read_bytes())
+        shutil.rmtree(partial, ignore_errors=True)
+        return
     previous = target.with_name(target.name + ".previous")
     shutil.rmtree(previous, ignore_errors=True)
     if target.exists():
@@ -75,7 +88,7 @@ def release_model(
     data: PreparedData,
     recipe: TrialRecipe,
     seeds: list[int],
-    folder: Path,
+    folder: Any,
     *,
     budget: str,
     horizon: str,
@@ -85,7 +98,10 @@ def release_model(
     n_resamples: int = 1000,
     log: Any = None,
 ) -> Release:
-    """Retrain `recipe` with `seeds` (the first should be the trial's own), evaluate, calibrate, save into `folder`."""
+    """Retrain `recipe` with `seeds` (the first should be the trial's own), evaluate, calibrate, save into `folder`.
+
+    `folder` is a local `Path` or a `UPath` under an object-store outputs root.
+    """
     if data.split.test.size == 0:
         raise RetrainError("the split has no test samples (test_start is unset or after the data's end)")
     runs = retrain(data, recipe, seeds, device=device, num_threads=num_threads, log=log)
@@ -179,9 +195,12 @@ def release_model(
         "n_features": data.n_features, "context": data.context, "patch_len": recipe.patch_len,
         "stride": recipe.stride, "dropout": float(recipe.train["dropout"]), "parametrization": recipe.parametrization,
     }  # fmt: skip
-    folder = Path(folder)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    if is_local(folder):
+        folder = Path(folder)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        partial = Path(tempfile.mkdtemp(prefix="hpo-model-"))
     assert saved.model is not None
     write_model_files(partial, saved.model, architecture, list(data.feature_names), selection.calibrator)
     (partial / "reliability.png").write_bytes(png)
@@ -191,6 +210,7 @@ def release_model(
     }).write_csv(partial / "test_predictions.csv")  # fmt: skip
     (partial / "card.json").write_text(json.dumps(card, indent=2, default=str))
     (partial / "card.md").write_text(card_markdown(card))
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    if is_local(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
     replace_folder(partial, folder)
     return Release(folder, card, png, runs)

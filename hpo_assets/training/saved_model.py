@@ -12,6 +12,7 @@ records that instead of means and standard deviations.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import polars as pl
 import torch
 
 from hpo_assets.calibration.calibrators import CalibrationError, Calibrator
+from hpo_assets.locations import as_path
 from hpo_assets.model.params import Arch
 from hpo_assets.model.patchtst import PatchTSTClassifier
 from hpo_assets.training.retrain import predict_logits
@@ -56,7 +58,7 @@ def write_model_files(
     (folder / CALIBRATOR).write_text(json.dumps(calibrator.to_dict(), indent=2))
 
 
-def _json(path: Path) -> Any:
+def _json(path: Any) -> Any:
     if not path.is_file():
         raise SavedModelError(f"model folder {path.parent} lacks {path.name}")
     try:
@@ -108,9 +110,12 @@ class CalibratedModel:
         return out
 
 
-def load_calibrated_model(path: str | Path) -> CalibratedModel:
-    """The model saved in folder `path` (see the module docstring), on CPU, in eval mode."""
-    folder = Path(path)
+def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
+    """The model saved in folder `path` (see the module docstring), on CPU, in eval mode.
+
+    `path` may be a local folder or an object-store URL / `UPath` (the outputs root can be either).
+    """
+    folder = path if not isinstance(path, str) else as_path(path)
     if not folder.is_dir():
         raise SavedModelError(f"model folder {folder} does not exist (materialize `calibrated_model` first)")
     arch_info = _json(folder / ARCHITECTURE)
@@ -132,7 +137,8 @@ def load_calibrated_model(path: str | Path) -> CalibratedModel:
     if not weights.is_file():
         raise SavedModelError(f"model folder {folder} lacks {WEIGHTS}")
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        with weights.open("rb") as fh:
+            state = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as exc:  # unpickling / shape mismatch: one message naming the file
         raise SavedModelError(f"{weights} cannot be loaded into {arch.label}: {exc}") from exc

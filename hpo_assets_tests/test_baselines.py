@@ -23,6 +23,7 @@ def data():
                            test_start="2016-01-01")  # fmt: skip
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_rows_cover_every_baseline_and_split_with_intervals(data) -> None:
     doc = baselines_document(data, "h3", n_resamples=100)
     assert doc["horizon"] == "h3"
@@ -46,6 +47,7 @@ def test_rows_cover_every_baseline_and_split_with_intervals(data) -> None:
     assert doc["split"]["val_start"] == "2015-01-01" and doc["split"]["test_start"] == "2016-01-01"
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_logistic_regularization_is_chosen_on_validation_not_test(data) -> None:
     fits = {f.model: f for f in fit_baselines(data)}
     tr, va, te = data.split.train, data.split.val, data.split.test

@@ -37,6 +37,7 @@ def prepared(isolated_dirs: Path):
     return isolated_dirs, data
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> None:
     root, data = prepared
     tiny_study(data, "2M", str(root / "hpo"), archs=["d384-L1-H8-F1536"])
@@ -76,6 +77,7 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
     assert models == {"this model (calibrated)", "majority", "atr_ratio", "logistic", "hgb"}
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_calibrated_model_without_a_study_says_what_to_materialize(prepared) -> None:
     result = _run(calibrated_model, "2M|h3", FAST)
     (failure,) = [e for e in result.all_events if e.is_step_failure]
@@ -84,6 +86,7 @@ def test_calibrated_model_without_a_study_says_what_to_materialize(prepared) -> 
     assert not (prepared[0] / "outputs" / "models").exists()
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_cross_budget_validation_on_two_tiny_budgets(prepared) -> None:
     root, data = prepared
     studies = {b: tiny_study(data, b, str(root / "hpo")) for b in ("50K", "200K")}

@@ -57,6 +57,7 @@ def setup(tmp_path_factory):
     return frame, data, studies, tmp_path_factory.mktemp("out")
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_probabilities(setup) -> None:
     frame, data, studies, out = setup
     recipe = best_trial_recipe(studies["50K"])
@@ -115,6 +116,7 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
         load_calibrated_model(out / "nowhere")
 
 
+@pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds
 def test_cross_budget_cells_train_budget_bs_exact_parameter_count(setup) -> None:
     _, data, studies, _ = setup
     recipes = {b: best_trial_recipe(s) for b, s in studies.items()}

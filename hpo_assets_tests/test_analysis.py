@@ -273,6 +273,7 @@ def test_stored_validation_logits_are_read_from_a_real_optuna_storage(tmp_path: 
     journal = tmp_path / "hpo-2M-h1.journal"
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     study = optuna.create_study(study_name="hpo-2M-h1", storage=storage, direction="maximize")
+    study.set_user_attr("n_train", 1800)
     rng = np.random.default_rng(1)
     labels = (rng.random(300) < 0.3).astype(int).tolist()
     logits = (np.asarray(labels) + rng.normal(0, 1, 300)).tolist()
@@ -284,6 +285,7 @@ def test_stored_validation_logits_are_read_from_a_real_optuna_storage(tmp_path: 
     df = _table([_trial("hpo-2M-h1", 0, objective=0.7, source="optuna_storage", source_path=str(journal))])
     pts = scaling(df, plot=False, n_boot=200).tables["points"].row(0, named=True)
     assert pts["evidence"] == "validation_logits" and pts["lo"] < pts["value"] < pts["hi"]
+    assert pts["n_train"] == 1800 and pts["samples_per_param"] == pytest.approx(1800 / 2_000_000)
     rule = consistency(df).tables["best_trials"]["near_best_rule"][0]
     assert f"300 samples / {sum(labels)} positives" in rule  # SE of the best from the stored labels
     assert stored_val_outputs("template_export", "x", "s", 0) is None

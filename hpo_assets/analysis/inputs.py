@@ -102,3 +102,17 @@ def stored_val_outputs(
     ):
         return None
     return [float(v) for v in logits], [int(v) for v in labels]
+
+
+def stored_study_attrs(source: str | None, source_path: str | None, study: str) -> dict:
+    """The live study's own attributes (`n_train`, `n_val`, data window...), {} for imports or on failure."""
+    if source != "optuna_storage" or not source_path:
+        return {}
+    try:
+        import optuna
+
+        from hpo_assets.trials.importers.optuna_storage import open_source
+
+        return dict(optuna.load_study(study_name=study, storage=open_source(source_path)).user_attrs)
+    except Exception:  # a storage that moved or cannot be opened: the sample count stays unknown
+        return {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -109,6 +110,7 @@ def scaling_plot(points: pl.DataFrame, baselines: pl.DataFrame) -> bytes:
                 ax.axhline(r["auc"], color=c, ls=":", lw=1)
                 ax.annotate(f"{r['model']} ({r['split']})", (ax.get_xlim()[0], r["auc"]), fontsize=6, color=c)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # a narrow range crowds minor labels
     ax.set_xlabel("exact parameter count")
     ax.set_ylabel("AUC (best per budget)")
     if pts.is_empty():

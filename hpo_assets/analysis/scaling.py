@@ -19,7 +19,13 @@ import numpy as np
 import polars as pl
 
 from hpo_assets.analysis.columns import TRAIN_SIZE, VAL_POSITIVES, VAL_SIZE, first_column, horizon_days
-from hpo_assets.analysis.inputs import LogitsReader, read_baselines, read_model_card, stored_val_outputs
+from hpo_assets.analysis.inputs import (
+    LogitsReader,
+    read_baselines,
+    read_model_card,
+    stored_study_attrs,
+    stored_val_outputs,
+)
 from hpo_assets.analysis.intervals import (
     Z95,
     Estimate,
@@ -167,6 +173,8 @@ def scaling(
     for r in win.iter_rows(named=True):
         est, n_params = _estimate(r, outputs_root, read_logits, cols, n_boot)
         n_train = r.get(cols["train"]) if cols["train"] else None
+        if n_train is None:  # live studies record their training-set size as a study attribute
+            n_train = stored_study_attrs(r["source"], r["source_path"], r["study"]).get("n_train")
         rows.append({
             "horizon": r["horizon"], "tier": r["tier"], "budget": r["budget"], "study": r["study"], "trial_num": r["trial_num"],
             "param_count": n_params, "value": est.value, "lo": est.lo, "hi": est.hi, "se": est.se,

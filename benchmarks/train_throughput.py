@@ -101,6 +101,9 @@ def load_data() -> Any:
 def worker(
     name: str, label: str, batch: int, epochs: int, warmup: int, threads: int | None, bf16: bool = False
 ) -> dict[str, Any]:
+    import importlib
+
+    importlib.import_module("hpo_assets")  # first: its OMP_WAIT_POLICY default must precede torch's OpenMP
     import torch
 
     from hpo_assets.model.params import Arch
@@ -134,7 +137,7 @@ def worker(
         "arch": label,
         "batch": batch,
         "params": result.param_count,
-        "threads": torch.get_num_threads(),
+        "threads": result.num_threads,
         "n_train": n_train,
         "n_val": len(data.split.val),
         "samples_per_s": samples_per_s,
@@ -222,6 +225,41 @@ def compile_probe(label: str, batch: int, steps: int = 10) -> dict[str, Any]:
     return out
 
 
+BUSY_LOOP = (
+    "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
+)
+
+
+def _measure(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
+    if proc.returncode:
+        raise RuntimeError(f"worker failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def contention_pair(spec: dict[str, Any], n_busy: int, env: dict[str, str], bound_s: float = 900.0) -> None:
+    """Samples/s idle, then beside `n_busy` busy-loop processes (each ends by itself after `bound_s` and is
+    killed by its PID as soon as the measurement is done)."""
+    idle = _measure(spec, env)
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(bound_s)]) for _ in range(n_busy)]
+    try:
+        time.sleep(1.0)  # the busy loops are running before training starts
+        loaded = _measure(spec, env)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    print(
+        f"{spec['name']}: idle {idle['samples_per_s']:,.0f} samples/s ({idle['threads']} threads, load "
+        f"{idle['loadavg_1m']:.1f}); beside {n_busy} busy process(es) {loaded['samples_per_s']:,.0f} samples/s "
+        f"({loaded['threads']} threads, load {loaded['loadavg_1m']:.1f}): "
+        f"{loaded['samples_per_s'] / idle['samples_per_s']:.0%} of idle; OMP_WAIT_POLICY={loaded['omp_wait_policy']}",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -240,8 +278,16 @@ def main() -> int:
         "--omp-wait",
         choices=["passive", "active", "unset"],
         default="unset",
-        help="OMP_WAIT_POLICY of the workers (unset: as the environment has it; passive: idle threads sleep, "
-        "better when other jobs share the cores, 2x slower for small models when they do not)",
+        help="OMP_WAIT_POLICY of the workers (unset: the project's default, PASSIVE; passive: idle threads "
+        "sleep, better when other jobs share the cores)",
+    )
+    parser.add_argument(
+        "--contention",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure each configuration idle, then beside N busy-loop processes (back to back), and print "
+        "the share of idle throughput kept",
     )
     parser.add_argument(
         "--quality",
@@ -328,6 +374,9 @@ def main() -> int:
             "threads": args.threads,
             "bf16": args.bf16,
         }
+        if args.contention:
+            contention_pair(spec, args.contention, env)
+            continue
         proc = subprocess.run(
             [sys.executable, __file__, "--worker", json.dumps(spec)],
             capture_output=True,

@@ -7,6 +7,7 @@ and notebooks drive it without Dagster; the `hpo_study` asset only assembles the
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from hpo_assets.search.steering import SteeringSampler, tested_configs
 from hpo_assets.search.storage import claim_lock, open_storage
 from hpo_assets.search.transfer import RegionSampler, WarmStart
 from hpo_assets.settings import settings
+from hpo_assets.trials.identity import UID_ATTR
 
 _STUDY = settings()["study"]  # the one source of study defaults
 PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
@@ -254,6 +256,10 @@ def run_study(
     `warm_start` (search/transfer.py) its transferred configurations are enqueued first.
     """
     study, sampler = _open_study(space, storage, study_name, options, warm_start, log)
+    if UID_ATTR not in study.user_attrs:  # its identity, beyond its name (trials/identity.py): set once
+        with claim_lock(storage, study_name):
+            if UID_ATTR not in study.user_attrs:
+                study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     attrs = {**(study_attrs or {}), "objective": options.objective, "source": "hpo_study"}
     stored_kind = study.user_attrs.get("parametrization")
     if "parametrization" in attrs and stored_kind not in (None, attrs["parametrization"]):

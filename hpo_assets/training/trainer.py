@@ -28,6 +28,7 @@ from hpo_assets.model.params import Arch, count_parameters
 from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
 from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
 from hpo_assets.settings import settings
+from hpo_assets.training.cpu_share import free_threads
 from hpo_assets.training.device import autocast, bf16_supported, pick_device, prepare_device
 from hpo_assets.training.metrics import bce_with_logits, classification_metrics
 
@@ -57,8 +58,8 @@ class TrainConfig:
     device: str | None = None
     eval_batch_size: int = 1024
     min_delta: float = 0.0
-    # CPU threads for this run (None: torch's current setting). Use 1 when several training processes
-    # share the cores: OpenMP threads spin-wait for each other and 2-thread runs then slow down ~10x.
+    # CPU threads for this run. None: one per core that is free when the run starts (training/cpu_share.py),
+    # at most torch's setting; OpenMP threads on cores others keep busy wait for each other (~10x slower).
     num_threads: int | None = None
     cpu_bf16: bool = False  # bf16 autocast on CPU too (AMX/AVX512-BF16 only); CUDA always uses bf16
     # How lr/init/multipliers scale with the shape (model/parametrization.py): standard | mup | completep
@@ -138,6 +139,7 @@ class TrainResult:
     duration_sec: float
     model: nn.Module
     timings: list[dict[str, float]] = field(default_factory=list)
+    num_threads: int | None = None  # CPU threads the run trained with
 
 
 METRIC_KEYS = RESULT_METRICS
@@ -255,6 +257,9 @@ def train(
     try:
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
+        elif device.type == "cpu":
+            torch.set_num_threads(free_threads(threads))
+        used_threads = torch.get_num_threads()
         with torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(cfg.seed)
             model = PatchTSTClassifier(
@@ -266,6 +271,7 @@ def train(
     finally:
         torch.set_num_threads(threads)
     result.duration_sec = time.perf_counter() - started
+    result.num_threads = used_threads
     return result
 
 

@@ -83,19 +83,33 @@ def problems_from(report: dict[str, Any], key: str = "problems") -> list[ImportP
 
 
 def assemble(live: ImportResult, imported: pl.DataFrame) -> tuple[pl.DataFrame, list[ImportProblem], int]:
-    """Live and imported trials in one derived table, the problems, and how many imported trials were used.
+    """Live and imported trials in one derived table, the notes, and how many imported trials were used.
 
-    An imported study named like a live one is left out (and reported)."""
+    An imported study named like a live one is the live study when its finished trials are all in the live
+    one (an earlier copy, or the live storage imported again): then it is left out, and said so. Otherwise
+    it is another study of the same name (another machine or storage): kept as `name@<source>`."""
     from hpo_assets.trials.extract import build_table
+    from hpo_assets.trials.identity import distinct_name, fingerprint
 
     live_table = to_table(live.rows)
     names = set(live_table["study"].to_list())
+    live_trials = {name: set(fingerprint([r for r in live.rows if r["study"] == name])) for name in names}
+    taken = names | set(imported["study"].to_list())
+    notes: list[ImportProblem] = []
+    parts = [imported.filter(~pl.col("study").is_in(names))]
     clash = imported.filter(pl.col("study").is_in(names))
-    problems = [
-        ImportProblem(
-            str(path), f"imported study {study!r} has the name of a live study: its {n} trials are not used"
-        )
-        for study, path, n in clash.group_by("study", "source_path").len().sort("study").iter_rows()
-    ]
-    used = imported.filter(~pl.col("study").is_in(names))
-    return build_table([live_table, used]), problems, used.height
+    for (study, path), rows in sorted(
+        clash.group_by("study", "source_path"), key=lambda g: (g[0][0], str(g[0][1]))
+    ):
+        finished = [r for r in rows.iter_rows(named=True) if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
+        if set(fingerprint(finished)) <= live_trials[study]:
+            notes.append(ImportProblem(str(path), f"imported study {study!r} is the live study {study!r} "
+                                       f"(its trials are the live one's): its {rows.height} trials are not used twice"))  # fmt: skip
+            continue
+        name = distinct_name(str(study), str(path), taken)
+        taken.add(name)
+        notes.append(ImportProblem(str(path), f"imported study {study!r} is another study than the live one of "
+                                   f"that name: its {rows.height} trials are kept as {name!r}"))  # fmt: skip
+        parts.append(rows.with_columns(pl.lit(name).alias("study")))
+    used = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+    return build_table([live_table, used]), notes, used.height

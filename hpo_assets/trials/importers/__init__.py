@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo_assets.locations import is_url
+from hpo_assets.trials.identity import distinct_name, same_study
 from hpo_assets.trials.importers.optuna_storage import is_journal_file, is_sqlite_file, read_optuna_storage
 from hpo_assets.trials.importers.records import ImportProblem, SourceError, StudyRead
 from hpo_assets.trials.importers.template_export import ALL_TRIALS, BEST_PARAMS, is_export_folder, read_export
@@ -144,12 +145,13 @@ def read_source(source: Source, study_names: list[str] | None = None) -> list[St
 
 
 def read_sources(specs: Iterable[str], study_names: list[str] | None = None) -> ImportResult:
-    """Discover and read every source; a study name read twice keeps the first and reports the second.
+    """Discover and read every source. A study read twice (same `study_uid`, or the same trials) is kept
+    once; another study with a name already taken is kept too, renamed `name@<where it came from>`.
 
     `study_names` restricts Optuna storages to those studies (export folders are always read).
     """
     result = ImportResult()
-    seen: dict[str, str] = {}
+    seen: dict[str, StudyRead] = {}
     for spec in specs:
         sources, problems = discover(str(spec))
         result.problems.extend(problems)
@@ -162,15 +164,27 @@ def read_sources(specs: Iterable[str], study_names: list[str] | None = None) -> 
                 )
                 continue
             for read in reads:
-                if read.study in seen:
-                    result.problems.append(
+                first = seen.get(read.study)
+                if first is not None and same_study(first.uid, first.rows, read.uid, read.rows):
+                    result.notes.append(
                         ImportProblem(
                             read.source_path,
-                            f"study {read.study!r} was already read from {seen[read.study]}: {len(read.rows)} trials skipped",
+                            f"study {read.study!r} is the one already read from {first.source_path}: "
+                            f"its {len(read.rows)} trials are not read twice",
                         )
                     )
                     result.skipped += len(read.rows)
                     continue
-                seen[read.study] = read.source_path
+                if first is not None:
+                    name = distinct_name(read.study, read.source_path, set(seen))
+                    result.notes.append(
+                        ImportProblem(
+                            read.source_path,
+                            f"another study named {read.study!r} was read from {first.source_path}: "
+                            f"this one is kept beside it as {name!r}",
+                        )
+                    )
+                    read.rename(name)
+                seen[read.study] = read
                 result.studies.append(read)
     return result

@@ -18,6 +18,7 @@ from typing import Any
 from hpo_assets.locations import expand_env, is_url, mask_password
 from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
 from hpo_assets.trials.derive import finish_row
+from hpo_assets.trials.identity import UID_ATTR
 from hpo_assets.trials.importers.records import (
     ImportProblem,
     SourceError,
@@ -159,6 +160,8 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
 
 def _to_read(study: RawStudy, source_path: str) -> StudyRead:
     read = StudyRead(study=study.name, source="optuna_storage", source_path=source_path)
+    uid = study.user_attrs.get(UID_ATTR)
+    read.uid = str(uid) if uid else None
     for trial in study.trials:
         read.rows.append(trial_row(study, trial, source_path))
     return read

@@ -47,6 +47,13 @@ class StudyRead:
     notes: list[ImportProblem] = field(
         default_factory=list
     )  # not errors: e.g. metadata that disagrees with the name
+    uid: str | None = None  # the study's own identity (user attr `study_uid`), when it has one
+
+    def rename(self, name: str) -> None:
+        """Keep this study beside another of the same name (see trials/identity.py)."""
+        self.study = name
+        for row in self.rows:
+            row["study"] = name
 
     def skip(self, where: str, why: str) -> None:
         """A trial that cannot be imported: reported by place and reason, and counted as skipped."""

@@ -44,6 +44,11 @@ class BaselineFit:
     chosen: dict[str, Any] = field(default_factory=dict)
 
 
+def _val_loss(y: np.ndarray, p: np.ndarray) -> float:
+    loss = logloss(y, p)
+    return float("inf") if loss is None else loss
+
+
 def _last_day(data: Any, idx: np.ndarray) -> np.ndarray:
     return np.asarray(data.x[np.asarray(idx, dtype=np.int64)], dtype=np.float64)
 
@@ -74,12 +79,12 @@ def _fit(data: Any, seed: int) -> list[BaselineFit]:
     fits.append(BaselineFit("atr_ratio", {k: x[k][:, atr] / x[k][:, close] for k in ("val", "test")},
                             probabilities=False))  # fmt: skip
 
-    best: tuple[float, Any, float] | None = None
+    best: tuple[float, Any, Any] | None = None
     for c in LOGISTIC_C:
         model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(
             x["train"], y["train"]
         )
-        loss = logloss(y["val"], model.predict_proba(x["val"])[:, 1])
+        loss = _val_loss(y["val"], model.predict_proba(x["val"])[:, 1])
         if best is None or loss < best[0]:
             best = (loss, model, c)
     assert best is not None
@@ -91,7 +96,7 @@ def _fit(data: Any, seed: int) -> list[BaselineFit]:
         model = HistGradientBoostingClassifier(
             learning_rate=lr, max_leaf_nodes=leaves, max_iter=100, early_stopping=False, random_state=seed
         ).fit(x["train"], y["train"])
-        loss = logloss(y["val"], model.predict_proba(x["val"])[:, 1])
+        loss = _val_loss(y["val"], model.predict_proba(x["val"])[:, 1])
         if best is None or loss < best[0]:
             best = (loss, model, (lr, leaves))
     assert best is not None

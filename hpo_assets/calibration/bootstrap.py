@@ -80,7 +80,8 @@ def metric_intervals(
 ) -> dict[str, dict[str, Any]]:
     """`interval` of each metric(y, p); the same resamples (same seed) for every metric."""
     y, p = np.asarray(y), np.asarray(p)
-    return {
-        name: interval(lambda i, f=fn: f(y[i], p[i]), len(y), horizon, n_resamples, seed)
-        for name, fn in metrics.items()
-    }
+
+    def on(fn: Callable[[np.ndarray, np.ndarray], float | None]) -> Callable[[np.ndarray], float | None]:
+        return lambda i: fn(y[i], p[i])
+
+    return {name: interval(on(fn), len(y), horizon, n_resamples, seed) for name, fn in metrics.items()}

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hpo_assets.calibration.metrics import reliability_bins  # noqa: E402
+from hpo_assets.calibration.metrics import Strategy, reliability_bins  # noqa: E402
 
 
 def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 10) -> bytes:
@@ -23,7 +23,8 @@ def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 1
     # zoom to where the points are (daily up-move probabilities often stay below 0.3)
     top = max(float(np.max(before)), float(np.max(after)), float(np.mean(y)))
     lim = 1.0 if top > 0.6 else max(0.1, float(np.ceil(top * 1.15 * 10) / 10))
-    for ax, strategy in zip(axes, ("uniform", "quantile"), strict=True):
+    strategies: tuple[Strategy, Strategy] = ("uniform", "quantile")
+    for ax, strategy in zip(axes, strategies, strict=True):
         ax.plot([0, lim], [0, lim], color="0.6", lw=1, ls="--", label="perfect")
         for probs, name, colour in ((before, "before", "tab:red"), (after, "after", "tab:blue")):
             b = reliability_bins(y, probs, n_bins, strategy)

@@ -45,8 +45,7 @@ class Cell:
 
 
 def _mean_auc(y: np.ndarray, logits: list[np.ndarray], idx: np.ndarray) -> float | None:
-    values = [auc(y[idx], sigmoid(z[idx])) for z in logits]
-    values = [v for v in values if v is not None]
+    values = [v for v in (auc(y[idx], sigmoid(z[idx])) for z in logits) if v is not None]
     return float(np.mean(values)) if values else None
 
 
@@ -86,8 +85,12 @@ def cross_budget_matrix(
     n = y.size
     rows = []
     for (a, b), cell in cells.items():
-        iv = interval(lambda i, c=cell: _mean_auc(y, c.test_logits, i), n, data.horizon, n_resamples)
         diag = cells[(b, b)]
+
+        def mean_auc(i: np.ndarray, c: Cell = cell) -> float | None:
+            return _mean_auc(y, c.test_logits, i)
+
+        iv = interval(mean_auc, n, data.horizon, n_resamples)
 
         def gap(i: np.ndarray, c: Cell = cell, d: Cell = diag) -> float | None:
             x, z = _mean_auc(y, c.test_logits, i), _mean_auc(y, d.test_logits, i)

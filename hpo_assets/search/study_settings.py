@@ -46,7 +46,7 @@ class StudySettings(BaseModel):
     device: str = Field(str(_D["device"]), description='"" = CUDA when present, else CPU.')
     cpu_threads: int = Field(
         int(_D["cpu_threads"]),
-        description="CPU threads per trial; 0 = torch's default. 1 avoids thread thrashing when several "
+        description="CPU threads per trial; 0 = one per core that is free when the trial starts. 1 avoids thread thrashing when several "
         "processes share a small CPU machine.",
     )
     cpu_bf16: bool = Field(
@@ -102,7 +102,7 @@ class StudySettings(BaseModel):
                 raise StudyConfigError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
         if self.cpu_threads < 0:
             raise StudyConfigError(
-                f"cpu_threads must be 0 (torch's default) or more, got {self.cpu_threads!r}"
+                f"cpu_threads must be 0 (one per free core) or more, got {self.cpu_threads!r}"
             )
         self.options()
         return self

@@ -61,7 +61,7 @@ def setup(tmp_path_factory):
 def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_probabilities(setup) -> None:
     frame, data, studies, out = setup
     recipe = best_trial_recipe(studies["50K"])
-    assert recipe.seed == 42 and recipe.max_epochs == 2 and recipe.assumed == ()
+    assert recipe.seed == 42 and recipe.max_epochs == 2 and recipe.assumed == () and recipe.num_threads == 1
     assert recipe.value == studies["50K"].best_value
     folder = out / "models" / "50K_h1"
     rel = release_model(

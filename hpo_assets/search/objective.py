@@ -168,7 +168,10 @@ def _record_result(
 ) -> FrozenTrial:
     metrics = dict(getattr(result, "metrics", None) or {})
     attrs: dict[str, Any] = {k: metrics.get(k) for k in RESULT_METRICS if k in metrics}
-    for key in ("best_epoch", "best_val_loss", "epochs_trained", "early_stopped", "device", "duration_sec"):
+    # num_threads: CPU threads it trained with, so a retrain can repeat the same arithmetic (calibrated_model)
+    for key in (
+        "best_epoch", "best_val_loss", "epochs_trained", "early_stopped", "device", "duration_sec", "num_threads",
+    ):  # fmt: skip
         if getattr(result, key, None) is not None:
             attrs[key] = getattr(result, key)
     if getattr(result, "curve", None) is not None:

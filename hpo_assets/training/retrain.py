@@ -83,6 +83,7 @@ class TrialRecipe:
     budget: str | None = None
     horizon: str | None = None
     assumed: tuple[str, ...] = field(default=())  # protocol fields the study did not record
+    num_threads: int | None = None  # CPU threads the trial trained with (None: not recorded)
 
     @property
     def param_count(self) -> int:
@@ -100,6 +101,7 @@ class TrialRecipe:
             "parametrization": self.parametrization, "context": self.context, "patch_len": self.patch_len,
             "stride": self.stride, "n_features": self.n_features, "start": self.start, "end": self.end,
             "val_start": self.val_start, "test_start": self.test_start, "assumed": list(self.assumed),
+            "num_threads": self.num_threads,
         }  # fmt: skip
 
 
@@ -155,7 +157,12 @@ def best_trial_recipe(study: optuna.Study, defaults: Mapping[str, Any] | None = 
         budget=ua.get("budget"),
         horizon=ua.get("horizon"),
         assumed=tuple(assumed),
+        num_threads=_threads(best.user_attrs.get("num_threads")) or _threads(ua.get("cpu_threads")),
     )
+
+
+def _threads(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 @dataclass

@@ -185,9 +185,7 @@ def calibrated_model(
         recipe = best_trial_recipe(study, window.model_dump())
         data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), part.horizon_days, start=recipe.start,
                              end=recipe.end, val_start=recipe.val_start, test_start=recipe.test_start)  # fmt: skip
-        threads = (
-            config.cpu_threads if config.cpu_threads >= 0 else int(study.user_attrs.get("cpu_threads", 0))
-        )
+        threads = config.cpu_threads if config.cpu_threads >= 0 else (recipe.num_threads or 0)
         device = gpu.device_for(config.device, holder={"run_id": context.run_id, "partition": part.key},
                                 log=context.log.info)  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
@@ -308,7 +306,9 @@ def cross_budget_validation(
         first = next(iter(recipes.values()))
         data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), int(horizon[1:]), start=first.start,
                              end=first.end, val_start=first.val_start, test_start=first.test_start)  # fmt: skip
-        threads = config.cpu_threads if config.cpu_threads >= 0 else 1
+        threads = (
+            config.cpu_threads if config.cpu_threads >= 0 else 0
+        )  # 0: the trainer's default (free cores)
         device = gpu.device_for(config.device, holder={"run_id": context.run_id, "partition": horizon},
                                 log=context.log.info)  # fmt: skip
         matrix = cross_budget_matrix(data, recipes, int(models["cross_budget_seeds"]), device=device or None,

@@ -28,7 +28,7 @@ test: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/hpo-assets init-instance
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev $(UI_ARGS)   # the project from pyproject.toml [tool.dg]; UI_ARGS="--port 3001" etc.
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

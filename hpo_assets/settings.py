@@ -28,8 +28,24 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _raw() -> dict[str, Any]:
+    """defaults.yaml, with the YAML file named by HPO_ASSETS_SETTINGS (if set) laid over it.
+
+    The override lets a site change a profile (e.g. a smaller `demo`) for every process of an instance
+    without editing the package: jobs with a baked-in profile then run the site's version of it.
+    """
     with open(DEFAULTS_FILE) as fh:
-        return yaml.safe_load(fh)
+        raw = yaml.safe_load(fh)
+    override = os.environ.get("HPO_ASSETS_SETTINGS", "").strip()
+    if override:
+        try:
+            with open(override) as fh:
+                extra = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"HPO_ASSETS_SETTINGS={override!r} is not a readable YAML file: {exc}") from None
+        if not isinstance(extra, dict):
+            raise ValueError(f"HPO_ASSETS_SETTINGS={override!r} must hold a mapping like defaults.yaml")
+        raw = _merge(raw, extra)
+    return raw
 
 
 def settings(profile: str | None = None) -> dict[str, Any]:

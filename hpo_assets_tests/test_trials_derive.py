@@ -122,3 +122,23 @@ def test_study_level_fields() -> None:
     assert t[0]["arch_category"] == "narrow-deep" and t[0]["arch_ratio"] == 1.0
     assert s[0]["arch_category"] == "wide-shallow" and s[0]["arch_ratio"] == pytest.approx(4 / 64)
     assert t[1]["arch_category"] == "balanced"
+
+
+def test_a_study_still_running_is_shown_as_such_and_left_out_of_verdicts() -> None:
+    from hpo_assets.analysis.scaling import winners
+    from hpo_assets.trials.extract import study_overview
+
+    rows = [
+        _row(0, study="hpo-2M-h1", objective=0.60, horizon=1),
+        _row(1, study="hpo-2M-h1", state="RUNNING", objective=None, horizon=1),  # the nightly run met it here
+        _row(2, study="hpo-2M-h1", state="WAITING", objective=None, horizon=1),
+        _row(0, study="hpo-20M-h1", budget="20M", objective=0.55, horizon=1),
+    ]
+    df = derive_table(to_table(rows))
+    flags = dict(df.group_by("study").agg(pl.col("study_in_progress").unique()).iter_rows())
+    assert flags == {"hpo-2M-h1": [True], "hpo-20M-h1": [False]}
+    overview = {r["study"]: r["in_progress"] for r in study_overview(df).iter_rows(named=True)}
+    assert overview == {"hpo-2M-h1": True, "hpo-20M-h1": False}
+    assert winners(df)["study"].to_list() == ["hpo-20M-h1"], "the running study's best so far is no verdict"
+    finished = derive_table(to_table([r for r in rows if r["state"] == "COMPLETE"]))
+    assert sorted(winners(finished)["study"].to_list()) == ["hpo-20M-h1", "hpo-2M-h1"]

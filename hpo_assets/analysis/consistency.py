@@ -55,7 +55,10 @@ def consistency(df: pl.DataFrame, read_logits: LogitsReader = stored_val_outputs
     table = with_architecture(df)
     params = param_columns(table)
     ok = table.filter(
-        (pl.col("state") == "COMPLETE") & pl.col("objective").is_not_null() & pl.col("budget").is_not_null()
+        (pl.col("state") == "COMPLETE")
+        & pl.col("objective").is_not_null()
+        & pl.col("budget").is_not_null()
+        & ~pl.col("study_in_progress").fill_null(False)  # a study still running gives no verdict yet
     )
     best_rows, dist_rows, edges = [], [], []
     for (study_name,), study in ok.group_by(["study"], maintain_order=True):

@@ -40,7 +40,10 @@ from hpo_assets.analysis.section import Section
 def winners(df: pl.DataFrame) -> pl.DataFrame:
     """The best COMPLETE trial per (horizon, tier, budget) over all studies of that cell."""
     ok = df.filter(
-        (pl.col("state") == "COMPLETE") & pl.col("objective").is_not_null() & pl.col("budget").is_not_null()
+        (pl.col("state") == "COMPLETE")
+        & pl.col("objective").is_not_null()
+        & pl.col("budget").is_not_null()
+        & ~pl.col("study_in_progress").fill_null(False)  # a study still running gives no verdict yet
     )
     if ok.is_empty():
         return ok

@@ -160,7 +160,8 @@ def _similar_successful(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def derive_table(df: pl.DataFrame) -> pl.DataFrame:
-    """Add the study-level derived fields: duplicate_of, rank_in_study, is_best_in_study, arch ratio/category,
+    """Add the study-level derived fields: duplicate_of, rank_in_study, is_best_in_study, study_in_progress,
+    arch ratio/category,
     similar_successful_*, n_curve_epochs."""
     df = conform(df)
     if df.is_empty():
@@ -189,6 +190,7 @@ def derive_table(df: pl.DataFrame) -> pl.DataFrame:
     ).drop("_first")
     df = df.with_columns(
         is_best_in_study=(pl.col("rank_in_study") == 1).fill_null(False),
+        study_in_progress=pl.col("state").is_in(["RUNNING", "WAITING"]).any().over("study"),
         arch_category=pl.when(pl.col("arch_ratio") > NARROW_DEEP)
         .then(pl.lit("narrow-deep"))
         .when(pl.col("arch_ratio") < WIDE_SHALLOW)

@@ -54,6 +54,7 @@ def study_overview(df: pl.DataFrame) -> pl.DataFrame:
                 "best_trial": pl.Int64,
                 "duplicates": pl.UInt32,
                 "diverged": pl.UInt32,
+                "in_progress": pl.Boolean,
             }
         )
     best = pl.col("rank_in_study") == 1
@@ -70,6 +71,7 @@ def study_overview(df: pl.DataFrame) -> pl.DataFrame:
             pl.col("trial_num").filter(best).min().alias("best_trial"),
             pl.col("duplicate_of").is_not_null().sum().alias("duplicates"),
             pl.col("diverged").sum().alias("diverged"),
+            pl.col("study_in_progress").any().alias("in_progress"),
         )
         .sort("study")
     )

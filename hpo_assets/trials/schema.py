@@ -121,6 +121,12 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
         "Rank by objective in the study's direction, 1 = best, ties share the best rank.",
     ),
     ("is_best_in_study", pl.Boolean(), "rank_in_study == 1."),
+    (
+        "study_in_progress",
+        pl.Boolean(),
+        "The study has RUNNING or WAITING trials: its run is in progress (or was killed; resuming finishes "
+        "them). Its trials are shown but left out of the verdicts until it finishes.",
+    ),
     # divergence diagnosis
     (
         "diverge_epoch",
@@ -175,6 +181,7 @@ DERIVED_COLUMNS = [
     "duplicate_of",
     "rank_in_study",
     "is_best_in_study",
+    "study_in_progress",
     "arch_ratio",
     "arch_category",
     "similar_successful_study",

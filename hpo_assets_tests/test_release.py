@@ -26,7 +26,8 @@ from hpo_assets.training.saved_model import SavedModelError, load_calibrated_mod
 from hpo_assets_tests.conftest import SP500
 
 WINDOW = {"start": "2013-07-01", "end": "2016-12-31", "val_start": "2015-10-01", "test_start": "2016-10-01"}
-TRAIN = {"lr": [1e-3, 3e-3], "dropout": [0.1], "weight_decay": [0.0], "warmup_steps": [0], "batch_size": [64]}
+TRAIN = {"lr": [1e-3, 3e-3], "dropout": [0.1], "weight_decay": [0.0], "warmup_frac": [0.0], "batch_size": [64],
+         "normalization": ["zscore"]}  # fmt: skip
 
 
 def tiny_study(

@@ -29,8 +29,9 @@ TINY = {
     "lr": [1e-3, 1e-2],
     "dropout": [0.0, 0.1],
     "weight_decay": [0.0],
-    "warmup_steps": [0],
+    "warmup_frac": [0.0],
     "batch_size": [32],
+    "normalization": ["zscore"],
 }
 
 
@@ -133,12 +134,13 @@ def test_repeats_are_steered_so_no_configuration_is_trained_twice(tmp_path: Path
     study = load(tmp_path)
     assert run.counted == 8 and len(study.trials) == 8
     assert len(set(trained)) == 8 and len(set(configs(study))) == 8
-    steered = [t for t in study.trials if "duplicate_of" in t.user_attrs]
-    assert steered, "TPE repeats itself in an 8-point space; those proposals must have been steered"
+    steered = [t for t in study.trials if "steered_from" in t.user_attrs]
+    assert steered, "TPE's best candidate repeats in an 8-point space; those proposals must have been steered"
     for t in steered:
         dup = study.trials[t.user_attrs["duplicate_of"]]
         assert dup.number < t.number and dup.params == t.user_attrs["steered_from"] != t.params
-    assert run.skipped_duplicates == len(steered) == study.user_attrs["skipped_duplicates"]
+    assert run.steered == len(steered) == study.user_attrs["steered"]
+    assert run.skipped_duplicates == 0 == study.user_attrs["skipped_duplicates"]  # steered != skipped
 
     # Raising the target beyond the space: the study stops and says so.
     more = run_study(
@@ -295,15 +297,16 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
         "lr": [1e-3, 10.0],
         "dropout": [0.0],
         "weight_decay": [0.0],
-        "warmup_steps": [0],
+        "warmup_frac": [0.0],
         "batch_size": [128],
+        "normalization": ["revin"],
     }
     space = SearchSpace.build(archs, choices)
     study = optuna.create_study(
         study_name="s", storage=open_storage(str(tmp_path), "s"), direction="maximize"
     )
-    study.enqueue_trial({"arch": archs[0].label, "lr": 10.0, "dropout": 0.0, "weight_decay": 0.0,
-                         "warmup_steps": 0, "batch_size": 128})  # fmt: skip
+    study.enqueue_trial({**archs[0].arch_params(), "lr": 10.0, "dropout": 0.0, "weight_decay": 0.0,
+                         "warmup_frac": 0.0, "batch_size": 128, "normalization": "revin"})  # fmt: skip
     trainer = TorchTrainer(data, max_epochs=2, patience=2, seed=0, device="cpu", num_threads=1)
     run = run_study(
         space,
@@ -316,12 +319,10 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
     )
     study = load(tmp_path)
     bad = study.trials[0]
-    assert bad.state == TrialState.FAIL and bad.value is None
+    # Diverged: PRUNED at its divergence epoch (TPE ranks it below every COMPLETE trial), never a value.
+    assert bad.state == TrialState.PRUNED and bad.user_attrs["pruned_epoch"] == 1
     assert bad.user_attrs["diverged"] is True and bad.user_attrs["diverge_epoch"] == 1
-    assert bad.user_attrs["fail_reason"].startswith("diverged at epoch 1: ")
-    assert (
-        "exceeded" in bad.user_attrs["diverged_reason"] or "non-finite" in bad.user_attrs["diverged_reason"]
-    )
+    assert "10 x ln 2" in bad.user_attrs["diverged_reason"] or "finite" in bad.user_attrs["diverged_reason"]
     assert bad.user_attrs["learning_curve"], "the diverged trial keeps its curve"
     huge = [t.number for t in study.trials if t.params["lr"] == 10.0]
     assert [t.number for t in study.trials if t.user_attrs.get("diverged")] == huge
@@ -333,11 +334,15 @@ def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path
         assert ua["diverged"] is False and 0.0 <= ua["val_auc"] <= 1.0 and t.value == ua["val_auc"]
         assert len(ua["val_logits"]) == len(ua["val_labels"]) == len(data.split.val)
         assert set(ua["val_labels"]) == {0, 1}
-        assert ua["param_count"] == space.arch(t.params["arch"]).param_count and ua["device"] == "cpu"
+        assert ua["param_count"] == space.arch_of(t.params).param_count and ua["device"] == "cpu"
         assert [r["epoch"] for r in ua["learning_curve"]] == list(range(1, ua["epochs_trained"] + 1))
         assert t.intermediate_values, "every epoch was reported to Optuna"
     # The diverged configuration counts as tested: it is never retried.
     assert len(set(configs(study))) == len(study.trials)
+    # Effective duplicates: no two COMPLETE trials trained identically (bit-identical curves).
+    curves = [tuple((r["epoch"], r["train_loss"], r["val_loss"], r["val_auc"]) for r in t.user_attrs["learning_curve"])
+              for t in done]  # fmt: skip
+    assert len(set(curves)) == len(curves)
 
 
 def test_history_plot_and_top_table_cover_every_state(tmp_path: Path) -> None:
@@ -419,4 +424,34 @@ def test_an_enqueued_repeat_is_skipped_not_trained_and_not_counted(tmp_path: Pat
     assert skipped.user_attrs["fail_reason"].startswith("duplicate of #0")
     assert len(trained) == 3 and len(set(trained)) == 3  # the repeat was never trained
     assert run.counted == 3 and len(study.trials) == 4
-    assert run.skipped_duplicates == sum("duplicate_of" in t.user_attrs for t in study.trials) >= 1
+    assert (
+        run.skipped_duplicates == sum(bool(t.user_attrs.get("skipped_duplicate")) for t in study.trials) == 1
+    )
+
+
+def test_tpe_learns_a_diverging_region_that_random_search_keeps_proposing(tmp_path: Path) -> None:
+    """Diverged trials are PRUNED, so TPE sees them: after start-up it proposes the bad lr region less."""
+    from hpo_assets.model.budgets import budget_space
+    from hpo_assets.search.space import arch_choices, load_training_choices
+
+    space = SearchSpace.build(arch_choices(budget_space("2M")), load_training_choices("2M"))
+    bad_lr = 1e-3  # lr >= 1e-3 diverges at epoch 1: 2 of the 6 lr values
+
+    def train(arch, hp, on_epoch):
+        if hp["lr"] >= bad_lr:
+            curve = [{"epoch": 1, "train_loss": float("nan"), "val_loss": None, "val_auc": None}]
+            return Result({}, curve, status="diverged", diverged_reason="nan", diverge_epoch=1)
+        return cheap_trainer(epochs=2, auc=lambda a, h: 0.6 - 0.05 * h["dropout"])(arch, hp, on_epoch)
+
+    n, startup = 30, 8
+    share = {}
+    for name, tpe_startup in (("tpe", startup), ("random", n)):  # random: start-up never ends
+        storage = tmp_path / name
+        run_study(space, train, study_name="s", storage=str(storage), log=quiet,
+                  options=StudyOptions(n_trials=n, n_forced=0, pruner="none", tpe_startup_trials=tpe_startup))  # fmt: skip
+        after = load(storage).trials[startup:]
+        share[name] = sum(t.params["lr"] >= bad_lr for t in after) / len(after)
+    assert share["tpe"] < share["random"], share
+    assert share["tpe"] <= 0.15, share  # random proposes the region at 1/3
+    diverged = [t for t in load(tmp_path / "tpe").trials if t.user_attrs.get("diverged")]
+    assert diverged and all(t.state == TrialState.PRUNED for t in diverged)

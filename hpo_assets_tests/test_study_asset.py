@@ -30,7 +30,7 @@ TRIAL_ATTRS = {"d_model", "n_layers", "n_heads", "d_ff", "param_count", "lr", "d
                "warmup_steps", "batch_size", "epochs_config", "device", "duration_sec", "forced_extreme",
                "extreme_type", "learning_curve", "diverged"}  # fmt: skip
 DONE_ATTRS = {"val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy", "pred_min", "pred_max",
-              "pred_pos_rate", "train_loss", "best_epoch", "best_val_loss", "epochs_trained", "early_stopped",
+              "pred_pos_rate", "train_loss", "best_epoch", "metrics_epoch", "best_val_loss", "epochs_trained", "early_stopped",
               "val_logits", "val_labels"}  # fmt: skip
 
 
@@ -68,7 +68,10 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     assert complete
     for t in trials:
         assert TRIAL_ATTRS <= set(t.user_attrs), TRIAL_ATTRS - set(t.user_attrs)
-        assert t.params["arch"] in TINY["architectures"] and t.user_attrs["epochs_config"] == 2
+        ua = t.user_attrs
+        label = f"d{ua['d_model']}-L{ua['n_layers']}-H{ua['n_heads']}-F{ua['d_ff']}"
+        assert label in TINY["architectures"] and ua["epochs_config"] == 2
+        assert ua["d_ff"] == t.params["d_ff_ratio"] * t.params["d_model"]
         assert 1.5e6 <= t.user_attrs["param_count"] <= 2.5e6  # the real 2M budget, +-25%
     for t in complete:
         assert DONE_ATTRS <= set(t.user_attrs), DONE_ATTRS - set(t.user_attrs)

@@ -32,7 +32,7 @@ def tiny_setup():
                            val_start="2015-10-01", test_start="2016-10-01")  # fmt: skip
     archs = [ArchChoice(a.label, a.d_model, a.n_layers, a.n_heads, a.d_ff, count_parameters(a, 25, 80, 16, 8))
              for a in (Arch(16, 1, 2, 32), Arch(32, 1, 2, 64), Arch(32, 2, 4, 64))]  # fmt: skip
-    choices = {"lr": [1e-3, 3e-3], "dropout": [0.0, 0.1], "weight_decay": [0.0], "warmup_steps": [0],
+    choices = {"lr": [1e-3, 3e-3], "dropout": [0.0, 0.1], "weight_decay": [0.0], "warmup_frac": [0.0], "normalization": ["zscore"],
                "batch_size": [128]}  # fmt: skip
     space = SearchSpace.build(archs, choices)
     # One epoch per trial: the kill lands after epoch 1 is reported, before the trial is told.

@@ -12,8 +12,17 @@ from hpo_assets.data.dataset import PreparedData
 from hpo_assets.data.splits import Split
 from hpo_assets.model.params import Arch
 from hpo_assets.training.device import bf16_supported, pick_device
+from hpo_assets.training.divergence import DIVERGED_LOSS, first_divergence
 from hpo_assets.training.metrics import classification_metrics
-from hpo_assets.training.trainer import TrainConfig, build_optimizer, lr_lambda, train, train_prepared
+from hpo_assets.training.schedule import warmup_steps_for
+from hpo_assets.training.trainer import (
+    TrainConfig,
+    build_optimizer,
+    lr_lambda,
+    train,
+    train_prepared,
+    zscore_from_train,
+)
 
 CTX, PATCH, STRIDE = 32, 8, 4
 TINY = Arch(16, 1, 2, 32)
@@ -98,9 +107,47 @@ def test_huge_learning_rate_is_diverged_not_raised() -> None:
     res = fit(TrainConfig(lr=50.0, warmup_steps=0, batch_size=64, max_epochs=5))
     assert res.status == "diverged"
     assert res.diverge_epoch == 1 and res.epochs_trained == 1
-    assert "training loss" in res.diverged_reason
-    assert res.curve[-1]["epoch"] == 1 and res.curve[-1]["val_loss"] is None
+    assert res.diverged_reason.startswith("train_loss=")
     assert res.best_epoch is None and res.metrics["val_auc"] is None
+    # the table's rule (training/divergence.py) reads the same epoch from the recorded curve
+    broke = first_divergence(res.curve)
+    assert broke is not None and broke[0] == res.diverge_epoch
+
+
+def test_divergence_rule_is_absolute_and_shared() -> None:
+    assert first_divergence([{"epoch": 1, "train_loss": 0.7, "val_loss": 0.69}]) is None
+    assert (
+        first_divergence([{"epoch": 1, "val_loss": 0.69}, {"epoch": 2, "val_loss": DIVERGED_LOSS + 0.01}])[0]
+        == 2
+    )
+    assert first_divergence([{"epoch": 1, "train_loss": float("nan"), "val_loss": None}])[0] == 1
+    assert first_divergence([{"epoch": 3, "train_loss": 0.5, "val_loss": None}]) is None  # not measured
+
+
+def test_warmup_fraction_sets_steps_from_the_run_length() -> None:
+    x, y, tr, va = planted()
+    steps = math.ceil(len(tr) / 64) * 3
+    a = fit(TrainConfig(lr=3e-3, warmup_frac=0.0, batch_size=64, max_epochs=3, patience=3))
+    b = fit(TrainConfig(lr=3e-3, warmup_frac=0.1, batch_size=64, max_epochs=3, patience=3))
+    assert warmup_steps_for(0.1, steps) == math.ceil(0.1 * steps)
+    assert a.curve[0]["train_loss"] != b.curve[0]["train_loss"]  # the fraction changes training
+    with pytest.raises(ValueError, match="warmup_frac"):
+        TrainConfig(warmup_frac=1.5).validate()
+
+
+def test_zscore_uses_training_rows_only_and_trains() -> None:
+    x, y, tr, va = planted()
+    shifted = x.copy()
+    shifted[va.min() :] += 100.0  # validation rows only: z-score statistics must not see them
+    z = zscore_from_train(shifted, tr, CTX)
+    first, last = int(tr.min()) - CTX + 1, int(tr.max()) + 1
+    assert np.allclose(z[first:last].mean(axis=0), 0.0, atol=1e-4)
+    assert z[va.max()].mean() > 50  # the validation shift is kept, not normalised away
+    res = fit(TrainConfig(lr=3e-3, warmup_frac=0.0, batch_size=64, max_epochs=3, normalization="zscore"))
+    revin = fit(TrainConfig(lr=3e-3, warmup_frac=0.0, batch_size=64, max_epochs=3, normalization="revin"))
+    assert res.status == "ok" and res.curve != revin.curve
+    with pytest.raises(ValueError, match="normalization"):
+        TrainConfig(normalization="minmax").validate()
 
 
 def test_weight_decay_changes_the_weights() -> None:
@@ -233,7 +280,7 @@ def test_non_finite_loss_is_diverged_with_its_epoch() -> None:
     x[tr[100] - 3 : tr[100] + 1, 0] = 3e38  # finite inputs whose window statistics overflow to inf/NaN
     res = fit(TrainConfig(batch_size=64, max_epochs=3), (x, y, tr, va))
     assert res.status == "diverged" and res.diverge_epoch == 1
-    assert res.diverged_reason.startswith("non-finite")
+    assert "finite" in res.diverged_reason  # a non-finite loss or gradient
     assert len(res.curve) == 1 and res.metrics["val_loss"] is None
 
 

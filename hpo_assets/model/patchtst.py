@@ -6,7 +6,9 @@ window is `n_patches` tokens, not `n_features * n_patches` as in channel-indepen
 That is ~`n_features` times cheaper and lets attention relate features directly, which is what a
 classifier of "does the price rise" needs.
 
-Pipeline: RevIN (per-window, per-feature normalisation with a learned affine) -> patching
+Pipeline: RevIN (per-window, per-feature normalisation with a learned affine; with
+`normalization="zscore"` only the affine, on inputs the trainer standardised with training-split
+statistics, which keeps the volatility level RevIN removes) -> patching
 (context/patch_len/stride) -> linear patch embedding + learned positional embedding -> pre-norm
 transformer encoder (fused QKV, `scaled_dot_product_attention`, GELU FFN, dropout on the
 residual branches and FFN hidden layer, none on attention probabilities) -> final LayerNorm ->
@@ -138,10 +140,16 @@ class PatchTSTClassifier(nn.Module):
         stride: int = 8,
         dropout: float = 0.1,
         parametrization: str = "standard",
+        normalization: str = "revin",
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if normalization not in ("revin", "zscore"):
+            raise ValueError(f"normalization must be 'revin' or 'zscore', got {normalization!r}")
+        # "zscore": the inputs are already standardised with training-split statistics (the trainer
+        # does it), so no per-window step; the learned per-feature affine stays (same parameter count).
+        self.normalization = normalization
         self.scaling = Scaling.of(parametrization, arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
         self.n_features = n_features
         self.arch = arch
@@ -173,7 +181,8 @@ class PatchTSTClassifier(nn.Module):
             raise ValueError(
                 f"expected windows of shape (B, {self.context}, {self.n_features}), got {tuple(x.shape)}"
             )
-        x = self.revin.normalise(x)
+        if self.normalization == "revin":
+            x = self.revin.normalise(x)
         # (B, T, F) -> (B, n_patches, F, patch_len) -> (B, n_patches, patch_len * F), time-major per patch
         patches = x.unfold(1, self.patch_len, self.stride).transpose(2, 3).reshape(b, self.n_patches, -1)
         patches = self.revin.affine(patches, self.patch_len)

@@ -1,7 +1,9 @@
-"""Forced extremes: the corners of the architecture space, tried first so TPE learns the range.
+"""Forced extremes: six distinct trials at the corners of the space, tried first so TPE learns the range.
 
-Each extreme is an ordinary configuration of the space (enqueued with `study.enqueue_trial`), so it is
-a real parameter set the sampler learns from, unlike the old workflow's invisible forced trials.
+Narrowest and widest (d_model), shallowest and deepest (n_layers), lowest and highest learning rate;
+every other value at the middle of its range. Each is an ordinary configuration of the space
+(enqueued with `study.enqueue_trial`), so TPE learns from it, unlike the old workflow's invisible
+forced trials.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import numpy as np
 
 from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace
 
-# Order in which extremes are enqueued; `n_forced` keeps the first n that exist.
+# Order in which extremes are enqueued; `n_forced` keeps the first n.
 EXTREME_ORDER: tuple[tuple[str, str], ...] = (
     ("min", "d_model"),
     ("max", "d_model"),
     ("min", "n_layers"),
     ("max", "n_layers"),
-    ("min", "n_heads"),
-    ("max", "n_heads"),
+    ("min", "lr"),
+    ("max", "lr"),
 )
 
 
@@ -31,31 +33,56 @@ class ForcedExtreme:
 
 
 def forced_extremes(space: SearchSpace, n_forced: int = 6) -> list[ForcedExtreme]:
-    """Up to `n_forced` distinct extremes, none equal to the middle configuration.
+    """Up to `n_forced` distinct extremes, each at the bound it names when the space allows it.
 
-    For "min d_model": among the architectures with the smallest d_model, the one closest to the
-    centre of the space in the other dimensions; training parameters at the middle of their lists.
-    An extreme that would repeat the middle architecture or an earlier extreme falls to the next
-    candidate at the same extreme value, and is dropped when none is left (e.g. a dimension with
-    a single value has no extremes).
+    Architecture corners: among the valid architectures with the smallest (largest) d_model or
+    n_layers, the one closest to the centre in the other dimensions; training values at the middle.
+    Learning-rate corners: the middle architecture and training values, lr at its first/last entry.
+    When a corner coincides with an earlier extreme (e.g. the narrowest shape is also the
+    shallowest), the next candidate at the same bound is taken, then the next value inward, so the
+    six are always distinct configurations. A dimension with one value has no extremes.
     """
     if n_forced <= 0:
         return []
     middle = space.middle()
-    train = {k: middle[k] for k in TRAIN_PARAMS}
-    used = {space.middle_arch()}
+    train_mid = {k: space.middle_choice(k) for k in TRAIN_PARAMS}
+    used_keys = {space.effective_key(middle)}
     out: list[ForcedExtreme] = []
-    for kind, dim in EXTREME_ORDER:
-        values = np.array([getattr(a, dim) for a in space.archs])
-        if values.min() == values.max():  # one value only: this dimension has no extremes
-            continue
-        target = values.min() if kind == "min" else values.max()
-        candidates = [i for i in np.flatnonzero(values == target).tolist() if i not in used]
-        if not candidates:
-            continue
-        pick = space.middle_arch(exclude_dim=dim, among=candidates)
-        used.add(pick)
-        out.append(ForcedExtreme(f"{kind}_{dim}", {"arch": space.archs[pick].label, **train}))
+
+    def take(kind: str, name: str, params: dict[str, Any]) -> bool:
+        key = space.effective_key(params)
+        if key in used_keys:
+            return False
+        used_keys.add(key)
+        out.append(ForcedExtreme(f"{kind}_{name}", params))
+        return True
+
+    for kind, name in EXTREME_ORDER:
         if len(out) == n_forced:
             break
+        if name == "lr":
+            lrs = list(space.choices["lr"])
+            if len(lrs) < 2:
+                continue
+            order = lrs if kind == "min" else lrs[::-1]
+            base = space.archs[space.middle_arch()]
+            for lr in order[: len(order) // 2 or 1]:
+                if take(kind, name, space.params(base, {**train_mid, "lr": lr})):
+                    break
+            continue
+        values = np.array([getattr(a, name) for a in space.archs])
+        levels = sorted(set(values.tolist()), reverse=kind == "max")
+        if len(levels) < 2:
+            continue
+        for level in levels[: max(1, len(levels) // 2)]:
+            remaining = np.flatnonzero(values == level).tolist()
+            done = False
+            while remaining:
+                pick = space.middle_arch(exclude_dim=name, among=remaining)
+                remaining.remove(pick)
+                if take(kind, name, space.params(space.archs[pick], train_mid)):
+                    done = True
+                    break
+            if done:
+                break
     return out

@@ -81,6 +81,14 @@ def history_png(study: optuna.Study, objective: str) -> bytes:
     return buf.getvalue()
 
 
+def _arch_label(t: optuna.trial.FrozenTrial) -> str | None:
+    """d64-L4-H8-F256 from the trial's recorded dimensions (flat-label studies: their `arch` param)."""
+    ua = t.user_attrs
+    if ua.get("d_model") is None:
+        return t.params.get("arch")
+    return f"d{ua['d_model']}-L{ua['n_layers']}-H{ua['n_heads']}-F{ua['d_ff']}"
+
+
 def top_trials(study: optuna.Study, k: int = 5) -> pl.DataFrame:
     """The k best COMPLETE trials, best first: rank, number, value, architecture and training parameters."""
     done = [
@@ -93,21 +101,22 @@ def top_trials(study: optuna.Study, k: int = 5) -> pl.DataFrame:
             "rank": rank,
             "trial": t.number,
             "value": t.value,
-            "arch": t.params.get("arch"),
+            "arch": _arch_label(t),
             "param_count": t.user_attrs.get("param_count"),
             "lr": t.params.get("lr"),
             "dropout": t.params.get("dropout"),
             "weight_decay": t.params.get("weight_decay"),
-            "warmup_steps": t.params.get("warmup_steps"),
+            "warmup_frac": t.params.get("warmup_frac"),
             "batch_size": t.params.get("batch_size"),
-            "best_epoch": t.user_attrs.get("best_epoch"),
+            "normalization": t.params.get("normalization"),
+            "metrics_epoch": t.user_attrs.get("metrics_epoch", t.user_attrs.get("best_epoch")),
             "forced": t.user_attrs.get("extreme_type") or "",
         }  # fmt: skip
         for rank, t in enumerate(done[:k], start=1)
     ]
     schema = {
         "rank": pl.Int64, "trial": pl.Int64, "value": pl.Float64, "arch": pl.String, "param_count": pl.Int64,
-        "lr": pl.Float64, "dropout": pl.Float64, "weight_decay": pl.Float64, "warmup_steps": pl.Int64,
-        "batch_size": pl.Int64, "best_epoch": pl.Int64, "forced": pl.String,
+        "lr": pl.Float64, "dropout": pl.Float64, "weight_decay": pl.Float64, "warmup_frac": pl.Float64,
+        "batch_size": pl.Int64, "normalization": pl.String, "metrics_epoch": pl.Int64, "forced": pl.String,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)

@@ -1,7 +1,9 @@
 """One trial, honestly recorded: suggest, train, report every epoch, tell the true outcome.
 
-A trial's state is what happened: COMPLETE with the objective at the best epoch, PRUNED at the epoch
-the pruner stopped it, FAIL for divergence (with the reason and curve) or an exception (with its
+A trial's state is what happened: COMPLETE with the objective at the best epoch; PRUNED at the epoch
+the pruner stopped it; PRUNED too for a diverged run, at its divergence epoch with its last finite
+value (so TPE ranks its region below every completed trial: Optuna's TPE learns from COMPLETE and
+PRUNED trials only), with `diverged`/`diverged_reason` recorded; FAIL for an exception (with its
 message). Nothing is scored with a made-up value.
 """
 
@@ -15,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from hpo_assets.objectives import RESULT_METRICS
 from hpo_assets.search.liveness import HEARTBEAT_S, Heartbeat, worker_identity
-from hpo_assets.search.space import PARAM_NAMES, ArchChoice, SearchSpace
+from hpo_assets.search.space import TRAIN_PARAMS, ArchChoice, SearchSpace, configs_from_params
 from hpo_assets.search.steering import Steer, tested_configs
 
 EpochHook = Callable[[int, dict[str, Any]], None]  # (trial number, epoch record)
@@ -72,7 +75,24 @@ def _fmt(value: Any) -> str:
 
 
 def _suggest(trial: Trial, space: SearchSpace) -> dict[str, Any]:
-    return {name: trial.suggest_categorical(name, list(space.values(name))) for name in PARAM_NAMES}
+    out: dict[str, Any] = {}
+    for name, dist in space.distributions().items():
+        if isinstance(dist, CategoricalDistribution):
+            out[name] = trial.suggest_categorical(name, list(dist.choices))  # type: ignore[arg-type]
+        elif isinstance(dist, IntDistribution):
+            out[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+        else:
+            assert isinstance(dist, FloatDistribution)
+            out[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return out
+
+
+def _fail_before_training(study: optuna.Study, trial: Trial, reason: str, ctx: TrialContext, label: str,
+                          **attrs: Any) -> FrozenTrial:  # fmt: skip
+    for key, value in {**attrs, "fail_reason": reason}.items():
+        trial.set_user_attr(key, value)
+    ctx.log(f"{label} #{trial.number}: not trained: {reason}")
+    return study.tell(trial, state=TrialState.FAIL)
 
 
 def run_trial(
@@ -89,26 +109,34 @@ def run_trial(
     if steered is not None:
         trial.set_user_attr("duplicate_of", steered.duplicate_of)
         trial.set_user_attr("steered_from", plain(steered.steered_from))
-    else:
+    fixed = trial.user_attrs  # enqueue-time attrs: forced_extreme / extreme_type / retry_of / replicate_of
+    if not ctx.space.contains(params):  # only an enqueued configuration can be outside the space
+        return _fail_before_training(
+            study, trial, "enqueued configuration is not in this study's search space", ctx, label,
+            skipped_duplicate=True,
+        )  # fmt: skip
+    if steered is None and fixed.get("replicate_of") is None:
         # An enqueued configuration (forced extreme, retry) bypasses the sampler; never train a repeat.
         tested = tested_configs(ctx.space, study.get_trials(deepcopy=False), exclude=trial.number)
-        first = tested.get(ctx.space.key(params))  # type: ignore[arg-type]
+        first = tested.get(ctx.space.effective_key(params))  # type: ignore[arg-type]
         if first is not None:
-            trial.set_user_attr("duplicate_of", first)
-            trial.set_user_attr("skipped_duplicate", True)
-            trial.set_user_attr(
-                "fail_reason", f"duplicate of #{first}: enqueued configuration already tested"
-            )
-            ctx.log(f"{label} #{trial.number}: skipped, enqueued configuration repeats #{first}")
-            return study.tell(trial, state=TrialState.FAIL)
+            return _fail_before_training(
+                study, trial, f"duplicate of #{first}: enqueued configuration already tested", ctx, label,
+                duplicate_of=first, skipped_duplicate=True,
+            )  # fmt: skip
 
-    arch = ctx.space.arch(params["arch"])
-    hp = {k: params[k] for k in PARAM_NAMES if k != "arch"}
-    fixed = trial.user_attrs  # enqueue-time attrs: forced_extreme / extreme_type / retry_of
+    arch = ctx.space.arch_of(params)
+    assert arch is not None
+    hp = {k: params[k] for k in TRAIN_PARAMS}
+    if fixed.get("train_seed") is not None:
+        hp["seed"] = int(fixed["train_seed"])
+    effective = ctx.space.effective_key(params)
+    assert effective is not None
     for key, value in {
         **{k: v for k, v in arch.dims().items()},
         "param_count": arch.param_count,
         **hp,
+        "warmup_steps": effective[7] if isinstance(effective[7], int) else None,
         "epochs_config": ctx.epochs_config,
         "device": ctx.device,
         "forced_extreme": bool(fixed.get("forced_extreme", False)),
@@ -121,7 +149,8 @@ def run_trial(
         f"{label} #{trial.number}: {arch.label} ({arch.param_count:,} params) "
         + " ".join(f"{k}={v}" for k, v in hp.items())
         + (f" [forced {fixed.get('extreme_type')}]" if fixed.get("forced_extreme") else "")
-        + (f" [steered: repeated #{steered.duplicate_of}]" if steered else "")
+        + (f" [steered: TPE's best candidate repeated #{steered.duplicate_of}]" if steered else "")
+        + (f" [replicate of #{fixed.get('replicate_of')}]" if fixed.get("replicate_of") is not None else "")
     )
 
     curve: list[dict[str, Any]] = []
@@ -150,6 +179,7 @@ def run_trial(
     except optuna.TrialPruned:
         epoch = int(curve[-1].get("epoch", len(curve))) if curve else 0
         trial.set_user_attr("pruned_epoch", epoch)
+        trial.set_user_attr("early_stopped", False)
         trial.set_user_attr("epochs_trained", len(curve))
         trial.set_user_attr("duration_sec", time.perf_counter() - started)
         ctx.log(f"{label} #{trial.number}: PRUNED at epoch {epoch}")
@@ -174,6 +204,8 @@ def _record_result(
     ):  # fmt: skip
         if getattr(result, key, None) is not None:
             attrs[key] = getattr(result, key)
+    if getattr(result, "best_epoch", None) is not None:
+        attrs["metrics_epoch"] = result.best_epoch  # the epoch whose checkpoint the metrics measure
     if getattr(result, "curve", None) is not None:
         attrs["learning_curve"] = result.curve
     for key, value in attrs.items():
@@ -184,9 +216,12 @@ def _record_result(
         trial.set_user_attr("diverged", True)
         trial.set_user_attr("diverged_reason", plain(why))
         trial.set_user_attr("diverge_epoch", plain(epoch))
-        trial.set_user_attr("fail_reason", f"diverged at epoch {epoch}: {why}")
-        ctx.log(f"{label} #{trial.number}: DIVERGED at epoch {epoch}: {why}")
-        return study.tell(trial, state=TrialState.FAIL)
+        trial.set_user_attr("pruned_epoch", plain(epoch))
+        trial.set_user_attr("early_stopped", False)
+        # PRUNED with its last finite reported value: TPE ranks pruned trials below every COMPLETE one,
+        # so the region that diverged becomes unlikely; the table still says diverged, with its reason.
+        ctx.log(f"{label} #{trial.number}: DIVERGED at epoch {epoch}: {why}; told to Optuna as PRUNED")
+        return study.tell(trial, state=TrialState.PRUNED)
 
     # Logits and labels of every COMPLETE trial, so the best one can be calibrated without retraining.
     if getattr(result, "val_logits", None) is not None:
@@ -224,25 +259,19 @@ class TorchTrainer:
     def __call__(
         self, arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable[[dict[str, Any]], None]
     ) -> Any:
-        from hpo_assets.model.params import Arch
-        from hpo_assets.training.trainer import TrainConfig, train_prepared
+        from hpo_assets.training.trainer import train_prepared
 
-        cfg = TrainConfig(
-            lr=float(hp["lr"]),
-            weight_decay=float(hp["weight_decay"]),
-            warmup_steps=int(hp["warmup_steps"]),
-            dropout=float(hp["dropout"]),
-            batch_size=int(hp["batch_size"]),
+        model_arch, cfg = configs_from_params(
+            {**arch.arch_params(), **hp},
             max_epochs=self.max_epochs,
             patience=self.patience,
-            objective=self.objective,  # type: ignore[arg-type]
-            seed=self.seed,
+            objective=self.objective,
+            seed=int(hp.get("seed", self.seed)),
             device=self.device,
             num_threads=self.num_threads,
             cpu_bf16=self.cpu_bf16,
             parametrization=self.parametrization,
         )
-        model_arch = Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff)
         result = train_prepared(
             self.data, model_arch, cfg, on_epoch, patch_len=self.patch_len, stride=self.stride
         )

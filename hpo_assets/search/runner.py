@@ -21,7 +21,7 @@ from hpo_assets.search.extremes import forced_extremes
 from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned, worker_identity
 from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
 from hpo_assets.search.space import SearchSpace
-from hpo_assets.search.steering import SteeringSampler, tested_configs
+from hpo_assets.search.steering import SpaceSampler, tested_configs
 from hpo_assets.search.storage import claim_lock, open_storage
 from hpo_assets.search.transfer import RegionSampler, WarmStart
 from hpo_assets.settings import settings
@@ -49,6 +49,9 @@ class StudyOptions:
     pruner_startup_trials: int = int(_STUDY["pruner_startup_trials"])
     pruner_warmup_epochs: int = int(_STUDY["pruner_warmup_epochs"])
     tpe_startup_trials: int = int(_STUDY["tpe_startup_trials"])
+    replicates: int = int(
+        _STUDY["replicates"]
+    )  # re-train the incumbent with a new seed, spread over the study
     epochs_config: int | None = None
     stale_after_s: float = STALE_AFTER_S  # a RUNNING trial without heartbeat this long is abandoned
     transfer_forced: int = 2  # forced extremes of a warm-started study (its transferred trials come first)
@@ -69,6 +72,7 @@ class StudyOptions:
             "pruner_startup_trials",
             "pruner_warmup_epochs",
             "tpe_startup_trials",
+            "replicates",
             "transfer_forced",
             "transfer_region_trials",
         ):
@@ -106,10 +110,13 @@ class StudyRun:
     diverged: int
     killed: int
     skipped_duplicates: int
+    steered: int
+    replicates: int
     space_size: int
     exhausted: bool
     new_trials: list[int] = field(default_factory=list)
     best: FrozenTrial | None = None
+    noise: dict[str, Any] | None = None
 
     @property
     def best_value(self) -> float | None:
@@ -130,13 +137,11 @@ def _open_study(
     options: StudyOptions,
     warm: WarmStart | None = None,
     log: Log = print,
-) -> tuple[optuna.Study, SteeringSampler]:
-    base: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
-        seed=options.seed, n_startup_trials=options.tpe_startup_trials, multivariate=True, constant_liar=False
-    )
+) -> tuple[optuna.Study, SpaceSampler]:
+    space_sampler = SpaceSampler(space, seed=options.seed, n_startup_trials=options.tpe_startup_trials)
+    sampler: optuna.samplers.BaseSampler = space_sampler
     if warm is not None:
-        base = RegionSampler(base, warm.region, options.transfer_region_trials, options.seed)
-    sampler = SteeringSampler(base, space, options.seed)
+        sampler = RegionSampler(space_sampler, warm.region, options.transfer_region_trials, options.seed)
     study = optuna.create_study(
         study_name=study_name,
         storage=open_storage(storage, study_name, log=log),  # a torn journal tail is moved aside first
@@ -152,7 +157,7 @@ def _open_study(
             f"which was run with objective {existing!r} ({study.direction.name.lower()}); "
             "use the same objective or another storage"
         )
-    return study, sampler
+    return study, space_sampler
 
 
 def _recover_killed(study: optuna.Study, space: SearchSpace, stale_after_s: float, log: Log) -> int:
@@ -173,8 +178,15 @@ def _recover_killed(study: optuna.Study, space: SearchSpace, stale_after_s: floa
         study._storage.set_trial_user_attr(t._trial_id, "killed_run", True)
         study.tell(t.number, state=TrialState.FAIL)
         key = space.key(t.params)
-        if key is not None and space.contains(key):
-            kept = ("forced_extreme", "extreme_type", "transferred_from", "transfer_kind")
+        if key is not None and space.contains(t.params):
+            kept = (
+                "forced_extreme",
+                "extreme_type",
+                "transferred_from",
+                "transfer_kind",
+                "replicate_of",
+                "train_seed",
+            )
             keep = {k: t.user_attrs[k] for k in kept if k in t.user_attrs}
             study.enqueue_trial(dict(t.params), user_attrs={**keep, "retry_of": t.number})
         log(f"trial #{t.number}: {KILLED_REASON}; marked FAIL" + (", configuration re-queued" if key else ""))
@@ -216,7 +228,10 @@ def _enqueue_extremes(
             user_attrs={"forced_extreme": True, "extreme_type": ext.extreme_type},
             skip_if_exists=True,
         )
-        log(f"enqueued forced extreme {ext.extreme_type}: {ext.params['arch']}")
+        log(
+            f"enqueued forced extreme {ext.extreme_type}: "
+            + " ".join(f"{k}={v}" for k, v in ext.params.items())
+        )
 
 
 def study_counts(study: optuna.Study) -> dict[str, int]:
@@ -229,12 +244,59 @@ def study_counts(study: optuna.Study) -> dict[str, int]:
         "complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "failed": len(failed),
-        "diverged": sum(bool(t.user_attrs.get("diverged")) for t in failed),
+        "diverged": sum(bool(t.user_attrs.get("diverged")) for t in trials),  # PRUNED (live) or FAIL (older)
         "killed": sum(bool(t.user_attrs.get("killed_run")) for t in failed),
         "running": sum(t.state == TrialState.RUNNING for t in trials),
         "waiting": sum(t.state == TrialState.WAITING for t in trials),
-        "skipped_duplicates": sum("duplicate_of" in t.user_attrs for t in trials),
+        "skipped_duplicates": sum(bool(t.user_attrs.get("skipped_duplicate")) for t in trials),
+        "steered": sum("steered_from" in t.user_attrs for t in trials),
+        "replicates": sum(t.user_attrs.get("replicate_of") is not None for t in trials),
     }
+
+
+def replicate_noise(study: optuna.Study) -> dict[str, Any] | None:
+    """The study's own noise estimate: the spread of the objective over each replicated configuration.
+
+    Groups every COMPLETE replicate with the COMPLETE trial it re-trains; returns the pooled standard
+    deviation across seeds (ddof 1 within each group), the number of groups and of runs, or None
+    without a replicate.
+    """
+    done = {t.number: t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
+    groups: dict[int, list[float]] = {}
+    for t in done.values():
+        of = t.user_attrs.get("replicate_of")
+        if of is not None and of in done and t.value is not None:
+            groups.setdefault(int(of), [float(done[of].value)]).append(float(t.value))  # type: ignore[arg-type]
+    if not groups:
+        return None
+    ss = sum(sum((v - sum(g) / len(g)) ** 2 for v in g) for g in groups.values())
+    dof = sum(len(g) - 1 for g in groups.values())
+    return {
+        "objective_sd": (ss / dof) ** 0.5 if dof else None,
+        "groups": len(groups),
+        "runs": sum(len(g) for g in groups.values()),
+        "values": {str(k): g for k, g in groups.items()},
+    }
+
+
+def _maybe_enqueue_replicate(study: optuna.Study, options: StudyOptions, counted: int, log: Log) -> None:
+    """Every n_trials // (replicates + 1) counted trials, enqueue the incumbent again with a new seed."""
+    if options.replicates <= 0:
+        return
+    every = max(1, options.n_trials // (options.replicates + 1))
+    trials = study.get_trials(deepcopy=False)
+    done = sum(t.user_attrs.get("replicate_of") is not None for t in trials)
+    pending = any(t.state == TrialState.WAITING for t in trials)
+    if pending or done >= options.replicates or counted < every * (done + 1):
+        return
+    try:
+        best = study.best_trial
+    except ValueError:
+        return
+    seed = options.seed + 1000 * (done + 1)
+    of = int(best.user_attrs.get("replicate_of", best.number))  # always group with the original run
+    study.enqueue_trial(dict(best.params), user_attrs={"replicate_of": of, "train_seed": seed})
+    log(f"enqueued replicate {done + 1}/{options.replicates}: incumbent #{of} with seed {seed}")
 
 
 def run_study(
@@ -274,6 +336,7 @@ def run_study(
     for key, value in attrs.items():
         study.set_user_attr(key, plain(value))
     study.set_user_attr("space_size", space.size)
+    study.set_user_attr("space_distinct", space.n_effective)
     study.set_user_attr("n_trials_target", options.n_trials)
     study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
 
@@ -304,11 +367,15 @@ def run_study(
                 if running:
                     log(f"study {study_name}: the last {running} trial(s) to the target run in other workers")
                 break
+            if options.replicates:
+                _maybe_enqueue_replicate(study, options, counted, log)
+                trials = study.get_trials(deepcopy=False)
             waiting = any(t.state == TrialState.WAITING for t in trials)
-            if not waiting and len(tested_configs(space, trials)) >= space.size:
+            if not waiting and len(tested_configs(space, trials)) >= space.n_effective:
                 exhausted = True
                 log(
-                    f"study {study_name}: all {space.size} configurations are tested; the search space is exhausted"
+                    f"study {study_name}: all {space.n_effective} distinct configurations are tested; "
+                    "the search space is exhausted"
                 )
                 break
             trial = study.ask()
@@ -317,9 +384,15 @@ def run_study(
         frozen = run_trial(study, trial, ctx, steer=lambda n: sampler.steered.pop(n, None), label=label)
         new.append(frozen.number)
         if "duplicate_of" in frozen.user_attrs:  # keep the study's count current if this run is killed later
-            study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
+            c = study_counts(study)
+            study.set_user_attr("skipped_duplicates", c["skipped_duplicates"])
+            study.set_user_attr("steered", c["steered"])
     counts = study_counts(study)
     study.set_user_attr("skipped_duplicates", counts["skipped_duplicates"])
+    study.set_user_attr("steered", counts["steered"])
+    noise = replicate_noise(study)
+    if noise is not None:
+        study.set_user_attr("replicate_noise", plain(noise))
     study.set_user_attr("exhausted", exhausted)
     try:
         best: FrozenTrial | None = study.best_trial
@@ -337,8 +410,11 @@ def run_study(
         diverged=counts["diverged"],
         killed=counts["killed"],
         skipped_duplicates=counts["skipped_duplicates"],
+        steered=counts["steered"],
+        replicates=counts["replicates"],
         space_size=space.size,
         exhausted=exhausted,
         new_trials=new,
         best=best,
+        noise=noise,
     )

@@ -38,6 +38,11 @@ class StudySettings(BaseModel):
         int(_D["tpe_startup_trials"]),
         description="Trials (forced extremes included) before TPE's model-based proposals start.",
     )
+    replicates: int = Field(
+        int(_D["replicates"]),
+        description="Re-train the incumbent with a new seed this many times, spread over the study "
+        "(labelled replicate_of); their spread is the study's own noise estimate. 0 = none.",
+    )
     storage: str = Field(
         "",
         description="Optuna storage URL (sqlite:///..., postgresql://...) or a folder for journal files; "
@@ -63,7 +68,9 @@ class StudySettings(BaseModel):
     end: str = Field(str(_D["end"]), description="Last day of the data window (YYYY-MM-DD).")
     val_start: str = Field(str(_D["val_start"]), description="Validation cut date; '' = split: section.")
     test_start: str = Field(str(_D["test_start"]), description="Test cut date; '' = split: section.")
-    space_file: str = Field("", description="YAML of training-parameter choices; '' = search/space.yaml.")
+    space_file: str = Field(
+        "", description="YAML of training-parameter ranges per budget; '' = model/training.yaml."
+    )
     architectures: list[str] = Field(
         default_factory=list,
         description="Search only these architectures of the budget's space (labels like "
@@ -88,6 +95,7 @@ class StudySettings(BaseModel):
             pruner_startup_trials=self.pruner_startup_trials,
             pruner_warmup_epochs=self.pruner_warmup_epochs,
             tpe_startup_trials=self.tpe_startup_trials,
+            replicates=self.replicates,
             epochs_config=self.max_epochs,
         )
 

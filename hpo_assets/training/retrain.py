@@ -43,7 +43,10 @@ def configs_from_trial(
     width/depth/heads/ff) replaces only this function.
     """
     dims = ("d_model", "n_layers", "n_heads", "d_ff")
-    if all(k in params for k in dims):
+    if all(k in params for k in ("d_model", "n_layers", "n_heads", "d_ff_ratio")):  # the structured space
+        d = int(params["d_model"])
+        arch = Arch(d, int(params["n_layers"]), int(params["n_heads"]), int(params["d_ff_ratio"]) * d)
+    elif all(k in params for k in dims):
         arch = Arch(*(int(params[k]) for k in dims))
     elif all(k in user_attrs for k in dims):
         arch = Arch(*(int(user_attrs[k]) for k in dims))
@@ -51,11 +54,19 @@ def configs_from_trial(
         arch = Arch.from_label(str(params["arch"]))
     else:
         raise RetrainError(f"trial params {sorted(params)} name no architecture")
-    missing = [k for k in TRAIN_KEYS if k not in params]
+    # warm-up: a fraction of the run's steps (structured space, search/space.py) or a step count (older studies)
+    keys = [k for k in TRAIN_KEYS if k != "warmup_steps"] + [
+        "warmup_frac" if "warmup_frac" in params else "warmup_steps"
+    ]
+    missing = [k for k in keys if k not in params]
     if missing:
         raise RetrainError(f"trial params lack training parameter(s) {', '.join(missing)}")
-    hp = {k: params[k] for k in TRAIN_KEYS}
-    return arch, {**hp, "warmup_steps": int(hp["warmup_steps"]), "batch_size": int(hp["batch_size"])}
+    hp = {k: params[k] for k in keys}
+    if "normalization" in params:
+        hp["normalization"] = str(params["normalization"])
+    if "warmup_steps" in hp:
+        hp["warmup_steps"] = int(hp["warmup_steps"])
+    return arch, {**hp, "batch_size": int(hp["batch_size"])}
 
 
 @dataclass(frozen=True)
@@ -235,7 +246,8 @@ def retrain(
     for seed in seeds:
         cfg = TrainConfig(
             lr=float(recipe.train["lr"]), weight_decay=float(recipe.train["weight_decay"]),
-            warmup_steps=int(recipe.train["warmup_steps"]), dropout=float(recipe.train["dropout"]),
+            warmup_steps=int(recipe.train.get("warmup_steps", 0)), warmup_frac=recipe.train.get("warmup_frac"),
+            normalization=recipe.train.get("normalization", "revin"), dropout=float(recipe.train["dropout"]),
             batch_size=int(recipe.train["batch_size"]), max_epochs=recipe.max_epochs, patience=recipe.patience,
             objective=recipe.objective,  # type: ignore[arg-type]
             seed=int(seed), device=device, num_threads=num_threads, parametrization=recipe.parametrization,

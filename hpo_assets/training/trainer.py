@@ -30,13 +30,16 @@ from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
 from hpo_assets.settings import settings
 from hpo_assets.training.cpu_share import free_threads
 from hpo_assets.training.device import autocast, bf16_supported, pick_device, prepare_device
+from hpo_assets.training.divergence import LOSS_KEYS, first_divergence
 from hpo_assets.training.metrics import bce_with_logits, classification_metrics
+from hpo_assets.training.schedule import lr_lambda, total_steps, warmup_steps_for
 
 if TYPE_CHECKING:
     from hpo_assets.data.dataset import PreparedData
 
 Objective = Literal["val_auc", "val_loss"]
 _STUDY = settings()["study"]  # defaults shared with the study settings
+NORMALIZATIONS = ("revin", "zscore")
 CUDA_CHECK_EVERY = 16  # optimiser steps between divergence screens on CUDA (each screen syncs)
 
 
@@ -46,14 +49,17 @@ class TrainConfig:
 
     lr: float = 1e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 100
+    warmup_steps: int = 100  # used when warmup_frac is None
+    warmup_frac: float | None = None  # warm-up as a fraction of the run's optimiser steps (the search's)
     dropout: float = 0.1
     batch_size: int = 128
     max_epochs: int = int(_STUDY["max_epochs"])
     patience: int = int(_STUDY["patience"])
     objective: Objective = _STUDY["objective"]
     grad_clip: float = 1.0
-    explode_factor: float = 10.0
+    # "revin": per-window normalisation in the model; "zscore": features standardised with statistics
+    # of the rows the training windows cover (never validation/test rows), no per-window step.
+    normalization: Literal["revin", "zscore"] = "revin"
     seed: int = int(_STUDY["seed"])
     device: str | None = None
     eval_batch_size: int = 1024
@@ -88,8 +94,10 @@ class TrainConfig:
             raise bad("dropout", "must be in [0, 1)")
         if finite("grad_clip") < 0:
             raise bad("grad_clip", "must be >= 0 (0 disables clipping)")
-        if finite("explode_factor") <= 1:
-            raise bad("explode_factor", "must be > 1")
+        if self.warmup_frac is not None and not 0 <= finite("warmup_frac") < 1:
+            raise bad("warmup_frac", "must be in [0, 1)")
+        if self.normalization not in NORMALIZATIONS:
+            raise bad("normalization", f"must be one of {list(NORMALIZATIONS)}")
         if finite("min_delta") < 0:
             raise bad("min_delta", "must be >= 0")
         whole("warmup_steps", 0)
@@ -143,19 +151,6 @@ class TrainResult:
 
 
 METRIC_KEYS = RESULT_METRICS
-
-
-def lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """Multiplier of the base lr at optimiser step `s`: linear warm-up, then cosine decay to 0."""
-    warmup = min(warmup_steps, max(total_steps - 1, 0))
-
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return f
 
 
 def build_optimizer(model: PatchTSTClassifier, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -248,6 +243,8 @@ def train(
     """
     cfg.validate()
     x, y, train_idx, val_idx = _check_inputs(x, y, train_idx, val_idx, context, cfg)
+    if cfg.normalization == "zscore":
+        x = zscore_from_train(x, train_idx, context)
     device = pick_device(cfg.device)
     prepare_device(device)
     started = time.perf_counter()
@@ -263,7 +260,14 @@ def train(
         with torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(cfg.seed)
             model = PatchTSTClassifier(
-                n_features, arch, context, patch_len, stride, cfg.dropout, cfg.parametrization
+                n_features,
+                arch,
+                context,
+                patch_len,
+                stride,
+                cfg.dropout,
+                cfg.parametrization,
+                normalization=cfg.normalization,
             ).to(device)
             run = _Run(model, x, y, train_idx, val_idx, cfg, device, context)
             run.fit(on_epoch)
@@ -273,6 +277,18 @@ def train(
     result.duration_sec = time.perf_counter() - started
     result.num_threads = used_threads
     return result
+
+
+def zscore_from_train(x: np.ndarray, train_idx: np.ndarray, context: int) -> np.ndarray:
+    """Features standardised with the mean/std of the rows the training windows cover (train split only)."""
+    covered = np.zeros(x.shape[0] + 1, dtype=np.int64)
+    np.add.at(covered, train_idx - context + 1, 1)
+    np.add.at(covered, train_idx + 1, -1)
+    rows = np.cumsum(covered[:-1]) > 0
+    mean = x[rows].mean(axis=0, dtype=np.float64)
+    std = x[rows].std(axis=0, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)
+    return ((x - mean) / std).astype(np.float32)
 
 
 def train_prepared(
@@ -325,17 +341,18 @@ class _Run:
         self.bf16: bool | None = True if (cfg.cpu_bf16 and device.type == "cpu") else None
         self.optimizer = build_optimizer(model, cfg, device)
         self.clip_sets = clip_groups(self.optimizer.param_groups, model.scaling)
-        steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+        steps = total_steps(len(train_idx), cfg.batch_size, cfg.max_epochs)
+        self.warmup_steps = (
+            cfg.warmup_steps if cfg.warmup_frac is None else warmup_steps_for(cfg.warmup_frac, steps)
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(cfg.warmup_steps, steps_per_epoch * cfg.max_epochs)
+            self.optimizer, lr_lambda(self.warmup_steps, steps)
         )
         self.curve: list[dict[str, Any]] = []
         self.timings: list[dict[str, float]] = []
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.first_train_loss: float | None = None
-        self.first_val_loss: float | None = None
         self.status: Literal["ok", "diverged"] = "ok"
         self.diverged_reason: str | None = None
         self.diverge_epoch: int | None = None
@@ -370,17 +387,9 @@ class _Run:
                     "cpu_seconds": time.process_time() - cpu0,
                 }
             )
-            if not math.isfinite(val_loss):
-                self._diverge(epoch, f"non-finite validation loss ({val_loss}) at epoch {epoch}")
-                return
-            if self.first_val_loss is None:
-                self.first_val_loss = val_loss
-            elif val_loss > cfg.explode_factor * self.first_val_loss:
-                self._diverge(
-                    epoch,
-                    f"validation loss {val_loss:.4g} exceeded {cfg.explode_factor:g} x its first value "
-                    f"{self.first_val_loss:.4g} at epoch {epoch}",
-                )
+            broke = first_divergence([{k: record[k] for k in ("epoch", *LOSS_KEYS)}])
+            if broke is not None:  # the shared rule (training/divergence.py), as the trial table applies it
+                self._diverge(epoch, broke[1])
                 return
             value = val_auc if cfg.objective == "val_auc" else val_loss
             if _better(value, self.best_value, cfg.objective, cfg.min_delta):
@@ -435,20 +444,16 @@ class _Run:
         return total / count, compute
 
     def _screen(self, epoch: int, step: int, loss: float, grad_norm: torch.Tensor | None) -> bool:
-        """Mark the run diverged (and say True) on a non-finite or exploding loss or gradient."""
+        """Stop at the first non-finite batch loss or gradient (and say True): the epoch is lost anyway.
+
+        The epoch's record then holds that loss as its train_loss, so the shared rule reads the same
+        epoch as diverged; an exploding but finite loss is judged per epoch by that rule.
+        """
         where = f"at epoch {epoch}, step {step + 1}"
         if not math.isfinite(loss):
-            self._diverge(epoch, f"non-finite training loss ({loss}) {where}")
+            self._diverge(epoch, f"train_loss={loss!r} (not finite) {where}")
         elif grad_norm is not None and not math.isfinite(grad_norm.item()):
             self._diverge(epoch, f"non-finite gradient norm {where}")
-        elif self.first_train_loss is None:
-            self.first_train_loss = loss
-        elif loss > self.cfg.explode_factor * self.first_train_loss:
-            self._diverge(
-                epoch,
-                f"training loss {loss:.4g} exceeded {self.cfg.explode_factor:g} x its first value "
-                f"{self.first_train_loss:.4g} {where}",
-            )
         return self.status == "diverged"
 
     @torch.inference_mode()

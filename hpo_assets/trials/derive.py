@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from hpo_assets.training.divergence import DIVERGED_LOSS, loss_breaks  # the trainer's rule, no torch
 from hpo_assets.trials.schema import PARAM_COLUMNS, TRIAL_SCHEMA, Curve, conform, curve_columns, curve_length
 
-DIVERGED_LOSS = 10.0  # val_loss at or above this counts as diverged (the old code's sentinel was 100.0)
 NARROW_DEEP = 0.5
 WIDE_SHALLOW = 0.15
 
@@ -18,20 +18,18 @@ _FLOAT_COLUMNS = [c for c, t in TRIAL_SCHEMA.items() if t == pl.Float64()]
 
 
 def _bad_loss(value: float | None, *, is_val: bool) -> bool:
-    if value is None:
-        return False
-    return not math.isfinite(value) or (is_val and value >= DIVERGED_LOSS)
+    """The shared rule (training/divergence.py): not finite or above 10 x ln 2, train and val alike."""
+    return loss_breaks(value)
 
 
 def _curve_breakage(curve: Curve) -> tuple[int, int, str] | None:
-    """(index, epoch, reason) of the first epoch whose train or val loss is not finite or whose val_loss >= 10."""
-    isfinite = math.isfinite
+    """(index, epoch, reason) of the first epoch whose train or val loss breaks the shared divergence rule."""
     for i, (epoch, val, train) in enumerate(
         zip(curve["epoch"], curve["val_loss"], curve["train_loss"], strict=True)
     ):
-        if val is not None and not (isfinite(val) and val < DIVERGED_LOSS):
+        if loss_breaks(val):
             return i, epoch, f"val_loss={val!r} at epoch {epoch}"
-        if train is not None and not isfinite(train):
+        if loss_breaks(train):
             return i, epoch, f"train_loss={train!r} at epoch {epoch}"
     return None
 
@@ -65,7 +63,7 @@ def finish_row(
     if _bad_loss(val_loss, is_val=True):
         reasons.append(
             f"val_loss={val_loss!r}"
-            + (" (>= 10)" if val_loss is not None and math.isfinite(val_loss) else "")
+            + (f" (> {DIVERGED_LOSS:.3g})" if val_loss is not None and math.isfinite(val_loss) else "")
         )
     if _bad_loss(train_loss, is_val=False):
         reasons.append(f"train_loss={train_loss!r}")

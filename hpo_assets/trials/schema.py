@@ -112,7 +112,7 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     (
         "diverged",
         pl.Boolean(),
-        "Loss not finite, or val_loss >= 10, or the trainer's divergence guard fired.",
+        "The shared rule (training/divergence.py): a train/val loss not finite or above 10 x ln 2 ~ 6.93, or the trainer's guard fired (live diverged trials are PRUNED).",
     ),
     ("diverged_reason", pl.String(), "Why the trial counts as diverged, else null."),
     (
@@ -131,9 +131,9 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     (
         "diverge_epoch",
         pl.Int64(),
-        "First epoch whose loss is not finite or >= 10 (or as the trainer recorded).",
+        "First epoch whose loss breaks the divergence rule (or as the trainer recorded).",
     ),
-    ("last_good_loss", pl.Float64(), "Last finite val_loss below 10 before the divergence epoch."),
+    ("last_good_loss", pl.Float64(), "Last val_loss within the divergence rule before the divergence epoch."),
     (
         "loss_at_diverge",
         pl.Float64(),

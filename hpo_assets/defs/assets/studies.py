@@ -68,6 +68,7 @@ class HpoStudyConfig(dg.Config):
     pruner_startup_trials: int = _field("pruner_startup_trials")
     pruner_warmup_epochs: int = _field("pruner_warmup_epochs")
     tpe_startup_trials: int = _field("tpe_startup_trials")
+    replicates: int = _field("replicates")
     storage: str = _field("storage")
     device: str = _field("device")
     cpu_threads: int = _field("cpu_threads")
@@ -101,6 +102,11 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
         "trials_diverged": run.diverged,
         "trials_killed_and_retried": run.killed,
         "skipped_as_duplicate": run.skipped_duplicates,
+        "steered_from_repeat": run.steered,
+        "replicates": run.replicates,
+        "replicate_noise_sd": dg.MetadataValue.null()
+        if not run.noise or run.noise.get("objective_sd") is None
+        else float(run.noise["objective_sd"]),
         "wasted_trials": run.diverged,  # repeats are steered away before training, so only divergence wastes
         "new_trials_this_run": len(run.new_trials),
         "space_size": run.space_size,
@@ -184,7 +190,12 @@ def hpo_study(
             stride=int(_MODEL["stride"]),
         )
         archs = restrict_archs(arch_choices(entries), cfg.architectures, part.budget)
-        space = SearchSpace.build(archs, load_training_choices(cfg.space_file or None))
+        space = SearchSpace.build(
+            archs,
+            load_training_choices(part.budget, cfg.space_file or None),
+            n_train=len(data.split.train),
+            max_epochs=cfg.max_epochs,
+        )
         warm = None
         if source_names:  # warm start (search/transfer.py): the sources' best configurations go first
             sources = load_sources(spec, source_names, cfg.parametrization, options.direction)

@@ -60,7 +60,7 @@ def auc(arch: ArchChoice, hp: Mapping[str, Any]) -> float:
 def trainer(seen: list[dict[str, Any]] | None = None) -> Callable:
     def train(arch: ArchChoice, hp: Mapping[str, Any], on_epoch: Callable) -> Result:
         if seen is not None:
-            seen.append({"arch": arch.label, **hp})
+            seen.append({**arch.arch_params(), **hp})
         value = auc(arch, hp)
         rec = {
             "epoch": 1,
@@ -199,7 +199,7 @@ def test_map_onto_keeps_the_source_shape_and_snaps_training_values() -> None:
     )  # fmt: skip
     mapped = map_onto(src, space)
     # depth 4, head size 16, FFN ratio 4 kept; the widest such architecture of the target
-    assert mapped["arch"] == "d256-L4-H16-F1024"
+    assert (mapped["d_model"], mapped["n_layers"], mapped["n_heads"], mapped["d_ff_ratio"]) == (256, 4, 16, 4)
     assert mapped["lr"] == 3e-4  # nearest on a log scale to the source's 1e-3
     assert {k: mapped[k] for k in ("dropout", "weight_decay", "warmup_frac", "batch_size")} == {
         "dropout": 0.3, "weight_decay": 1e-3, "warmup_frac": 0.05, "batch_size": 32

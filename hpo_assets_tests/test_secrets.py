@@ -78,7 +78,8 @@ def test_trial_table_metadata_logs_and_files_hide_the_password(
 def test_init_instance_writes_env_references_that_dagster_resolves(
     postgres_url: str, tmp_path: Path, monkeypatch
 ) -> None:
-    url = postgres_url.replace("postgres@", f"postgres:{SECRET}@")
+    # the Dagster instance speaks psycopg2 (init-instance refuses another driver)
+    url = postgres_url.replace("+psycopg:", "+psycopg2:").replace("postgres@", f"postgres:{SECRET}@")
     monkeypatch.setenv("HPO_ASSETS_PG_URL", url)
     assert main(["init-instance", "--home", str(tmp_path / "a")]) == 0
     written = (tmp_path / "a" / "dagster.yaml").read_text()

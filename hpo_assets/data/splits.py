@@ -17,8 +17,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-PARTS = ("train", "val", "test")
-
 
 class SplitError(ValueError):
     """A split that cannot be made or would not measure what it should (named counts and dates)."""

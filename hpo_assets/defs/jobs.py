@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from hpo_assets.defs.partitions import budget_horizon_partitions, horizon_partitions
-
 market_job = dg.define_asset_job(
     "market_job",
     selection=dg.AssetSelection.groups("market"),
@@ -18,7 +16,6 @@ def _study_job(name: str, profile: str, description: str) -> dg.UnresolvedAssetJ
     return dg.define_asset_job(
         name,
         selection=dg.AssetSelection.assets("hpo_study"),
-        partitions_def=budget_horizon_partitions,
         config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
         tags={"hpo_assets/profile": profile},
         description=description,
@@ -47,7 +44,6 @@ analysis_job = dg.define_asset_job(
 importance_job = dg.define_asset_job(
     "importance_job",
     selection=dg.AssetSelection.assets("importance_report"),
-    partitions_def=budget_horizon_partitions,
     description="Parameter importance (fANOVA + PED-ANOVA with a noise floor) of one budget x horizon partition.",
 )
 
@@ -55,21 +51,18 @@ importance_job = dg.define_asset_job(
 baselines_job = dg.define_asset_job(
     "baselines_job",
     selection=dg.AssetSelection.assets("baselines"),
-    partitions_def=horizon_partitions,
     description="Fit and score the four reference predictors of one horizon on the studies' split (CPU).",
 )
 
 calibrated_model_job = dg.define_asset_job(
     "calibrated_model_job",
     selection=dg.AssetSelection.assets("calibrated_model"),
-    partitions_def=budget_horizon_partitions,
     description="Retrain, test, calibrate and save the best model of one budget x horizon study.",
 )
 
 cross_budget_job = dg.define_asset_job(
     "cross_budget_job",
     selection=dg.AssetSelection.assets("cross_budget_validation"),
-    partitions_def=horizon_partitions,
     description="Train every budget's best architecture with every budget's best training parameters (one horizon).",
 )
 

@@ -186,7 +186,7 @@ def calibrated_model(
         data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), part.horizon_days, start=recipe.start,
                              end=recipe.end, val_start=recipe.val_start, test_start=recipe.test_start)  # fmt: skip
         threads = config.cpu_threads if config.cpu_threads >= 0 else (recipe.num_threads or 0)
-        device = gpu.device_for(config.device, holder={"run_id": context.run_id, "partition": part.key},
+        device = gpu.device_for(config.device, holder={"run_id": context.run.run_id, "partition": part.key},
                                 log=context.log.info)  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         raise _fail("calibrated_model", exc) from None
@@ -309,7 +309,7 @@ def cross_budget_validation(
         threads = (
             config.cpu_threads if config.cpu_threads >= 0 else 0
         )  # 0: the trainer's default (free cores)
-        device = gpu.device_for(config.device, holder={"run_id": context.run_id, "partition": horizon},
+        device = gpu.device_for(config.device, holder={"run_id": context.run.run_id, "partition": horizon},
                                 log=context.log.info)  # fmt: skip
         matrix = cross_budget_matrix(data, recipes, int(models["cross_budget_seeds"]), device=device or None,
                                      num_threads=threads or None, n_resamples=int(models["bootstrap_resamples"]),

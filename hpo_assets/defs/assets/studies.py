@@ -165,7 +165,7 @@ def hpo_study(
 
     # A run killed earlier (kill -9) still counts against the gpu pool: fail it and free its place here,
     # since an in-process run is never health-checked by Dagster (see dead_runs.py).
-    for holder in free_dead_runs(context.instance, [GPU_POOL], except_run=context.run_id):
+    for holder in free_dead_runs(context.instance, [GPU_POOL], except_run=context.run.run_id):
         context.log.warning(f"freed: {holder.describe()}")
     try:
         part = parse_partition(context.partition_key)
@@ -203,7 +203,7 @@ def hpo_study(
         # Leased before anything touches CUDA, so CUDA_VISIBLE_DEVICES still applies in this process.
         leased = gpu.device_for(
             cfg.device,
-            holder={"run_id": context.run_id, "partition": str(context.partition_key)},
+            holder={"run_id": context.run.run_id, "partition": str(context.partition_key)},
             log=context.log.info,
         )
         device = str(pick_device(leased or None))

@@ -28,7 +28,7 @@ test: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/hpo-assets init-instance
-	$(BIN)/dg dev $(UI_ARGS)   # the project from pyproject.toml [tool.dg]; UI_ARGS="--port 3001" etc.
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg dev $(UI_ARGS)   # [tool.dg] in pyproject.toml; UI_ARGS="--port 3001"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

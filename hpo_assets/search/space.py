@@ -148,7 +148,7 @@ def load_training_choices(
     if budget is None:
         return default
     n = parse_budget(budget)
-    named = {}
+    named: dict[str, Any] = {}
     for label, section in (raw.get("budgets") or {}).items():
         if parse_budget(label) == n:
             named = section or {}
@@ -364,7 +364,7 @@ class SearchSpace:
         """Index of the architecture closest to the centre of the space (optionally ignoring one dim)."""
         cols = [i for i, d in enumerate(ARCH_PARAMS) if d != exclude_dim]
         idx = np.arange(len(self.archs)) if among is None else np.asarray(among)
-        dist = ((self.arch_coords[np.ix_(idx, cols)] - 0.5) ** 2).sum(axis=1)
+        dist = ((self.arch_coords[np.ix_(idx, cols)] - 0.5) ** 2).sum(axis=1)  # type: ignore[arg-type]
         return int(idx[int(np.argmin(dist))])
 
     def middle_choice(self, name: str) -> Any:

@@ -158,7 +158,7 @@ class SpaceSampler(TPESampler):
         out: list[dict[str, Any]] = []
         for i in range(n):
             arch = self._space.nearest_arch(arch_vals[i])
-            params = dict(arch.arch_params())
+            params: dict[str, Any] = dict(arch.arch_params())
             for name in TRAIN_PARAMS:
                 dist = self._dists[name]
                 if name not in samples:

@@ -479,7 +479,9 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--replays", type=int, default=20)
     rp.add_argument("--warm-trials", type=int, default=10)
     rp.add_argument("--kind", default="mup")
-    rp.add_argument("--shard", default="0/1", help="i/n: train only every n-th pool configuration (parallel workers)")
+    rp.add_argument(
+        "--shard", default="0/1", help="i/n: train only every n-th pool configuration (parallel workers)"
+    )
     cc = sub.add_parser("coord-check", help="(3) activation/logit size after a few steps across widths")
     cc.add_argument("--widths", default="64,128,256,512")
     cc.add_argument("--kinds", default="standard,mup,completep")

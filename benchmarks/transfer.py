@@ -15,6 +15,9 @@ run per (width, lr, seed), 1 CPU thread each. Per width: mean over seeds with a 
 within one standard error of the optimum's ("indistinguishable"). Results are cached in
 benchmarks/.cache/ so a killed run resumes.
 
+The replay figures below were measured before the structured search space landed (flat `arch` label,
+warm-up 10 steps, RevIN; commit d1497aa); the script now runs on the structured space (warm-up
+fraction 0.1, `normalization: revin`) and retrains its pool (new cache keys), so rerun it to refresh.
 Measured 2026-11-22 on the shared 2-core VM (load 9-20 from other jobs; figures in the README):
   lr-curves: one full seed (seed 1 stopped after 7 cells; those pairs give a per-run SD ~0.007 BCE).
   Optimum lr per width 64/128/256/512: standard 3e-4, 3e-4, 1e-4, 1e-4; mup 3e-4, 3e-4, 3e-4, 1e-3
@@ -178,8 +181,9 @@ REPLAY_CHOICES: dict[str, list[Any]] = {
     "lr": [1e-4, 3e-4, 1e-3, 3e-3],
     "dropout": [0.0, 0.3],
     "weight_decay": [0.0, 1e-2],
-    "warmup_steps": [10],
+    "warmup_frac": [0.1],
     "batch_size": [64],
+    "normalization": ["revin"],
 }
 
 
@@ -199,9 +203,17 @@ def _replay_space(budget: str, k: int, n_features: int) -> Any:
 
 
 def _pool_key(kind: str, label: str, hp: dict[str, Any], epochs: int, seed: int) -> str:
-    return (
-        f"{kind}|{label}|" + "|".join(f"{k}={hp[k]:g}" for k in sorted(hp)) + f"|epochs={epochs}|seed={seed}"
-    )
+    return f"{kind}|{label}|" + "|".join(f"{k}={hp[k]}" for k in sorted(hp)) + f"|epochs={epochs}|seed={seed}"
+
+
+def _replay_config(args: argparse.Namespace, arch: Any, hp: dict[str, Any], seed: int) -> tuple[Any, Any]:
+    """(Arch, TrainConfig) of one pool configuration, as a study's trainer would build it."""
+    from hpo_assets.search.space import configs_from_params
+
+    return configs_from_params(
+        {**arch.arch_params(), **hp}, max_epochs=args.epochs, patience=args.epochs, objective="val_auc",
+        seed=seed, num_threads=1, parametrization=args.kind,
+    )  # fmt: skip
 
 
 def _train_pool(args: argparse.Namespace, spaces: dict[str, Any], data: Any) -> dict[str, dict[str, Any]]:
@@ -210,8 +222,7 @@ def _train_pool(args: argparse.Namespace, spaces: dict[str, Any], data: Any) -> 
 
     import torch
 
-    from hpo_assets.model.params import Arch
-    from hpo_assets.training.trainer import TrainConfig, train_prepared
+    from hpo_assets.training.trainer import train_prepared
 
     torch.set_num_threads(1)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -228,12 +239,7 @@ def _train_pool(args: argparse.Namespace, spaces: dict[str, Any], data: Any) -> 
         key = _pool_key(args.kind, arch.label, hp, args.epochs, seed)
         if key in cache or i % n_shards != shard:
             continue
-        cfg = TrainConfig(
-            lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_steps=hp["warmup_steps"], dropout=hp["dropout"],
-            batch_size=hp["batch_size"], max_epochs=args.epochs, patience=args.epochs, objective="val_auc",
-            seed=seed, num_threads=1, parametrization=args.kind,
-        )  # fmt: skip
-        res = train_prepared(data, Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff), cfg)
+        res = train_prepared(data, *_replay_config(args, arch, hp, seed))
         rec = {"key": key, "budget": budget, "val_auc": res.metrics.get("val_auc"), "status": res.status}
         cache[key] = rec
         with path.open("a") as fh:
@@ -250,8 +256,7 @@ def _noise_sd(
     """Seed-to-seed sd of val AUC: the target's 3 best configurations retrained with seeds 1 and 2 (cached)."""
     import torch
 
-    from hpo_assets.model.params import Arch
-    from hpo_assets.training.trainer import TrainConfig, train_prepared
+    from hpo_assets.training.trainer import train_prepared
 
     torch.set_num_threads(1)
     path = CACHE / "transfer_replay_pool.jsonl"
@@ -269,12 +274,7 @@ def _noise_sd(
         for seed in (0, 1, 2):
             key = _pool_key(args.kind, arch.label, hp, args.epochs, seed)
             if key not in cache:
-                cfg = TrainConfig(
-                    lr=hp["lr"], weight_decay=hp["weight_decay"], warmup_steps=hp["warmup_steps"],
-                    dropout=hp["dropout"], batch_size=hp["batch_size"], max_epochs=args.epochs,
-                    patience=args.epochs, objective="val_auc", seed=seed, num_threads=1, parametrization=args.kind,
-                )  # fmt: skip
-                res = train_prepared(data, Arch(arch.d_model, arch.n_layers, arch.n_heads, arch.d_ff), cfg)
+                res = train_prepared(data, *_replay_config(args, arch, hp, seed))
                 cache[key] = {
                     "key": key,
                     "budget": "noise",
@@ -305,7 +305,7 @@ def _replay_study(args, space, cache, name, storage, seed, n_trials, warm=None, 
             self.val_logits, self.val_labels = [0.0], [0]
 
     def trainer(arch: Any, hp: Any, on_epoch: Any) -> _Result:
-        rec = cache[_pool_key(args.kind, arch.label, dict(hp), args.epochs, 0)]
+        rec = cache[_pool_key(args.kind, arch.label, {k: hp[k] for k in REPLAY_CHOICES}, args.epochs, 0)]
         return _Result(rec["val_auc"])
 
     run_study(
@@ -420,6 +420,8 @@ def replay_main(args: argparse.Namespace) -> None:
     print(f"transferred configurations enqueued per replay: {sorted(set(warm_first))}")
     for label, runs in (("warm", warm_runs), ("cold", cold)):
         b10 = [max(v[:10]) for v in runs]
+        if len(b10) < 2:
+            continue
         print(f"best after 10 trials, {label}: mean {statistics.fmean(b10):.4f} +- "
               f"{_t95(len(b10)) * statistics.stdev(b10) / math.sqrt(len(b10)):.4f} (95% t, over replays)")  # fmt: skip
 

@@ -109,3 +109,14 @@ def test_plan_rejects_a_bad_partition_and_profile_naming_the_choices(capsys: pyt
     assert "budget '3M' is not one of ['2M', '20M', '200M', '2B']" in capsys.readouterr().err
     assert main(["plan", "2M|h1", "--profile", "quick"]) == 2
     assert "unknown profile 'quick'" in capsys.readouterr().err
+
+
+def test_study_asset_and_jobs_say_what_a_partition_costs_per_profile() -> None:
+    from hpo_assets.definitions import defs
+
+    desc = defs.resolve_asset_graph().get(dg.AssetKey("hpo_study")).description
+    assert "**demo**" in desc and "**full**" in desc and "hpo-assets plan" in desc
+    for job, profile in (("study_demo_job", "demo"), ("study_job", "full")):
+        definition = defs.resolve_job_def(job)
+        assert f"--profile {profile}" in definition.description
+        assert definition.get_run_config_for_partition_key("2M|h1")["ops"]["hpo_study"]["config"]["profile"] == profile

@@ -119,4 +119,7 @@ def test_study_asset_and_jobs_say_what_a_partition_costs_per_profile() -> None:
     for job, profile in (("study_demo_job", "demo"), ("study_job", "full")):
         definition = defs.resolve_job_def(job)
         assert f"--profile {profile}" in definition.description
-        assert definition.get_run_config_for_partition_key("2M|h1")["ops"]["hpo_study"]["config"]["profile"] == profile
+        assert (
+            definition.get_run_config_for_partition_key("2M|h1")["ops"]["hpo_study"]["config"]["profile"]
+            == profile
+        )

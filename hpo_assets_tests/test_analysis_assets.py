@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import optuna
+import pytest
 
 from hpo_assets.defs.assets import analysis, analysis_reports, studies, trial_table
 from hpo_assets.defs.partitions import budget_horizon_partitions
@@ -29,6 +30,7 @@ def _mats(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow  # the whole trial + analysis chain, ~30 s on a shared 2-core CPU
 def test_analysis_assets_materialize_with_partitions(isolated_dirs: Path) -> None:
     storage = Path(os.environ["HPO_ASSETS_STORAGE"])
     storage.mkdir(parents=True)
@@ -74,6 +76,7 @@ def _requested(result: dg.EvaluateAutomationConditionsResult) -> set[str]:
     return {key.to_user_string() for key in {r.key for r in result.results if r.true_subset.size}}
 
 
+@pytest.mark.slow  # eight automation evaluations over 14 assets
 def test_a_new_study_partition_or_import_updates_table_and_analysis_on_its_own() -> None:
     defs = dg.Definitions(
         assets=[*dg.load_assets_from_modules([studies]), *ALL],

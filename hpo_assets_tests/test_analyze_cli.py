@@ -14,6 +14,7 @@ REPORTS = ["coverage_report", "importance_summary", "scaling_report", "hp_consis
 PARTITIONS = ["importance_2M_h1", "importance_20M_h1", "importance_200M_h1"]
 
 
+@pytest.mark.slow  # every report of 150 real trials, two worker processes
 def test_analyze_examples_writes_every_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
     # two worker processes (spawned: a forked polars process can deadlock) for the three partitions

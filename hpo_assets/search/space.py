@@ -334,20 +334,28 @@ class SearchSpace:
         raw = np.array([[math.log2(getattr(a, d)) for d in ARCH_PARAMS] for a in self.archs], dtype=float)
         return _unit(raw)
 
-    def _arch_unit(self, dims: Sequence[float]) -> np.ndarray:
+    @cached_property
+    def _log_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         raw = np.array([[math.log2(getattr(a, d)) for d in ARCH_PARAMS] for a in self.archs], dtype=float)
-        lo, hi = raw.min(axis=0), raw.max(axis=0)
-        point = np.log2(np.maximum(np.asarray(dims, dtype=float), 1e-12))
-        return np.where(hi > lo, (point - lo) / np.where(hi > lo, hi - lo, 1.0), 0.5)
+        return raw.min(axis=0), raw.max(axis=0)
+
+    def nearest_arch_indices(self, dims: np.ndarray) -> np.ndarray:
+        """For each row (d_model, n_layers, n_heads, d_ff_ratio): index of the nearest valid architecture.
+
+        Nearest in log2 coordinates scaled to [0, 1] per dimension. This is how a draw from TPE's model
+        becomes a valid shape: the band constraint is a projection, never a rejected or fake-scored
+        trial. Ties go to the earlier (smaller) architecture.
+        """
+        lo, hi = self._log_bounds
+        span = np.where(hi > lo, hi - lo, 1.0)
+        point = np.log2(np.maximum(np.atleast_2d(np.asarray(dims, dtype=float)), 1e-12))
+        unit = np.where(hi > lo, (point - lo) / span, 0.5)
+        dist = ((unit[:, None, :] - self.arch_coords[None, :, :]) ** 2).sum(axis=2)
+        return np.argmin(dist, axis=1)
 
     def nearest_arch(self, dims: Sequence[float]) -> ArchChoice:
-        """The valid architecture nearest to (d_model, n_layers, n_heads, d_ff_ratio) in scaled log2 space.
-
-        This is how a draw from TPE's model becomes a valid shape: the band constraint is a projection,
-        never a rejected or fake-scored trial. Ties go to the earlier (smaller) architecture.
-        """
-        dist = ((self.arch_coords - self._arch_unit(dims)) ** 2).sum(axis=1)
-        return self.archs[int(np.argmin(dist))]
+        """The valid architecture nearest to (d_model, n_layers, n_heads, d_ff_ratio); see nearest_arch_indices."""
+        return self.archs[int(self.nearest_arch_indices(np.asarray([dims]))[0])]
 
     def snap(self, name: str, value: Any) -> Any:
         """The listed value of a training parameter nearest to `value` (log scale for log parameters)."""

@@ -155,21 +155,31 @@ class SpaceSampler(TPESampler):
                 for d in ARCH_PARAMS
             ]
         )
+        arch_idx = self._space.nearest_arch_indices(arch_vals)
+        columns: dict[str, list[Any]] = {}
+        for name in TRAIN_PARAMS:
+            dist = self._dists[name]
+            vals = self._space.values(name)
+            if name not in samples:
+                columns[name] = [vals[0]] * n
+            elif isinstance(dist, CategoricalDistribution):
+                columns[name] = [dist.to_external_repr(v) for v in samples[name]]
+            else:  # nearest listed value, on the log scale for log parameters
+                grid = np.asarray(vals, dtype=float)
+                x = samples[name].astype(float)
+                if getattr(dist, "log", False):
+                    grid, x = np.log(grid), np.log(np.maximum(x, 1e-300))
+                columns[name] = [vals[i] for i in np.abs(x[:, None] - grid[None, :]).argmin(axis=1)]
         out: list[dict[str, Any]] = []
         for i in range(n):
-            arch = self._space.nearest_arch(arch_vals[i])
-            params: dict[str, Any] = dict(arch.arch_params())
-            for name in TRAIN_PARAMS:
-                dist = self._dists[name]
-                if name not in samples:
-                    params[name] = self._space.values(name)[0]
-                elif isinstance(dist, CategoricalDistribution):
-                    params[name] = dist.to_external_repr(samples[name][i])
-                else:
-                    params[name] = self._space.snap(name, samples[name][i])
-            for name in samples:
-                samples[name][i] = self._dists[name].to_internal_repr(params[name])
+            params: dict[str, Any] = {
+                **self._space.archs[int(arch_idx[i])].arch_params(),
+                **{k: columns[k][i] for k in TRAIN_PARAMS},
+            }
             out.append(params)
+        for name in samples:
+            dist = self._dists[name]
+            samples[name] = np.asarray([dist.to_internal_repr(p[name]) for p in out], dtype=float)
         return out
 
     # Optuna 5 names the hook `_compute_acquisition_func`, some 4.x releases `_compute_acquisition_function`.

@@ -55,7 +55,11 @@ def _file_lock(path: Path) -> Iterator[None]:
     if not path.parent.is_dir():  # nothing to lock yet: opening the storage itself says what is wrong
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only folder (someone else's storage, read for an import): nobody writes there
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -119,7 +119,14 @@ def worker(
     flops = training_flops_per_sample(
         PatchTSTClassifier(data.n_features, arch), min(batch, 64), data.context, data.n_features
     )
-    cfg = TrainConfig(batch_size=batch, max_epochs=warmup + epochs, patience=10**6, seed=0, cpu_bf16=bf16)
+    cfg = TrainConfig(
+        batch_size=batch,
+        max_epochs=warmup + epochs,
+        patience=10**6,
+        seed=0,
+        cpu_bf16=bf16,
+        num_threads=threads,
+    )  # --threads fixes the count; without it the trainer takes the free cores
     result = train(data.x, data.y, data.split.train, data.split.val, arch, cfg, context=data.context)
     measured = result.timings[warmup:]
     n_train = len(data.split.train)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -24,13 +22,3 @@ def test_threads_are_the_free_cores(monkeypatch, cores: int, busy: float, reques
 def test_busy_cores_is_measured_from_the_kernel() -> None:
     busy = cpu_share.busy_cores(sample_s=0.2)
     assert 0.0 <= busy <= (os.cpu_count() or 1) + 1e-9
-
-
-@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_omp_wait_policy_default_is_set_before_torch_and_never_over_the_user(given, expected) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given:
-        env["OMP_WAIT_POLICY"] = given
-    out = subprocess.run([sys.executable, "-c", "import os, hpo_assets; print(os.environ['OMP_WAIT_POLICY'])"],
-                         env=env, capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert out.strip() == expected

@@ -285,7 +285,7 @@ def main() -> int:
         "--omp-wait",
         choices=["passive", "active", "unset"],
         default="unset",
-        help="OMP_WAIT_POLICY of the workers (unset: the project's default, PASSIVE; passive: idle threads "
+        help="OMP_WAIT_POLICY of the workers (unset: as the environment has it; passive: idle threads "
         "sleep, better when other jobs share the cores)",
     )
     parser.add_argument(

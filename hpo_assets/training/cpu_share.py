@@ -3,8 +3,8 @@
 torch starts one OpenMP thread per core. On a workstation that also runs the UI, an analysis or another
 study, those threads wait for each other on cores someone else holds: on 2 cores beside two busy
 processes, 2-thread training ran at 2% of its idle speed (issue #13). One thread per free core avoids
-that; `OMP_WAIT_POLICY=PASSIVE` (set by `hpo_assets/__init__.py` before torch loads OpenMP, unless the
-user set it) makes waiting threads sleep instead of spinning when contention starts mid-run.
+that. (`OMP_WAIT_POLICY=PASSIVE` would stop spinning when contention starts mid-run too, but it slowed
+idle 2-thread training several-fold here, so it is left to the user.)
 No torch import: the policy is plain arithmetic over /proc.
 """
 

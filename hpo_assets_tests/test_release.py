@@ -89,6 +89,11 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
     assert (folder / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "models" / "50K_h1.partial").exists()
 
+    # A z-score model carries the training split's statistics; loading applies them to every input.
+    feats = json.loads((folder / "features.json").read_text())
+    assert len(feats["mean"]) == len(feats["std"]) == data.n_features and min(feats["std"]) > 0
+    assert json.loads((folder / "architecture.json").read_text())["normalization"] == "zscore"
+
     # Round trip: the loaded model maps the features frame to the card's test probabilities.
     model = load_calibrated_model(folder)
     proba = model.predict_proba(frame)
@@ -110,6 +115,10 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
     np.testing.assert_allclose(remote.predict_proba(frame)[rows], saved["p_calibrated"].to_numpy(), atol=1e-6)
     assert not local.exists()
 
+    (folder / "features.json").write_text(json.dumps({**feats, "std": feats["std"][:-1]}))
+    with pytest.raises(SavedModelError, match="features.json: mean/std must hold one value per column"):
+        load_calibrated_model(folder)
+    (folder / "features.json").write_text(json.dumps(feats))
     (folder / "calibrator.json").write_text("{not json")
     with pytest.raises(SavedModelError, match="calibrator.json is not readable JSON"):
         load_calibrated_model(folder)

@@ -194,6 +194,7 @@ def release_model(
         **recipe.arch.to_dict(), "label": recipe.arch.label, "param_count": saved.param_count,
         "n_features": data.n_features, "context": data.context, "patch_len": recipe.patch_len,
         "stride": recipe.stride, "dropout": float(recipe.train["dropout"]), "parametrization": recipe.parametrization,
+        "normalization": str(recipe.train.get("normalization", "revin")),
     }  # fmt: skip
     if is_local(folder):
         folder = Path(folder)
@@ -202,7 +203,9 @@ def release_model(
     else:
         partial = Path(tempfile.mkdtemp(prefix="hpo-model-"))
     assert saved.model is not None
-    write_model_files(partial, saved.model, architecture, list(data.feature_names), selection.calibrator)
+    write_model_files(
+        partial, saved.model, architecture, list(data.feature_names), selection.calibrator, saved.input_scale
+    )
     (partial / "reliability.png").write_bytes(png)
     pl.DataFrame({
         "date": [str(d) for d in data.dates[data.split.test]], "label": y_test.astype(int),

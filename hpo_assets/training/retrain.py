@@ -191,6 +191,7 @@ class SeedRun:
     model: torch.nn.Module | None
     param_count: int
     duration_sec: float
+    input_scale: tuple[np.ndarray, np.ndarray] | None = None  # "zscore": train-split (mean, std)
 
     @property
     def usable(self) -> bool:
@@ -255,7 +256,9 @@ def retrain(
         result = train_prepared(data, recipe.arch, cfg, patch_len=recipe.patch_len, stride=recipe.stride)
         model = result.model if result.best_epoch is not None else None
         test_logits = (
-            predict_logits(model, data.x, data.split.test, data.context) if model is not None else np.empty(0)
+            predict_logits(model, result.scale_inputs(data.x), data.split.test, data.context)
+            if model is not None
+            else np.empty(0)
         )
         run = SeedRun(
             seed=int(seed),
@@ -269,6 +272,7 @@ def retrain(
             model=model,
             param_count=result.param_count,
             duration_sec=result.duration_sec,
+            input_scale=result.input_scale,
         )
         if log is not None:
             log(

@@ -6,8 +6,9 @@ Folder layout (all small files beside the weights):
   features.json     the input columns in order, and how inputs are normalised
   calibrator.json   the chosen calibrator (hpo_assets.calibration.calibrators)
 
-No global scaler is fitted: the model normalises each window itself (RevIN), so `features.json`
-records that instead of means and standard deviations.
+Under RevIN (the default) the model normalises each window itself and no statistics are stored;
+a "zscore" model was trained on inputs standardised with training-split statistics, so
+`features.json` carries that mean and std and loading applies them to every input.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ WEIGHTS, ARCHITECTURE, FEATURES, CALIBRATOR = (
     "features.json",
     "calibrator.json",
 )
-NORMALIZATION = "per-window RevIN inside the model (each window's mean/std per feature); no global statistics"
+REVIN = "per-window RevIN inside the model (each window's mean/std per feature); no global statistics"
+ZSCORE = "inputs standardised with the training split's per-feature mean/std (stored here), then the model"
 
 
 class SavedModelError(ValueError):
@@ -47,14 +49,21 @@ def write_model_files(
     architecture: dict[str, Any],
     feature_names: list[str],
     calibrator: Calibrator,
+    input_scale: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """The four model files into `folder` (which the caller moves into place whole)."""
+    """The four model files into `folder` (which the caller moves into place whole).
+
+    `input_scale`: the training-split (mean, std) a "zscore" model's inputs were standardised with.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS)
     (folder / ARCHITECTURE).write_text(json.dumps(architecture, indent=2))
-    (folder / FEATURES).write_text(
-        json.dumps({"columns": list(feature_names), "normalization": NORMALIZATION}, indent=2)
-    )
+    features: dict[str, Any] = {"columns": list(feature_names)}
+    if input_scale is None:
+        features["normalization"] = REVIN
+    else:
+        features.update(normalization=ZSCORE, mean=input_scale[0].tolist(), std=input_scale[1].tolist())
+    (folder / FEATURES).write_text(json.dumps(features, indent=2))
     (folder / CALIBRATOR).write_text(json.dumps(calibrator.to_dict(), indent=2))
 
 
@@ -76,6 +85,7 @@ class CalibratedModel:
     feature_names: list[str]
     context: int
     architecture: dict[str, Any]
+    input_scale: tuple[np.ndarray, np.ndarray] | None = None
 
     def _inputs(self, frame: pl.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names if c not in frame.columns]
@@ -85,7 +95,10 @@ class CalibratedModel:
             )
         if "date" in frame.columns and not frame["date"].is_sorted():
             raise ValueError("feature frame must be sorted by date (each row's window is the rows before it)")
-        return frame.select(self.feature_names).cast(pl.Float32).fill_null(float("nan")).to_numpy()
+        x = frame.select(self.feature_names).cast(pl.Float32).fill_null(float("nan")).to_numpy()
+        if self.input_scale is not None:
+            x = ((x - self.input_scale[0]) / self.input_scale[1]).astype(np.float32)
+        return x
 
     def predict_logits(self, frame: pl.DataFrame) -> np.ndarray:
         """Raw logit of the window ending at each row; NaN where fewer than `context` rows precede it
@@ -124,12 +137,28 @@ def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
         calibrator = Calibrator.from_dict(_json(folder / CALIBRATOR))
     except CalibrationError as exc:
         raise SavedModelError(f"{folder / CALIBRATOR}: {exc}") from exc
+    normalization = str(arch_info.get("normalization", "revin"))
+    input_scale = None
+    if normalization == "zscore":
+        try:
+            mean = np.asarray(features["mean"], dtype=np.float64)
+            std = np.asarray(features["std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SavedModelError(
+                f"{folder / FEATURES} lacks the zscore mean/std the model needs: {exc}"
+            ) from exc
+        if mean.shape != std.shape or mean.shape != (len(features["columns"]),) or not (std > 0).all():
+            raise SavedModelError(
+                f"{folder / FEATURES}: mean/std must hold one value per column (std > 0), "
+                f"got {mean.shape} and {std.shape} for {len(features['columns'])} columns"
+            )
+        input_scale = (mean, std)
     try:
         arch = Arch(*(int(arch_info[k]) for k in ("d_model", "n_layers", "n_heads", "d_ff")))
         model = PatchTSTClassifier(
             len(features["columns"]), arch, int(arch_info["context"]), int(arch_info["patch_len"]),
             int(arch_info["stride"]), float(arch_info.get("dropout", 0.0)),
-            str(arch_info.get("parametrization", "standard")),
+            str(arch_info.get("parametrization", "standard")), normalization=normalization,
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:
         raise SavedModelError(f"{folder / ARCHITECTURE} does not describe a model: {exc}") from exc
@@ -143,4 +172,6 @@ def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
     except Exception as exc:  # unpickling / shape mismatch: one message naming the file
         raise SavedModelError(f"{weights} cannot be loaded into {arch.label}: {exc}") from exc
     model.eval()
-    return CalibratedModel(model, calibrator, list(features["columns"]), int(arch_info["context"]), arch_info)
+    return CalibratedModel(
+        model, calibrator, list(features["columns"]), int(arch_info["context"]), arch_info, input_scale
+    )

@@ -147,7 +147,17 @@ class TrainResult:
     duration_sec: float
     model: nn.Module
     timings: list[dict[str, float]] = field(default_factory=list)
+    # "zscore" runs: the training-split (mean, std) the inputs were standardised with; the model
+    # expects them applied to any later input (test split, a saved model). None under RevIN.
+    input_scale: tuple[np.ndarray, np.ndarray] | None = None
     num_threads: int | None = None  # CPU threads the run trained with
+
+    def scale_inputs(self, x: np.ndarray) -> np.ndarray:
+        """`x` as this run's model saw its training inputs (standardised under "zscore")."""
+        if self.input_scale is None:
+            return x
+        mean, std = self.input_scale
+        return ((x - mean) / std).astype(np.float32)
 
 
 METRIC_KEYS = RESULT_METRICS
@@ -243,8 +253,9 @@ def train(
     """
     cfg.validate()
     x, y, train_idx, val_idx = _check_inputs(x, y, train_idx, val_idx, context, cfg)
-    if cfg.normalization == "zscore":
-        x = zscore_from_train(x, train_idx, context)
+    scale = zscore_stats(x, train_idx, context) if cfg.normalization == "zscore" else None
+    if scale is not None:
+        x = ((x - scale[0]) / scale[1]).astype(np.float32)
     device = pick_device(cfg.device)
     prepare_device(device)
     started = time.perf_counter()
@@ -276,18 +287,24 @@ def train(
         torch.set_num_threads(threads)
     result.duration_sec = time.perf_counter() - started
     result.num_threads = used_threads
+    result.input_scale = scale
     return result
 
 
-def zscore_from_train(x: np.ndarray, train_idx: np.ndarray, context: int) -> np.ndarray:
-    """Features standardised with the mean/std of the rows the training windows cover (train split only)."""
+def zscore_stats(x: np.ndarray, train_idx: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean/std of the rows the training windows cover (train split only); std 0 -> 1."""
     covered = np.zeros(x.shape[0] + 1, dtype=np.int64)
     np.add.at(covered, train_idx - context + 1, 1)
     np.add.at(covered, train_idx + 1, -1)
     rows = np.cumsum(covered[:-1]) > 0
     mean = x[rows].mean(axis=0, dtype=np.float64)
     std = x[rows].std(axis=0, dtype=np.float64)
-    std = np.where(std > 0, std, 1.0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def zscore_from_train(x: np.ndarray, train_idx: np.ndarray, context: int) -> np.ndarray:
+    """Features standardised with the mean/std of the rows the training windows cover (train split only)."""
+    mean, std = zscore_stats(x, train_idx, context)
     return ((x - mean) / std).astype(np.float32)
 
 

@@ -20,6 +20,9 @@ Score after n trials: the surrogate's noise-free value of the incumbent (the tri
 bootstrap interval; trials each method needs until its incumbent reaches the seed's 50-trial median.
 
     .venv/bin/python benchmarks/search_ab.py [--reps 100] [--trials 50]
+
+The methods are defined once here (seed_method, random_method, ours_method) and reused with real
+training by benchmarks/search_ab_real.py.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ import argparse
 import csv
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
@@ -123,51 +129,83 @@ def incumbent_curve(true_vals: list[float], observed: list[float]) -> np.ndarray
     return np.asarray(out)
 
 
-def run_random(space: SearchSpace, f: Surrogate, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, 1])
+Evaluate = Callable[[dict[str, Any]], "float | None"]  # observed objective of a configuration; None = failed
+
+
+def random_method(
+    space: SearchSpace, n: int, rng: np.random.Generator, evaluate: Evaluate
+) -> list[tuple[dict, float | None]]:
+    """Plain random search: n configurations drawn uniformly (repeats possible), each evaluated."""
     params = [space.random_params(rng) for _ in range(n)]
-    return incumbent_curve([f.true(p) for p in params], [f.observe(p, rng) for p in params])
+    return [(p, evaluate(p)) for p in params]
 
 
-def run_seed(space: SearchSpace, f: Surrogate, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, 2])
+def seed_method(
+    space: SearchSpace, n: int, seed: int, evaluate: Evaluate, n_forced: int = 6
+) -> list[tuple[dict, float | None]]:
+    """The seed's search: forced extremes evaluated but never told to TPE, then flat categorical TPE; a
+    repeated configuration is evaluated again and costs a trial."""
     labels = [a.label for a in space.archs]
     dists = {
         "arch": CategoricalDistribution(labels),
         **{k: CategoricalDistribution(list(space.choices[k])) for k in TRAIN_PARAMS},
     }
-    true_vals, observed = [], []
-    for ext in forced_extremes(space, 6):  # evaluated and counted, never told to TPE
-        true_vals.append(f.true(ext.params))
-        observed.append(f.observe(ext.params, rng))
+    out: list[tuple[dict, float | None]] = []
+    for ext in forced_extremes(space, n_forced)[:n]:  # evaluated and counted, never told to TPE
+        out.append((ext.params, evaluate(ext.params)))
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    while len(true_vals) < n:
+    while len(out) < n:
         trial = study.ask(dists)
         a = space.arch(trial.params["arch"])
         p = {**a.arch_params(), **{k: trial.params[k] for k in TRAIN_PARAMS}}
-        value = f.observe(p, rng)  # a repeat is trained again: fresh noise, one more trial spent
-        study.tell(trial, value)
-        true_vals.append(f.true(p))
-        observed.append(value)
-    return incumbent_curve(true_vals, observed)
+        value = evaluate(p)  # a repeat is trained again: one more trial spent
+        if value is None:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+        out.append((p, value))
+    return out
+
+
+def ours_method(
+    space: SearchSpace, n: int, seed: int, evaluate: Evaluate, startup: int = 10, n_forced: int = 6
+) -> list[tuple[dict, float | None]]:
+    """This project's search: forced extremes enqueued as ordinary trials, then SpaceSampler (no repeats)."""
+    study = optuna.create_study(
+        direction="maximize", sampler=SpaceSampler(space, seed=seed, n_startup_trials=startup)
+    )
+    for ext in forced_extremes(space, n_forced):
+        study.enqueue_trial(ext.params)
+    out: list[tuple[dict, float | None]] = []
+    while len(out) < n:
+        trial = study.ask()
+        p = _suggest(trial, space)
+        value = evaluate(p)
+        if value is None:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+        out.append((p, value))
+    return out
+
+
+def _surrogate_curve(f: Surrogate, runs: list[tuple[dict, float | None]]) -> np.ndarray:
+    return incumbent_curve([f.true(p) for p, _ in runs], [float(v) for _, v in runs])  # type: ignore[arg-type]
+
+
+def run_random(space: SearchSpace, f: Surrogate, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 1])
+    return _surrogate_curve(f, random_method(space, n, rng, lambda p: f.observe(p, rng)))
+
+
+def run_seed(space: SearchSpace, f: Surrogate, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 2])
+    return _surrogate_curve(f, seed_method(space, n, seed, lambda p: f.observe(p, rng)))
 
 
 def run_ours(space: SearchSpace, f: Surrogate, n: int, seed: int, startup: int = 10) -> np.ndarray:
     rng = np.random.default_rng([seed, 3])
-    study = optuna.create_study(
-        direction="maximize", sampler=SpaceSampler(space, seed=seed, n_startup_trials=startup)
-    )
-    for ext in forced_extremes(space, 6):
-        study.enqueue_trial(ext.params)
-    true_vals, observed = [], []
-    while len(true_vals) < n:
-        trial = study.ask()
-        p = _suggest(trial, space)
-        value = f.observe(p, rng)
-        study.tell(trial, value)
-        true_vals.append(f.true(p))
-        observed.append(value)
-    return incumbent_curve(true_vals, observed)
+    return _surrogate_curve(f, ours_method(space, n, seed, lambda p: f.observe(p, rng), startup))
 
 
 def median_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> tuple[float, float, float]:

@@ -60,9 +60,21 @@ def write_bytes(target: Any, data: bytes) -> Any:
     return atomic_write(target, lambda p: p.write_bytes(data))
 
 
-def write_parquet(frame: Any, target: Any) -> Any:
-    """A polars frame as Parquet, atomically."""
+def write_parquet(frame: Any, target: Any, metadata: dict[str, str] | None = None) -> Any:
+    """A polars frame as Parquet, atomically; `metadata` goes into the file's key-value metadata."""
+    if metadata:
+        return atomic_write(target, lambda p: frame.write_parquet(p, metadata=metadata))
     return atomic_write(target, frame.write_parquet)
+
+
+def parquet_metadata(path: Any) -> dict[str, str]:
+    """A Parquet file's key-value metadata (what `write_parquet(metadata=...)` stored), local or remote."""
+    import polars as pl
+
+    if is_local(path):
+        return dict(pl.read_parquet_metadata(path))
+    with path.open("rb") as fh:
+        return dict(pl.read_parquet_metadata(fh))
 
 
 def read_parquet(path: Any) -> Any:

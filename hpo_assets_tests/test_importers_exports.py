@@ -294,10 +294,14 @@ def test_per_trial_json_folder_min_loss_and_sentinel_divergence(tmp_path: Path) 
     t = {r["trial_num"]: r for r in table.iter_rows(named=True)}
     assert t[1]["rank_in_study"] == 1 and t[0]["rank_in_study"] == 2  # val loss minimised
     assert (
-        t[0]["best_epoch"] == 1
-        and t[0]["best_val_loss"] == pytest.approx(0.62)
+        t[0]["min_val_loss_epoch"] == 1
+        and t[0]["min_val_loss"] == pytest.approx(0.62)
         and t[0]["epochs_trained"] == 3
     )
+    assert t[0]["best_epoch"] is None  # which epoch `value` measures is not recorded: left null, not guessed
+    assert t[0]["label_threshold"] == pytest.approx(0.01)  # the folder name says threshold_1pct
+    # no tier, so no input count: the formula cannot apply and the recorded count stays
+    assert t[0]["n_features"] is None and t[0]["param_count"] == 2_000_000
     assert t[0]["early_stopped"] is True and t[0]["epochs_config"] == 10 and t[0]["lr"] == pytest.approx(1e-3)
     div = t[2]
     assert div["diverged"] and div["state"] == "FAIL" and div["objective"] is None

@@ -57,8 +57,8 @@ def test_journal_study_follows_the_contract(tmp_path: Path) -> None:
     )  # ties share the best rank
     assert t[4]["is_best_in_study"] and not t[0]["is_best_in_study"]
     assert (
-        t[0]["best_epoch"] == 2
-        and t[0]["best_val_loss"] == pytest.approx(0.65)
+        t[0]["best_epoch"] == t[0]["min_val_loss_epoch"] == 2
+        and t[0]["min_val_loss"] == pytest.approx(0.65)
         and t[0]["epochs_trained"] == 3
     )
     assert t[0]["early_stopped"] is True  # 3 epochs of 4 configured

@@ -18,6 +18,7 @@ from hpo_assets.search.partition import parse_partition
 from hpo_assets.search.runner import StudyConfigError
 from hpo_assets.search.space import PARAM_NAMES
 from hpo_assets.search.storage import open_storage
+from hpo_assets.trials.extract import extract
 
 # A small window and three shallow architectures of the real 2M space keep this at about a minute on CPU.
 TINY = {
@@ -86,6 +87,14 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
         80,
     )
     assert (ua["patch_len"], ua["stride"], ua["skipped_duplicates"]) == (16, 8, 0)
+    # provenance for the trial table: the features asset's label definition, the split, the validation set
+    assert (ua["label_mode"], ua["label_threshold"], ua["split_kind"]) == ("high", 0.01, "contiguous")
+    assert ua["val_start"] >= "2015-10-01" and ua["test_start"] >= "2016-10-01"
+    assert 0 < ua["val_positives"] < ua["n_val"] and ua["feature_set"].count(",") == 24
+    row = extract([str(journal.parent)]).table.row(0, named=True)
+    assert (row["label_threshold"], row["val_size"], row["val_positives"]) == (
+        0.01, ua["n_val"], ua["val_positives"],
+    )  # fmt: skip
 
     meta = _metadata(first)
     assert meta["trials_counted"] == 4 and meta["trials_complete"] == len(complete)

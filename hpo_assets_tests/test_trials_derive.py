@@ -63,8 +63,9 @@ def test_study_names(name: str, expected: tuple) -> None:
 
 def test_curve_fields_and_divergence_at_the_first_bad_epoch() -> None:
     row = _row(0, epochs_config=10, learning_curve=_curve([0.7, 0.6, 0.65, 12.0, math.nan]))
-    assert (row["best_epoch"], row["best_val_loss"], row["epochs_trained"]) == (2, 0.6, 5)
-    assert row["early_stopped"] is True
+    assert (row["min_val_loss_epoch"], row["min_val_loss"], row["epochs_trained"]) == (2, 0.6, 5)
+    assert row["best_epoch"] is None  # no source said which epoch its metrics measure: not guessed
+    assert row["early_stopped"] is False  # shorter than configured, but diverged: not stopped by patience
     assert row["diverged"] and row["diverge_epoch"] == 4
     assert row["last_good_loss"] == 0.65 and row["loss_at_diverge"] == 12.0
     assert "val_loss=12.0 at epoch 4" in row["diverged_reason"]
@@ -77,6 +78,44 @@ def test_not_diverged_and_not_early_stopped_when_all_epochs_ran() -> None:
     row = _row(0, objective=0.6, epochs_config=3, learning_curve=_curve([0.7, 0.6, 0.65]))
     assert not row["diverged"] and row["diverged_reason"] is None and row["early_stopped"] is False
     assert row["objective"] == 0.6 and row["state"] == "COMPLETE"
+
+
+def test_metrics_epoch_is_the_recorded_one_not_the_lowest_loss() -> None:
+    row = finish_row(
+        {"state": "COMPLETE", "objective": 0.62, "val_auc": 0.62, "epochs_config": 4,
+         "learning_curve": _curve([0.70, 0.65, 0.66])},
+        recorded={"metrics_epoch": 3, "early_stopped": True},
+    )  # fmt: skip
+    assert (row["best_epoch"], row["min_val_loss_epoch"], row["min_val_loss"]) == (3, 2, 0.65)
+
+
+@pytest.mark.parametrize(
+    ("state", "kw", "recorded", "expected"),
+    [
+        ("COMPLETE", {"epochs_config": 10}, {"early_stopped": True}, True),  # the trainer's own flag wins
+        ("COMPLETE", {"epochs_config": 3}, {"early_stopped": False}, False),
+        ("COMPLETE", {"epochs_config": 10}, {}, True),  # import: fewer epochs than configured
+        ("COMPLETE", {"epochs_config": 3}, {}, False),
+        ("COMPLETE", {}, {}, None),  # epochs_config unknown: cannot tell
+        ("PRUNED", {"epochs_config": 10}, {}, False),  # pruned, not patience
+        ("FAIL", {"epochs_config": 10}, {}, False),
+        ("PRUNED", {"epochs_config": 10}, {"early_stopped": True}, False),
+        ("RUNNING", {"epochs_config": 10}, {}, None),
+    ],
+)
+def test_early_stopped_means_patience_only(
+    state: str, kw: dict, recorded: dict, expected: bool | None
+) -> None:
+    row = finish_row({"state": state, "objective": 0.6, "learning_curve": _curve([0.7, 0.6, 0.65]), **kw},
+                     recorded=recorded)  # fmt: skip
+    assert row["early_stopped"] is expected
+
+
+def test_a_diverged_short_run_is_not_early_stopped() -> None:
+    row = finish_row(
+        {"state": "COMPLETE", "objective": 0.6, "epochs_config": 10, "learning_curve": _curve([0.7, 9.0])}
+    )
+    assert row["diverged"] and row["epochs_trained"] == 2 and row["early_stopped"] is False
 
 
 def test_guard_and_sentinel_and_unknown_epochs() -> None:

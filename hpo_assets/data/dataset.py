@@ -15,9 +15,9 @@ import polars as pl
 
 from hpo_assets.data.features import FEATURE_COLUMNS, build_features
 from hpo_assets.data.splits import Split, SplitError, chunked_split, contiguous_split
-from hpo_assets.data.targets import add_labels, label_column
+from hpo_assets.data.targets import add_labels, label_column, label_definition
 from hpo_assets.locations import as_path
-from hpo_assets.outputs import read_parquet
+from hpo_assets.outputs import parquet_metadata, read_parquet
 from hpo_assets.settings import settings
 
 SPLIT_KINDS = ("contiguous", "chunks")
@@ -36,6 +36,8 @@ class PreparedData:
     split: Split
     context: int
     horizon: int
+    label_threshold: float | None = None  # how the labels were defined; None when the source did not say
+    label_mode: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -89,9 +91,14 @@ def prepare_dataset(
     split_kind: str | None = None,
     start: str | None = None,
     end: str | None = None,
+    label_threshold: float | None = None,
+    label_mode: str | None = None,
     **split_kwargs: Any,
 ) -> PreparedData:
     """Arrays and a purged split for one horizon from a features frame (or a raw market frame).
+
+    ``label_threshold``/``label_mode`` say how a frame's existing labels were defined (recorded, not
+    applied); labels computed here use the configuration's and record those.
 
     Features are built on the whole frame before ``start``/``end`` cut the window (so the window
     keeps its first days instead of spending them on indicator warm-up); labels are recomputed
@@ -110,9 +117,8 @@ def prepare_dataset(
     col = label_column(horizon)
     if col not in frame.columns:
         data_cfg = settings()["data"]
-        frame = add_labels(
-            frame, (horizon,), threshold=float(data_cfg["threshold"]), mode=str(data_cfg["label_mode"])
-        )
+        label_threshold, label_mode = float(data_cfg["threshold"]), str(data_cfg["label_mode"])
+        frame = add_labels(frame, (horizon,), threshold=label_threshold, mode=label_mode)
     window = _slice_dates(frame.sort("date"), start, end)
     x = window.select(FEATURE_COLUMNS).to_numpy().astype(np.float32)
     if not np.isfinite(x).all():
@@ -137,6 +143,8 @@ def prepare_dataset(
         split=split,
         context=context,
         horizon=horizon,
+        label_threshold=label_threshold,
+        label_mode=label_mode,
     )
 
 
@@ -164,14 +172,18 @@ def load_prepared(
     end: str | None = None,
     **split_kwargs: Any,
 ) -> PreparedData:
-    """prepare_dataset() on the parquet written by the ``features`` asset."""
+    """prepare_dataset() on the parquet written by the ``features`` asset (its label definition recorded)."""
+    frame = load_features(features_parquet_path)
+    threshold, mode = label_definition(parquet_metadata(as_path(features_parquet_path)))
     return prepare_dataset(
-        load_features(features_parquet_path),
+        frame,
         horizon,
         context=context,
         split_kind=split_kind,
         start=start,
         end=end,
+        label_threshold=threshold,
+        label_mode=mode,
         **split_kwargs,
     )
 

@@ -68,6 +68,24 @@ def add_labels(
     return frame.with_columns([label_expr(h, float(threshold), mode) for h in hs])
 
 
+_META_THRESHOLD, _META_MODE = "hpo_assets.label_threshold", "hpo_assets.label_mode"
+
+
+def label_metadata(threshold: float, mode: str) -> dict[str, str]:
+    """How the labels were defined, as file metadata: a study trained on the file can record it."""
+    return {_META_THRESHOLD: repr(float(threshold)), _META_MODE: str(mode)}
+
+
+def label_definition(metadata: dict[str, str]) -> tuple[float | None, str | None]:
+    """(threshold, mode) from `label_metadata` in a file's metadata; None for what it does not hold."""
+    try:
+        threshold = float(metadata[_META_THRESHOLD]) if _META_THRESHOLD in metadata else None
+    except ValueError:
+        threshold = None
+    mode = metadata.get(_META_MODE)
+    return threshold, mode if mode in LABEL_MODES else None
+
+
 def positive_rates(frame: pl.DataFrame, horizons: Iterable[int]) -> dict[int, float | None]:
     """Share of labelled rows that are positive, per horizon (None when no row is labelled)."""
     out: dict[int, float | None] = {}

@@ -42,10 +42,11 @@ def finish_row(
     guard_epoch: int | None = None,
     recorded: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fill a trial's curve-derived fields and divergence flags, then replace non-finite numbers with null.
+    """Fill a trial's curve-derived fields, divergence and early-stop flags, then replace non-finite numbers with null.
 
-    `recorded` holds what the trainer itself stored (best_epoch, best_val_loss, epochs_trained,
-    early_stopped); it is used only when the row has no learning curve. A COMPLETE trial that counts
+    `recorded` holds what the trainer itself stored: `metrics_epoch` (the epoch whose checkpoint the
+    metric columns measure: it becomes best_epoch, never guessed from the curve), `epochs_trained` (used
+    only without a curve) and `early_stopped` (patience, as the trainer saw it). A COMPLETE trial that counts
     as diverged becomes FAIL (the old code scored such trials with a fake value): its objective is null
     and the reason says what the source wrote. Non-finite curve values become null when the table is built.
     """
@@ -67,14 +68,16 @@ def finish_row(
         )
     if _bad_loss(train_loss, is_val=False):
         reasons.append(f"train_loss={train_loss!r}")
+    if row.get("best_epoch") is None:
+        row["best_epoch"] = recorded.get("metrics_epoch")
     if curve and n_epochs:
         vals, epochs = curve["val_loss"], curve["epoch"]
-        best_i = None
+        min_i = None
         for i, v in enumerate(vals):
-            if v is not None and math.isfinite(v) and (best_i is None or v < vals[best_i]):
-                best_i = i
-        row["best_val_loss"], row["best_epoch"] = (
-            (vals[best_i], epochs[best_i]) if best_i is not None else (None, None)
+            if v is not None and math.isfinite(v) and (min_i is None or v < vals[min_i]):
+                min_i = i
+        row["min_val_loss"], row["min_val_loss_epoch"] = (
+            (vals[min_i], epochs[min_i]) if min_i is not None else (None, None)
         )
         row["epochs_trained"] = n_epochs
         broke = _curve_breakage(curve)
@@ -90,20 +93,11 @@ def finish_row(
             row["last_good_loss"] = good[-1] if good else None
             at = [v for e, v in zip(epochs, vals, strict=True) if e == diverge_epoch]
             row["loss_at_diverge"] = at[0] if at else None
-    else:
-        for key in ("best_epoch", "best_val_loss", "epochs_trained"):
-            if row.get(key) is None:
-                row[key] = recorded.get(key)
+    elif row.get("epochs_trained") is None:
+        row["epochs_trained"] = recorded.get("epochs_trained")
     row["diverge_epoch"] = diverge_epoch
     row["diverged"] = bool(reasons)
     row["diverged_reason"] = "; ".join(dict.fromkeys(reasons)) or None
-
-    epochs_trained, config = row.get("epochs_trained"), row.get("epochs_config")
-    row["early_stopped"] = (
-        (epochs_trained < config)
-        if (epochs_trained is not None and config is not None)
-        else recorded.get("early_stopped")
-    )
 
     objective = row.get("objective")
     if row["diverged"]:
@@ -119,11 +113,26 @@ def finish_row(
         row["objective"] = None
         if row.get("state") == "COMPLETE":
             row["state_reason"] = f"COMPLETE but the objective value is {objective!r}: objective left null"
+    row["early_stopped"] = _early_stopped(row, recorded.get("early_stopped"))
     for key in _FLOAT_COLUMNS:
         v = row.get(key)
         if v is not None and not math.isfinite(v):
             row[key] = None
     return row
+
+
+def _early_stopped(row: dict[str, Any], recorded: bool | None) -> bool | None:
+    """Stopped by patience: never a pruned, diverged or failed trial; a COMPLETE one as the trainer recorded
+    it, else (imports) when it ran fewer epochs than configured; null when that cannot be told."""
+    state = row.get("state")
+    if row.get("diverged") or state in ("PRUNED", "FAIL"):
+        return False
+    if state != "COMPLETE":
+        return None  # RUNNING / WAITING: not stopped yet
+    if recorded is not None:
+        return recorded
+    trained, config = row.get("epochs_trained"), row.get("epochs_config")
+    return trained < config if trained is not None and config is not None else None
 
 
 def arch_category(ratio: float | None) -> str | None:

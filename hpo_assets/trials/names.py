@@ -8,6 +8,7 @@ from dataclasses import dataclass
 _BUDGET = re.compile(r"^(\d+(?:\.\d+)?)([kmbKMB])$")
 _HORIZON = re.compile(r"^[hH](\d+)$")
 _TIER = re.compile(r"^[aA](\d+)$")
+_THRESHOLD = re.compile(r"threshold[_\-]?(\d+(?:\.\d+)?)pct", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class StudyName:
     budget: str | None
     horizon: str | None
     tier: str | None
+    label_threshold: float | None = None  # `threshold_1pct` -> 0.01
 
 
 def parse_study_name(name: str) -> StudyName:
@@ -38,7 +40,8 @@ def parse_study_name(name: str) -> StudyName:
             tier = f"a{int(m.group(1))}"
     if horizon is None and 0 <= budget_at < len(tokens) - 1 and tokens[budget_at + 1].isdigit():
         horizon = f"h{int(tokens[budget_at + 1])}"
-    return StudyName(budget, horizon, tier)
+    m = _THRESHOLD.search(name)
+    return StudyName(budget, horizon, tier, float(m.group(1)) / 100 if m else None)
 
 
 def normalize_horizon(value: object) -> str | None:

@@ -41,8 +41,30 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
         pl.String(),
         "Forecast horizon label (h1, h3, h5), from the study/folder name when files disagree.",
     ),
-    ("tier", pl.String(), "Feature tier (e.g. a20, a50) when known, else null."),
+    (
+        "tier",
+        pl.String(),
+        "Feature tier a<n> (OHLCV + n indicators, e.g. a20, a50): the study's own record, else the nearest "
+        "folder on the source path that names one (phase6c_a100/hpo_2m_h1 -> a100), else null.",
+    ),
     ("trial_num", pl.Int64(), "Trial number inside its study (Optuna's trial.number)."),
+    # data provenance: what the trial was trained and measured on (null when the source does not say)
+    ("label_mode", pl.String(), "Label definition: high (intraday high touches the threshold) or close."),
+    ("label_threshold", pl.Float64(), "Label threshold as a fraction (0.01 = a 1% rise within the horizon)."),
+    ("split_kind", pl.String(), "How train/val/test were cut: contiguous (by date) or chunks."),
+    ("data_start", pl.String(), "First date of the data window (ISO)."),
+    ("data_end", pl.String(), "Last date of the data window (ISO)."),
+    ("val_start", pl.String(), "First date of the validation part (contiguous splits)."),
+    ("test_start", pl.String(), "First date of the test part (contiguous splits; null when there is none)."),
+    ("train_size", pl.Int64(), "Training samples."),
+    ("val_size", pl.Int64(), "Validation samples the metrics were measured on."),
+    ("val_positives", pl.Int64(), "Positive labels among the validation samples."),
+    (
+        "n_features",
+        pl.Int64(),
+        "Model inputs per day: the study's record, else from the tier (a<n> = n + 5 OHLCV inputs).",
+    ),
+    ("feature_set", pl.String(), "The input columns, comma-separated, in model order (live studies)."),
     # state
     ("state", pl.Enum(STATES), "COMPLETE, PRUNED, FAIL, RUNNING or WAITING (enqueued, not started)."),
     (
@@ -55,7 +77,14 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("n_layers", pl.Int64(), "Number of encoder layers."),
     ("n_heads", pl.Int64(), "Number of attention heads."),
     ("d_ff", pl.Int64(), "Feed-forward width (d_model x d_ff_ratio for exports that store a ratio)."),
-    ("param_count", pl.Int64(), "Exact trainable parameter count when the source recorded it, else null."),
+    (
+        "param_count",
+        pl.Int64(),
+        "Trainable parameters. Live: the exact count the trial recorded. Imported: the closed formula "
+        "(model/params.py) on the trial's architecture and n_features, at the study's context/patch/stride "
+        "or this project's defaults; a budget label does not count (a '2M' study may hold 0.2M models). "
+        "A count the source recorded only where the formula cannot apply; else null.",
+    ),
     # training parameters
     ("lr", pl.Float64(), "Peak learning rate."),
     ("dropout", pl.Float64(), "Dropout probability."),
@@ -71,7 +100,11 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ),
     ("objective_name", pl.String(), "What the objective measures: val_auc or val_loss."),
     ("direction", pl.Enum(DIRECTIONS), "Whether the study maximizes or minimizes the objective."),
-    ("val_loss", pl.Float64(), "Validation loss (at the best epoch for live studies)."),
+    (
+        "val_loss",
+        pl.Float64(),
+        "Validation loss of the model the metric columns measure (at best_epoch when that is known).",
+    ),
     ("val_auc", pl.Float64(), "Validation ROC-AUC."),
     ("val_pr_auc", pl.Float64(), "Validation precision-recall AUC."),
     ("precision", pl.Float64(), "Validation precision at threshold 0.5."),
@@ -80,20 +113,30 @@ _COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("pred_min", pl.Float64(), "Smallest predicted probability on the validation set."),
     ("pred_max", pl.Float64(), "Largest predicted probability on the validation set."),
     ("pred_pos_rate", pl.Float64(), "Share of validation samples predicted positive."),
-    ("train_loss", pl.Float64(), "Training loss (at the best epoch for live studies)."),
+    ("train_loss", pl.Float64(), "Training loss at best_epoch (as the source recorded it for imports)."),
     # dynamics
     (
         "best_epoch",
         pl.Int64(),
-        "Epoch with the lowest val_loss on the learning curve (else as the trainer recorded).",
+        "The epoch whose model the metric columns (val_loss, val_auc ... train_loss) measure: the objective's "
+        "best epoch, whose checkpoint the trainer restored. Null when the source does not say (exports, "
+        "per-trial JSON, pruned trials without measured metrics).",
     ),
     (
-        "best_val_loss",
-        pl.Float64(),
-        "Lowest finite val_loss on the learning curve (else as the trainer recorded).",
+        "min_val_loss_epoch",
+        pl.Int64(),
+        "Epoch with the lowest finite val_loss on the learning curve (need not be best_epoch when the "
+        "objective is val_auc); null without a curve.",
     ),
+    ("min_val_loss", pl.Float64(), "Lowest finite val_loss on the learning curve; null without a curve."),
     ("epochs_trained", pl.Int64(), "Length of the learning curve (else the trainer's own epoch count)."),
-    ("early_stopped", pl.Boolean(), "epochs_trained < epochs_config; null when either is unknown."),
+    (
+        "early_stopped",
+        pl.Boolean(),
+        "Stopped by patience (the objective stopped improving). Live: as the trainer recorded it. Imported: "
+        "COMPLETE, not diverged and epochs_trained < epochs_config. False for pruned, diverged and failed "
+        "trials; null when unknown (e.g. epochs_config not recorded).",
+    ),
     ("duration_sec", pl.Float64(), "Wall-clock training time in seconds."),
     # flags
     ("forced_extreme", pl.Boolean(), "True for the enqueued extreme-architecture trials run before TPE."),

@@ -16,7 +16,7 @@ from hpo_assets.data.dataset import load_prepared
 from hpo_assets.data.features import FEATURE_COLUMNS, FeatureError, build_features
 from hpo_assets.data.market import MarketDataError, default_market_path, load_market
 from hpo_assets.data.splits import SplitError, shared_days
-from hpo_assets.data.targets import add_labels, label_column, positive_rates
+from hpo_assets.data.targets import add_labels, label_column, label_metadata, positive_rates
 from hpo_assets.defs.metadata import table
 from hpo_assets.defs.resources import HpoPaths
 
@@ -112,7 +112,11 @@ def features(
         )
     except (FeatureError, ValueError) as exc:
         raise dg.Failure(description=f"features: {exc}", allow_retries=False) from None
-    target = outputs.write_parquet(frame, paths.outputs(*outputs.FEATURES_FILE))
+    target = outputs.write_parquet(
+        frame,
+        paths.outputs(*outputs.FEATURES_FILE),
+        metadata=label_metadata(config.threshold, config.label_mode),  # studies record the label definition
+    )
     rates = positive_rates(frame, config.horizons)
     context.log.info(
         f"{len(FEATURE_COLUMNS)} features x {frame.height} rows -> {target}; positive rates {rates}"

@@ -257,8 +257,6 @@ def hpo_study(
                 "seed": cfg.seed,
                 "max_epochs": cfg.max_epochs,
                 "patience": cfg.patience,
-                "val_start": data.split.details.get("val_start"),
-                "test_start": data.split.details.get("test_start"),
                 "cpu_threads": cfg.cpu_threads,
             },  # fmt: skip
             device=device,

@@ -27,11 +27,11 @@ from hpo_assets.trials.importers.records import (
     as_float,
     as_int,
     curve_columns,
-    finite,
     params_json,
     params_to_columns,
 )
 from hpo_assets.trials.names import normalize_budget, normalize_horizon, parse_study_name
+from hpo_assets.trials.provenance import fill_imported, study_provenance, tier_from_path
 from hpo_assets.trials.schema import curve_length
 
 # Optuna RDB schema revisions whose tables the bulk reader knows (optuna 3.0 .. 5.x).
@@ -127,6 +127,7 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
         "horizon": name.horizon or normalize_horizon(sa.get("horizon")),
         "tier": name.tier or (str(sa["tier"]) if sa.get("tier") is not None else None),
         "trial_num": trial.number,
+        **study_provenance(sa),
         "state": trial.state,
         "state_reason": _state_reason(trial.state, ua),
         **columns,
@@ -142,9 +143,18 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
     }
     if trial.state == "COMPLETE" and (trial.value is None or not math.isfinite(trial.value)):
         row["state_reason"] = f"COMPLETE but the objective value is {trial.value!r}: objective left null"
+    fill_imported(
+        row,
+        tier=None if is_url(source_path) else tier_from_path(Path(source_path).parent),
+        n_features=row["n_features"],
+        shape=sa,
+        keep_recorded_count=True,
+    )
+    # The epoch the metrics measure: `metrics_epoch`, or the trainer's `best_epoch` in studies written by
+    # hpo_study (the restored checkpoint); another writer's `best_epoch` may mean anything: left null.
+    ours = sa.get("source") == "hpo_study"
     recorded = {
-        "best_epoch": as_int(ua.get("best_epoch")),
-        "best_val_loss": finite(ua.get("best_val_loss")),
+        "metrics_epoch": as_int(ua.get("metrics_epoch", ua.get("best_epoch") if ours else None)),
         "epochs_trained": as_int(ua.get("epochs_trained")),
         "early_stopped": as_bool(ua.get("early_stopped")),
     }

@@ -26,6 +26,7 @@ from hpo_assets.trials.importers.records import (
     read_json_file,
 )
 from hpo_assets.trials.names import normalize_budget, normalize_horizon, parse_study_name
+from hpo_assets.trials.provenance import fill_imported, tier_from_path
 
 ALL_TRIALS = "all_trials.json"
 BEST_PARAMS = "best_params.json"
@@ -138,7 +139,7 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
     style = style or export_style(folder, items)
     read = StudyRead(study=study, source=style, source_path=str(folder), problems=list(problems))
     name = parse_study_name(study)
-    budget, horizon, tier = name.budget, name.horizon, name.tier
+    budget, horizon, tier = name.budget, name.horizon, tier_from_path(folder)
     meta: dict[str, Any] = {}
     if (folder / BEST_PARAMS).is_file():
         try:
@@ -158,7 +159,8 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             read.notes.append(
                 ImportProblem(
                     str(folder / BEST_PARAMS),
-                    f"says {key} {said[key]!r}; using {from_name!r} from the folder name",
+                    f"says {key} {said[key]!r}; using {from_name!r} from the folder "
+                    + ("path" if key == "tier" else "name"),
                 )
             )
     budget, horizon, tier = (
@@ -230,6 +232,7 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             "horizon": horizon,
             "tier": tier,
             "trial_num": number,
+            "label_threshold": name.label_threshold,
             "state": state,
             "state_reason": reason,
             **params_to_columns(raw_params),
@@ -252,6 +255,8 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
         }
         if row["extreme_type"] is not None:
             row["extreme_type"] = str(row["extreme_type"])
+        fill_imported(row, tier=tier, n_features=None)
+        # no `metrics_epoch` (which epoch's model the value measures is not recorded): best_epoch stays null
         recorded = {"epochs_trained": as_int(user_attrs.get("epochs_run", user_attrs.get("epochs_trained")))}
         read.rows.append(finish_row(row, recorded=recorded))
     _check_best_trial(read, meta, folder / BEST_PARAMS)

@@ -21,6 +21,7 @@ from hpo_assets.trials.importers.records import (
     parse_state,
 )
 from hpo_assets.trials.names import parse_study_name
+from hpo_assets.trials.provenance import fill_imported, tier_from_path
 
 _FILE_NUM = re.compile(r"trial_(\d+)\.json$")
 
@@ -127,8 +128,9 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         "source_path": str(path.parent.parent),
         "budget": name.budget,
         "horizon": name.horizon,
-        "tier": name.tier,
+        "tier": tier_from_path(path.parent.parent),
         "trial_num": number,
+        "label_threshold": name.label_threshold,
         "state": state,
         "state_reason": reason,
         **params_to_columns(all_params),
@@ -141,4 +143,6 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
         "params_json": params_json(all_params),
         "learning_curve": curve,
     }
+    fill_imported(row, tier=row["tier"], n_features=None)
+    # `value` is a validation loss of some epoch the file does not name: best_epoch stays null (not guessed)
     return finish_row(row)

@@ -25,6 +25,7 @@ from hpo_assets.search.runner import StudyOptions, run_study
 from hpo_assets.search.space import ArchChoice, SearchSpace
 from hpo_assets.settings import DATA_DIR, settings
 from hpo_assets.trials.extract import extract
+from hpo_assets.trials.schema import conform
 from hpo_assets_tests.test_search_runner import ARCHS, TINY, Result, quiet
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -196,3 +197,17 @@ def test_best_epoch_of_another_writer_is_not_trusted(tmp_path: Path) -> None:
     study.add_trial(optuna.trial.create_trial(value=0.7, user_attrs={"metrics_epoch": 2, "val_auc": 0.7}))
     table = extract([f"sqlite:///{tmp_path / 'o.db'}"]).table
     assert table["best_epoch"].to_list() == [None, 2]
+
+
+def test_a_table_written_before_the_split_is_read_honestly(live_table: pl.DataFrame) -> None:
+    """An older parquet (best_epoch = lowest val_loss, early_stopped = shorter than configured) keeps what it
+    meant under the new names; which epoch its metrics measure becomes unknown."""
+    old = live_table.drop("min_val_loss_epoch", "best_epoch").rename({"min_val_loss": "best_val_loss"})
+    old = old.with_columns(
+        best_epoch=pl.lit(2, dtype=pl.Int64),
+        early_stopped=pl.col("epochs_trained") < pl.col("epochs_config"),  # the old rule: diverged ones too
+    )
+    table = conform(old)
+    assert table["best_epoch"].null_count() == table.height and set(table["min_val_loss_epoch"]) == {2}
+    assert table["min_val_loss"].to_list() == live_table["min_val_loss"].to_list()
+    assert table["early_stopped"].to_list() == live_table["early_stopped"].to_list()

@@ -336,8 +336,29 @@ def to_table(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return df.with_columns(_curve_series(curves)).select(list(TRIAL_SCHEMA))
 
 
+def _from_older_schema(df: pl.DataFrame) -> pl.DataFrame:
+    """A table written before best_epoch meant the metrics' epoch: its best_epoch/best_val_loss were the
+    curve's lowest val_loss (now min_val_loss_epoch/min_val_loss; which epoch its metrics measure is
+    unknown), and early_stopped was "shorter than configured" (now patience only)."""
+    if "best_val_loss" not in df.columns or "min_val_loss" in df.columns:
+        return df
+    df = df.rename({"best_val_loss": "min_val_loss"})
+    if "best_epoch" in df.columns:
+        df = df.rename({"best_epoch": "min_val_loss_epoch"})
+    if {"early_stopped", "state", "diverged"} <= set(df.columns):
+        state, diverged = pl.col("state").cast(pl.String), pl.col("diverged").fill_null(False)
+        df = df.with_columns(
+            early_stopped=pl.when(state.is_in(["PRUNED", "FAIL"]) | diverged)
+            .then(False)
+            .when(state == "COMPLETE")
+            .then(pl.col("early_stopped"))  # a complete live run shorter than configured stopped by patience
+        )
+    return df
+
+
 def conform(df: pl.DataFrame) -> pl.DataFrame:
     """Cast a table read back from parquet (or an older run) to the schema, adding missing columns as null."""
+    df = _from_older_schema(df)
     exprs = [
         (pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c))
         for c, t in TRIAL_SCHEMA.items()

@@ -12,18 +12,14 @@ table); PED-ANOVA sees every trial.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import optuna
 import polars as pl
-from optuna.distributions import IntDistribution
-from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
 
 from hpo_assets.analysis.columns import DISPLAY, param_columns, with_architecture
+from hpo_assets.analysis.fanova import fanova_importances
+from hpo_assets.analysis.ped_anova import ped_anova_importances
 from hpo_assets.analysis.section import Section
 
 EVALUATORS = ["fanova", "ped_anova"]
@@ -46,40 +42,15 @@ class ImportanceSettings:
         return asdict(self)
 
 
-class _FixedTrials(optuna.Study):
-    """A study whose trials are a given list (repeats allowed), so bootstrap resamples need no storage writes."""
-
-    _storages: dict[str, optuna.storages.InMemoryStorage] = {}
-
-    def __init__(self, trials: list[FrozenTrial], direction: str) -> None:
-        storage = self._storages.get(direction)
-        if (
-            storage is None
-        ):  # one tiny in-memory study per direction, created once (Optuna logs each creation)
-            storage = optuna.storages.InMemoryStorage()
-            level = optuna.logging.get_verbosity()
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            try:
-                storage.create_new_study([StudyDirection[direction.upper()]], f"importance-{direction}")
-            finally:
-                optuna.logging.set_verbosity(level)
-            self._storages[direction] = storage
-        super().__init__(study_name=f"importance-{direction}", storage=storage)
-        self._fixed = trials
-
-    def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:  # noqa: ARG002
-        return [t for t in self._fixed if states is None or t.state in states]
-
-
 def _ordinal(values: list) -> tuple[list[int | None], list]:
     levels = sorted({v for v in values if v is not None}, key=lambda v: (isinstance(v, str), v))
     pos = {v: i for i, v in enumerate(levels)}
     return [pos.get(v) if v is not None else None for v in values], levels
 
 
-def prepare(study: pl.DataFrame) -> tuple[list[FrozenTrial], np.ndarray, list[str], dict[str, list]]:
-    """COMPLETE trials (exact repeats dropped) as FrozenTrials over the varying parameters, their objectives,
-    the parameter names and each parameter's levels."""
+def prepare(study: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, list]]:
+    """COMPLETE trials (exact repeats dropped) as a trials x parameters matrix of ordinal positions over the
+    varying parameters, their objectives, the parameter names and each parameter's levels."""
     df = with_architecture(study).filter((pl.col("state") == "COMPLETE") & pl.col("objective").is_not_null())
     params = param_columns(df)
     df = df.unique(subset=params, keep="first", maintain_order=True)
@@ -92,32 +63,36 @@ def prepare(study: pl.DataFrame) -> tuple[list[FrozenTrial], np.ndarray, list[st
             columns.append(pos)
             levels[name] = lev
     y = df["objective"].to_numpy().astype(float)
-    dists = {n: IntDistribution(0, len(levels[n]) - 1) for n in names}
-    trials = [
-        FrozenTrial(
-            number=i, state=TrialState.COMPLETE, value=float(y[i]), datetime_start=None, datetime_complete=None,
-            params={n: int(col[i]) for n, col in zip(names, columns, strict=True)}, distributions=dists,
-            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=i,
-        )
-        for i in range(len(y))
-    ]  # fmt: skip
-    return trials, y, names, levels
+    x = np.array(columns, dtype=np.int64).T.reshape(len(y), len(names))
+    return x, y, names, levels
 
 
 def _evaluate(
-    kind: str, trials: list[FrozenTrial], y: np.ndarray, direction: str, s: ImportanceSettings, seed: int
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    direction: str,
+    names: list[str],
+    levels: dict[str, list],
+    s: ImportanceSettings,
+    seed: int,
 ) -> dict[str, float]:
-    study = _FixedTrials(trials, direction)
+    """One evaluator on the rows of `x` (repeats allowed) with objectives `y`: Optuna's fANOVA and PED-ANOVA
+    numbers, computed on arrays (fanova.py, ped_anova.py; tests pin them to Optuna's evaluators)."""
     if kind == "fanova":
-        ev = FanovaImportanceEvaluator(n_trees=s.fanova_trees, max_depth=s.fanova_depth, seed=seed)
-        target = lambda t: float(y[t.number])  # noqa: E731
-    else:
-        ev = PedAnovaImportanceEvaluator()
-        sign = -1.0 if direction == "maximize" else 1.0  # PED-ANOVA with a target treats lower as better
-        target = lambda t: sign * float(y[t.number])  # noqa: E731
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {k: float(v) for k, v in ev.evaluate(study, target=target).items()}
+        order = sorted(range(len(names)), key=lambda j: names[j])  # Optuna orders columns by name
+        values = fanova_importances(
+            x[:, order],
+            y,
+            [len(levels[names[j]]) for j in order],
+            n_trees=s.fanova_trees,
+            max_depth=s.fanova_depth,
+            seed=seed,
+        )
+        return {names[j]: float(v) for j, v in zip(order, values, strict=True)}
+    sign = -1.0 if direction == "maximize" else 1.0  # PED-ANOVA ranks low targets as good
+    values = ped_anova_importances(x, sign * y, [len(levels[n]) for n in names])
+    return {n: float(v) for n, v in zip(names, values, strict=True)}
 
 
 def study_importance(
@@ -127,39 +102,39 @@ def study_importance(
     s = settings or ImportanceSettings()
     first = study.row(0, named=True)
     direction = first["direction"] or "maximize"
-    trials, y, names, _ = prepare(study)
+    x, y, names, levels = prepare(study)
+    n_trials = len(y)
     notes: list[str] = []
     label = first["study"]
-    if len(trials) < s.min_trials or not names:
+    if n_trials < s.min_trials or not names:
         notes.append(
-            f"{label}: {len(trials)} distinct COMPLETE trials and {len(names)} varying parameters: too few for importance (needs {s.min_trials})"
+            f"{label}: {n_trials} distinct COMPLETE trials and {len(names)} varying parameters: too few for importance (needs {s.min_trials})"
         )
         return [], notes
     rng = np.random.default_rng(s.seed)
     rows = []
     for kind in EVALUATORS:
         cap = s.fanova_max_trials if kind == "fanova" else s.ped_max_trials
-        m = min(len(trials), cap)
+        m = min(n_trials, cap)
         n_boot = s.fanova_bootstrap if kind == "fanova" else s.ped_bootstrap
         n_shuf = s.fanova_shuffles if kind == "fanova" else s.ped_shuffles
-        base = rng.choice(len(trials), size=m, replace=False) if m < len(trials) else np.arange(len(trials))
-        if m < len(trials):
+        base = rng.choice(n_trials, size=m, replace=False) if m < n_trials else np.arange(n_trials)
+        if m < n_trials:
             notes.append(
-                f"{label}: {kind} on a random subsample of {m} of {len(trials)} trials (bootstrap resamples {m} of all {len(trials)})"
+                f"{label}: {kind} on a random subsample of {m} of {n_trials} trials (bootstrap resamples {m} of all {n_trials})"
             )
-        point = _evaluate(kind, [trials[i] for i in base], y, direction, s, s.seed)
+        ctx = (direction, names, levels, s)
+        point = _evaluate(kind, x[base], y[base], *ctx, s.seed)
         boot = {n: [] for n in names}
         for b in range(n_boot):
-            idx = rng.integers(0, len(trials), size=m)
-            for n, v in _evaluate(kind, [trials[i] for i in idx], y, direction, s, s.seed + 1 + b).items():
+            idx = rng.integers(0, n_trials, size=m)
+            for n, v in _evaluate(kind, x[idx], y[idx], *ctx, s.seed + 1 + b).items():
                 boot[n].append(v)
         floor_vals = []
         for k in range(n_shuf):
             y_shuf = y.copy()
             y_shuf[base] = rng.permutation(y[base])
-            floor_vals += list(
-                _evaluate(kind, [trials[i] for i in base], y_shuf, direction, s, s.seed + 1000 + k).values()
-            )
+            floor_vals += list(_evaluate(kind, x[base], y_shuf[base], *ctx, s.seed + 1000 + k).values())
         floor = float(np.percentile(floor_vals, 95)) if floor_vals else None
         for n in names:
             vals = np.asarray(boot[n]) if boot[n] else np.asarray([point.get(n, 0.0)])
@@ -172,7 +147,7 @@ def study_importance(
                     "boot_mean": float(vals.mean()), "boot_lo": float(lo), "boot_hi": float(hi),
                     "noise_floor": floor, "distinguishable": clears,
                     "verdict": "distinguishable from noise" if clears else "not distinguishable from noise",
-                    "n_trials": len(trials), "n_used": m, "n_bootstrap": n_boot, "n_shuffles": n_shuf,
+                    "n_trials": n_trials, "n_used": m, "n_bootstrap": n_boot, "n_shuffles": n_shuf,
                 }
             )  # fmt: skip
     ranks = {}

@@ -15,6 +15,7 @@ planted, repeated and shuffled studies, so the intervals and verdicts are unchan
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr
@@ -38,7 +39,15 @@ def _gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _grid_pdf(counts: np.ndarray) -> np.ndarray:
-    """Optuna's ScottParzenEstimator on a grid of `counts.size` points, evaluated at every grid point."""
+    """Optuna's ScottParzenEstimator on a grid of `counts.size` points, evaluated at every grid point. It
+    depends on the counts alone, and resamples repeat them (the top 10% of a small study, all trials
+    under every shuffle), so results are cached by counts."""
+    return _cached_pdf(tuple(counts.tolist()))
+
+
+@lru_cache(maxsize=4096)
+def _cached_pdf(key: tuple[int, ...]) -> np.ndarray:
+    counts = np.asarray(key, dtype=np.int64)
     size = counts.size
     obs = np.flatnonzero(counts)
     if obs.size == 0:
@@ -60,7 +69,9 @@ def _grid_pdf(counts: np.ndarray) -> np.ndarray:
     x = np.arange(size, dtype=np.float64)[:, None]
     mass = _gauss_mass((x - 0.5 - mus) / sigmas, (x + 0.5 - mus) / sigmas)
     norm = _gauss_mass((low - 0.5 - mus) / sigmas, (high + 0.5 - mus) / sigmas)
-    return (mass / norm) @ mix
+    pdf = (mass / norm) @ mix
+    pdf.flags.writeable = False  # shared by the cache
+    return pdf
 
 
 def _grid_counts(values: np.ndarray, levels: int) -> np.ndarray:

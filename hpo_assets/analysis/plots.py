@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes (matplotlib, Agg backend: no display needed)."""
+"""The report's figures as PNG bytes (matplotlib `Figure` objects rendered by Agg: no display, no pyplot
+figure registry to leak into when a run draws hundreds of them)."""
 
 from __future__ import annotations
 
@@ -6,32 +7,37 @@ import io
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from hpo_assets.analysis.columns import budget_size  # noqa: E402
+from hpo_assets.analysis.columns import budget_size
 
 
-def _png(fig) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
     return buf.getvalue()
 
 
 def importance_bars(table: pl.DataFrame, title: str) -> bytes:
     """Per study and evaluator: importance with bootstrap interval, the noise floor as a dashed line."""
-    groups = table.group_by("study", "evaluator", maintain_order=True)
-    keys = [k for k, _ in groups]
-    fig, axes = plt.subplots(
-        1, max(len(keys), 1), figsize=(4.2 * max(len(keys), 1), 3.6), squeeze=False, layout="constrained"
+    groups = list(table.group_by("study", "evaluator", maintain_order=True))
+    panels = max(len(groups), 1)
+    # Margins from the label lengths instead of constrained layout: a partition with many studies draws
+    # many panels, and the layout solver was most of this figure's cost.
+    label = 0.3 + 0.075 * max((len(p) for p in table["parameter"].to_list()), default=4)  # inches
+    width, height = 4.2 * panels, 3.6
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, panels, squeeze=False)
+    fig.subplots_adjust(
+        left=label / width,
+        right=1 - 0.15 / width,
+        bottom=0.4 / height,
+        top=1 - 0.75 / height,
+        wspace=(label + 0.15) / (4.2 - label - 0.15),
     )
-    for ax, ((study, kind), t) in zip(
-        axes[0], table.group_by("study", "evaluator", maintain_order=True), strict=False
-    ):
+    for ax, ((study, kind), t) in zip(axes[0], groups, strict=False):
         t = t.sort("importance")
         y = np.arange(t.height)
         imp = t["importance"].to_numpy()
@@ -61,7 +67,8 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
         i, j = params.index(r["parameter"]), cols.index((r["budget"], r["horizon"]))
         grid[i, j] = r["importance"]
         star[i, j] = bool(r["distinguishable_in_any_study"])
-    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(params) + 1.5), layout="constrained")
+    fig = Figure(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(params) + 1.5), layout="constrained")
+    ax = fig.subplots()
     im = ax.imshow(grid, cmap="viridis", aspect="auto")
     for i in range(len(params)):
         for j in range(len(cols)):
@@ -84,9 +91,10 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
 
 def scaling_plot(points: pl.DataFrame, baselines: pl.DataFrame) -> bytes:
     """Objective vs exact parameter count (log x), one line per horizon/tier, 95% error bars, baselines dashed."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
     pts = points.filter(pl.col("param_count").is_not_null() & pl.col("value").is_not_null())
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, ((horizon, tier), g) in enumerate(pts.group_by("horizon", "tier", maintain_order=True)):
         g = g.sort("param_count")
         x, v = g["param_count"].to_numpy().astype(float), g["value"].to_numpy().astype(float)
@@ -125,7 +133,8 @@ def waste_bars(waste: pl.DataFrame) -> bytes:
     """Wasted compute-hours per study, stacked by kind."""
     studies = waste["study"].unique(maintain_order=True).to_list()
     kinds = waste["kind"].unique(maintain_order=True).to_list()
-    fig, ax = plt.subplots(figsize=(6.4, 0.4 * len(studies) + 1.6), layout="constrained")
+    fig = Figure(figsize=(6.4, 0.4 * len(studies) + 1.6), layout="constrained")
+    ax = fig.subplots()
     left = np.zeros(len(studies))
     for kind in kinds:
         t = waste.filter(pl.col("kind") == kind)

@@ -18,16 +18,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def _leaf_boxes(tree, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lower and upper edges of every leaf's box (leaves x features) and the leaves' values, one tree level
-    at a time (a child's box is its parent's, cut at the parent's threshold)."""
-    feature, threshold = tree.feature, tree.threshold
-    left, right = tree.children_left, tree.children_right
-    n = tree.node_count
-    lo = np.empty((n, bounds.shape[0]))
-    hi = np.empty((n, bounds.shape[0]))
-    lo[0], hi[0] = bounds[:, 0], bounds[:, 1]
-    level = np.array([0])
+def forest_variances(trees: list, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each tree's total variance (trees) and each feature's marginal variance (trees x features, clipped at
+    0 as Optuna does), for all trees of a forest at once: the trees' nodes side by side, leaf boxes one
+    level at a time (a child's box is its parent's cut at the parent's threshold), then every (tree,
+    feature) split midpoint against the leaves of its tree."""
+    p = bounds.shape[0]
+    counts = np.array([t.node_count for t in trees])
+    start = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    tree_of = np.repeat(np.arange(len(trees)), counts)
+    feature = np.concatenate([t.feature for t in trees])
+    threshold = np.concatenate([t.threshold for t in trees])
+    left = np.concatenate([t.children_left for t in trees]) + np.repeat(start, counts)
+    right = np.concatenate([t.children_right for t in trees]) + np.repeat(start, counts)
+    value = np.concatenate([t.value.reshape(t.node_count, -1)[:, 0] for t in trees])
+    lo = np.empty((feature.size, p))
+    hi = np.empty((feature.size, p))
+    lo[start], hi[start] = bounds[:, 0], bounds[:, 1]
+    level = start
     while level.size:
         parents = level[feature[level] >= 0]
         f, t = feature[parents], threshold[parents]
@@ -37,34 +45,45 @@ def _leaf_boxes(tree, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         lo[b, f] = t
         level = np.concatenate([a, b])
     leaf = feature < 0
-    return lo[leaf], hi[leaf], tree.value[leaf].reshape(leaf.sum(), -1)[:, 0]
-
-
-def tree_fractions(tree, bounds: np.ndarray) -> tuple[float, np.ndarray]:
-    """The tree's total variance and each feature's marginal variance (clipped at 0, as Optuna does): all
-    features' split midpoints at once (midpoints x leaves), variances per feature by bincount."""
-    lo, hi, value = _leaf_boxes(tree, bounds)
+    lo, hi, value, leaf_tree = lo[leaf], hi[leaf], value[leaf], tree_of[leaf]
     width = hi - lo
     vol = np.prod(width, axis=1)
-    mean = (vol @ value) / vol.sum()
-    total = float((vol @ (value - mean) ** 2) / vol.sum())
-    p = bounds.shape[0]
-    feat, mid, size = [], [], []
-    for f in range(p):
-        edges = np.concatenate(([bounds[f, 0]], np.unique(tree.threshold[tree.feature == f]), [bounds[f, 1]]))
-        mid.append(0.5 * (edges[1:] + edges[:-1]))
-        size.append(edges[1:] - edges[:-1])
-        feat.append(np.full(edges.size - 1, f))
-    feat, mid, size = np.concatenate(feat), np.concatenate(mid), np.concatenate(size)
-    inside = (lo.T[feat] < mid[:, None]) & (mid[:, None] <= hi.T[feat])  # midpoints x leaves
-    w = inside * (vol[None, :] / width.T[feat])  # each leaf's volume outside the midpoint's feature
+    n_trees = len(trees)
+    vol_sum = np.bincount(leaf_tree, vol, minlength=n_trees)
+    mean = np.bincount(leaf_tree, vol * value, minlength=n_trees) / vol_sum
+    total = np.bincount(leaf_tree, vol * (value - mean[leaf_tree]) ** 2, minlength=n_trees) / vol_sum
+
+    # split edges per (tree, feature): the distinct thresholds plus the space's bounds, sorted
+    internal = ~leaf
+    pairs_t = np.repeat(np.arange(n_trees), p)
+    pairs_f = np.tile(np.arange(p), n_trees)
+    e_tree = np.concatenate([tree_of[internal], pairs_t, pairs_t])
+    e_feat = np.concatenate([feature[internal], pairs_f, pairs_f])
+    e_val = np.concatenate([threshold[internal], bounds[pairs_f, 0], bounds[pairs_f, 1]])
+    order = np.lexsort((e_val, e_feat, e_tree))
+    e_tree, e_feat, e_val = e_tree[order], e_feat[order], e_val[order]
+    keep = np.ones(e_val.size, dtype=bool)  # drop repeated thresholds
+    keep[1:] = (e_tree[1:] != e_tree[:-1]) | (e_feat[1:] != e_feat[:-1]) | (e_val[1:] != e_val[:-1])
+    e_tree, e_feat, e_val = e_tree[keep], e_feat[keep], e_val[keep]
+    pair = (e_tree[1:] == e_tree[:-1]) & (e_feat[1:] == e_feat[:-1])
+    m_tree, m_feat = e_tree[:-1][pair], e_feat[:-1][pair]
+    mid = 0.5 * (e_val[1:] + e_val[:-1])[pair]
+    size = (e_val[1:] - e_val[:-1])[pair]
+
+    inside = (
+        (leaf_tree[None, :] == m_tree[:, None])
+        & (lo.T[m_feat] < mid[:, None])
+        & (mid[:, None] <= hi.T[m_feat])
+    )  # midpoints x leaves
+    w = inside * (vol[None, :] / width.T[m_feat])  # each leaf's volume outside the midpoint's feature
     mass = w.sum(axis=1)
     marg = (w @ value) / mass
     ww = mass * size
-    tot_w = np.bincount(feat, ww, minlength=p)
-    mean_f = np.bincount(feat, ww * marg, minlength=p) / tot_w
-    var_f = np.bincount(feat, ww * (marg - mean_f[feat]) ** 2, minlength=p) / tot_w
-    return total, np.clip(var_f, 0.0, None)
+    group = m_tree * p + m_feat
+    tot_w = np.bincount(group, ww, minlength=n_trees * p)
+    mean_g = np.bincount(group, ww * marg, minlength=n_trees * p) / tot_w
+    var_g = np.bincount(group, ww * (marg - mean_g[group]) ** 2, minlength=n_trees * p) / tot_w
+    return total, np.clip(var_g.reshape(n_trees, p), 0.0, None)
 
 
 def fanova_importances(
@@ -83,8 +102,7 @@ def fanova_importances(
     forest = RandomForestRegressor(
         n_estimators=n_trees, max_depth=max_depth, min_samples_split=2, min_samples_leaf=1, random_state=seed
     ).fit(x, y)
-    totals, marginals = zip(*(tree_fractions(e.tree_, bounds) for e in forest.estimators_), strict=True)
-    totals, marginals = np.asarray(totals), np.asarray(marginals)
+    totals, marginals = forest_variances([e.tree_ for e in forest.estimators_], bounds)
     if np.all(totals == 0):
         raise RuntimeError("Encountered zero total variance in all trees.")
     ok = totals > 0

@@ -75,6 +75,8 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
     assert meta["reliability"].startswith("![reliability](data:image/png;base64,")
     models = {r["model"] for r in meta["test_vs_baselines"].records for r in [r.data]}
     assert models == {"this model (calibrated)", "majority", "atr_ratio", "logistic", "hgb"}
+    paired = {r.data["baseline"]: r.data["verdict"] for r in meta["paired_auc_vs_baselines"].records}
+    assert paired == {r["baseline"]: r["verdict"] for r in card["vs_baselines"]} and len(paired) == 4
 
 
 @pytest.mark.slow  # real training / fitting on a shared CPU: tens of seconds

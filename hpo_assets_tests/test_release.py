@@ -25,7 +25,12 @@ from hpo_assets.training.retrain import RetrainError, best_trial_recipe, configs
 from hpo_assets.training.saved_model import SavedModelError, load_calibrated_model
 from hpo_assets_tests.conftest import SP500
 
-WINDOW = {"start": "2013-07-01", "end": "2016-12-31", "val_start": "2015-10-01", "test_start": "2016-10-01"}
+WINDOW = {
+    "start": "2013-07-01",
+    "end": "2018-12-31",
+    "val_start": "2015-10-01",
+    "test_start": "2016-10-01",
+}  # the demo profile's
 TRAIN = {"lr": [1e-3, 3e-3], "dropout": [0.1], "weight_decay": [0.0], "warmup_frac": [0.0], "batch_size": [64],
          "normalization": ["zscore"]}  # fmt: skip
 
@@ -84,7 +89,17 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
         == len(data.split.test)
     )
     assert {(r["model"], r["split"]) for r in card["baselines"]} >= {("logistic", "test"), ("hgb", "test")}
+    paired = {r["baseline"]: r for r in card["vs_baselines"]}
+    assert set(paired) == {"majority", "atr_ratio", "logistic", "hgb"}
+    for r in paired.values():
+        assert r["auc_diff_lo"] <= r["auc_diff"] <= r["auc_diff_hi"]
+        assert (r["verdict"] == "inconclusive") == (r["auc_diff_lo"] <= 0 <= r["auc_diff_hi"])
+    logistic_test = next(b for b in card["baselines"] if (b["model"], b["split"]) == ("logistic", "test"))
+    assert paired["logistic"]["auc_diff"] == pytest.approx(
+        card["test"]["auc"] - logistic_test["auc"], abs=1e-9
+    )
     md = (folder / "card.md").read_text()
+    assert "| logistic | " in md.split("Model minus baseline")[1]
     assert "## Baselines on the same split (test)" in md and "![reliability](reliability.png)" in md
     assert (folder / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "models" / "50K_h1.partial").exists()

@@ -106,11 +106,17 @@ def _fit(data: Any, seed: int) -> list[BaselineFit]:
     return fits
 
 
-def baseline_rows(data: Any, n_resamples: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """One row per baseline and split: AUC, log loss, Brier with block-bootstrap intervals."""
+def baseline_rows(
+    data: Any, n_resamples: int = 1000, seed: int = 0, fits: list[BaselineFit] | None = None
+) -> list[dict[str, Any]]:
+    """One row per baseline and split: AUC, log loss, Brier with block-bootstrap intervals.
+
+    `fits`: baselines already fitted on `data` (`fit_baselines`), so a caller that also compares
+    against their scores fits them once.
+    """
     metrics = {"auc": auc, "log_loss": logloss, "brier": brier}
     rows = []
-    for fit in fit_baselines(data, seed):
+    for fit in fits if fits is not None else fit_baselines(data, seed):
         for split_name, key in SPLITS:
             idx = getattr(data.split, key)
             yk = np.asarray(data.y[idx], dtype=np.float64)

@@ -122,6 +122,22 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['model']} | {_iv(row, 'auc')} | {_iv(row, 'log_loss')} | {_iv(row, 'brier')} |"
             )
+    paired = card.get("vs_baselines") or []
+    if paired:
+        lines += [
+            "",
+            "Model minus baseline, test AUC (paired: both scored on the same resampled days):",
+            "",
+            "| baseline | AUC difference [95%] | verdict |",
+            "|---|---|---|",
+            *(
+                f"| {r['baseline']} | {_num(r['auc_diff'])} [{_num(r['auc_diff_lo'])}, {_num(r['auc_diff_hi'])}] "
+                f"| {r['verdict']} |"
+                for r in paired
+            ),
+            "",
+            f"Interval: {card.get('vs_baselines_noise', '')}; a verdict only when it excludes 0.",
+        ]
     cal = card["calibration"]
     lines += [
         "",
@@ -155,8 +171,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "![reliability](reliability.png)",
         "",
         "## Files",
-        "weights.pt (state dict), architecture.json, features.json (input columns; per-window RevIN "
-        "normalisation), calibrator.json, card.json, test_predictions.csv. Load with "
+        "weights.pt (state dict), architecture.json, features.json (input columns; how inputs are "
+        "normalised, with the training split's mean/std for a z-score model), calibrator.json, card.json, test_predictions.csv. Load with "
         "`hpo_assets.training.saved_model.load_calibrated_model(folder)`.",
     ]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,9 @@ import numpy as np
 import polars as pl
 
 from hpo_assets import outputs
-from hpo_assets.baselines.reference import baseline_rows
+from hpo_assets.baselines.comparison import NOISE as PAIRED_NOISE
+from hpo_assets.baselines.comparison import paired_auc_differences
+from hpo_assets.baselines.reference import baseline_rows, fit_baselines
 from hpo_assets.calibration import calibrators
 from hpo_assets.calibration.evaluation import INTERVAL_NOISE, evaluate, flat
 from hpo_assets.calibration.metrics import auc
@@ -118,7 +120,9 @@ def release_model(
     before = evaluate(y_test, p_before, data.horizon, n_resamples)
     after = evaluate(y_test, p_after, data.horizon, n_resamples)
     seed_aucs = [auc(y_test, sigmoid(r.test_logits)) if r.usable else None for r in runs]
-    baselines = baseline_rows(data, n_resamples)
+    fits = fit_baselines(data)
+    baselines = baseline_rows(data, n_resamples, fits=fits)
+    vs_baselines = paired_auc_differences(y_test, p_after, fits, data.horizon, n_resamples)
 
     summary = data.split.summary()
     test_block = {
@@ -186,6 +190,8 @@ def release_model(
             "bins_after_mass": after["bins_mass"],
         },
         "baselines": baselines,
+        "vs_baselines": vs_baselines,
+        "vs_baselines_noise": PAIRED_NOISE,
         "features": list(data.feature_names),
     }
     png = reliability_png(y_test, p_before, p_after, f"{budget} | {horizon}: test reliability, "

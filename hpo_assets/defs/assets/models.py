@@ -235,6 +235,8 @@ def calibrated_model(
             "test_auc_interval": f"[{card['test']['auc_lo']}, {card['test']['auc_hi']}]",
             "test_auc_seed_mean": card["seed_spread"]["auc_mean"] or dg.MetadataValue.null(),
             "test_vs_baselines": table(compare),
+            "paired_auc_vs_baselines": table(pl.DataFrame(card["vs_baselines"], infer_schema_length=None)),
+            "paired_interval_noise": card["vs_baselines_noise"],
             "calibration_method": cal["chosen"],
             "calibration_before_after": table(before_after),
             "calibration_warnings": "; ".join(cal["warnings"]) or "none",

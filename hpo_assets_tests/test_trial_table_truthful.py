@@ -211,3 +211,13 @@ def test_a_table_written_before_the_split_is_read_honestly(live_table: pl.DataFr
     assert table["best_epoch"].null_count() == table.height and set(table["min_val_loss_epoch"]) == {2}
     assert table["min_val_loss"].to_list() == live_table["min_val_loss"].to_list()
     assert table["early_stopped"].to_list() == live_table["early_stopped"].to_list()
+
+
+def test_another_writers_storage_gets_the_formula_count_from_its_tier(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    study = optuna.create_study(study_name="hpo_2m_1_a50", storage=url, direction="maximize")
+    arch = {"d_model": 96, "n_layers": 2, "n_heads": 8, "d_ff": 192}
+    study.add_trial(optuna.trial.create_trial(value=0.7, user_attrs={**arch, "param_count": 2_000_000}))
+    (row,) = extract([url]).table.iter_rows(named=True)
+    assert (row["tier"], row["n_features"]) == ("a50", 55)
+    assert row["param_count"] == count_parameters(Arch(96, 2, 8, 192), 55) < 300_000

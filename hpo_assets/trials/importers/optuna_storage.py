@@ -143,16 +143,16 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
     }
     if trial.state == "COMPLETE" and (trial.value is None or not math.isfinite(trial.value)):
         row["state_reason"] = f"COMPLETE but the objective value is {trial.value!r}: objective left null"
+    ours = sa.get("source") == "hpo_study"  # written by this project's hpo_study (the live-study contract)
     fill_imported(
         row,
         tier=None if is_url(source_path) else tier_from_path(Path(source_path).parent),
         n_features=row["n_features"],
         shape=sa,
-        keep_recorded_count=True,
+        keep_recorded_count=ours,  # our trials counted their own model; another writer's count is its model's
     )
     # The epoch the metrics measure: `metrics_epoch`, or the trainer's `best_epoch` in studies written by
     # hpo_study (the restored checkpoint); another writer's `best_epoch` may mean anything: left null.
-    ours = sa.get("source") == "hpo_study"
     recorded = {
         "metrics_epoch": as_int(ua.get("metrics_epoch", ua.get("best_epoch") if ours else None)),
         "epochs_trained": as_int(ua.get("epochs_trained")),

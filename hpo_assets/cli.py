@@ -486,7 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="fewer bootstrap/shuffle resamples for importance (a first look)"
     )
     ana.add_argument(
-        "--workers", type=int, default=1, help="processes for the per-study importance (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="processes in all: N > 1 draws the figures in N - 1 helper processes while the statistics run (default 1)",
     )
     ana.set_defaults(func=_cmd_analyze)
 

@@ -14,10 +14,10 @@ REPORTS = ["coverage_report", "importance_summary", "scaling_report", "hp_consis
 PARTITIONS = ["importance_2M_h1", "importance_20M_h1", "importance_200M_h1"]
 
 
-@pytest.mark.slow  # every report of 150 real trials, two worker processes
+@pytest.mark.slow  # every report of 150 real trials, figures drawn by a helper process
 def test_analyze_examples_writes_every_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
-    # two worker processes (spawned: a forked polars process can deadlock) for the three partitions
+    # one helper process (spawned: a forked polars process can deadlock) draws the figures
     assert main(["analyze", str(EXPORTS_DIR), "--out", str(out), "--fast", "--workers", "2"]) == 0
     for name in REPORTS + PARTITIONS:
         assert (out / f"{name}.md").is_file() and (out / f"{name}.json").is_file(), name

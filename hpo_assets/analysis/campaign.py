@@ -11,9 +11,10 @@ from hpo_assets.analysis import importance as imp
 from hpo_assets.analysis.consistency import consistency
 from hpo_assets.analysis.coverage import coverage
 from hpo_assets.analysis.inputs import LogitsReader, stored_val_outputs
+from hpo_assets.analysis.rendering import renderers, resolved
 from hpo_assets.analysis.report import write_report
 from hpo_assets.analysis.scaling import scaling
-from hpo_assets.analysis.section import Section, as_folder, write_section
+from hpo_assets.analysis.section import as_folder, write_section
 from hpo_assets.analysis.warm_start import warm_starts
 
 
@@ -35,51 +36,25 @@ def analyze(
     extra_files: dict[str, str] | None = None,
     workers: int = 1,
 ) -> dict[str, Path]:
-    """Write coverage, importance (per partition + summary), scaling, consistency and the HTML/Markdown report."""
-    out_dir = as_folder(out_dir)
-    files: dict[str, Path] = {}
-    sections: list[Section] = []
+    """Write coverage, importance (per partition + summary), scaling, consistency and the HTML/Markdown report.
 
-    def emit(section: Section) -> None:
+    `workers` > 1: the figures are drawn by `workers - 1` helper processes while this one computes the
+    statistics (rendering.py); every number is computed here either way, so the files are the same."""
+    out_dir = as_folder(out_dir)
+    with renderers(workers - 1):
+        cov = coverage(table)
+        parts = [imp.importance(table, b, h, settings) for b, h in partitions(table)]
+        summ = imp.summary([p.tables["importances"] for p in parts])
+        scal = scaling(table, outputs_root=outputs_root, read_logits=read_logits)
+        cons = consistency(table, read_logits=read_logits)
+        warm = warm_starts(table)
+        written = [cov, *parts, summ, scal, cons, warm]
+        for section in written:
+            section.plots = resolved(section.plots)
+    files: dict[str, Path] = {}
+    for section in written:
         for key, path in write_section(section, out_dir).items():
             files[f"{section.name} {key}"] = path
-
-    cov = coverage(table)
-    emit(cov)
-    parts = []
-    keys = partitions(table)
-    if workers > 1 and len(keys) > 1:  # partitions are independent: one process each, up to `workers`
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: forking a process whose polars/BLAS thread pools are running can deadlock
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-        ) as pool:
-            futures = [
-                pool.submit(
-                    imp.importance,
-                    table.filter((pl.col("budget") == b) & (pl.col("horizon") == h)),
-                    b,
-                    h,
-                    settings,
-                )
-                for b, h in keys
-            ]
-            done = [f.result() for f in futures]
-    else:
-        done = [imp.importance(table, b, h, settings) for b, h in keys]
-    for part in done:
-        emit(part)
-        parts.append(part.tables["importances"])
-    summ = imp.summary(parts)
-    emit(summ)
-    scal = scaling(table, outputs_root=outputs_root, read_logits=read_logits)
-    emit(scal)
-    cons = consistency(table, read_logits=read_logits)
-    emit(cons)
-    warm = warm_starts(table)
-    emit(warm)
     sections = [scal, cov, summ, cons, warm]
     index = {k: str(v) for k, v in files.items() if k.endswith((" md", " json")) or k.endswith(".png")}
     report = write_report(sections, table, out_dir, {**(extra_files or {}), **index})

@@ -15,6 +15,7 @@ from itertools import combinations
 import polars as pl
 
 from hpo_assets.analysis.columns import REPLICATE_OF, first_column, param_columns, with_architecture
+from hpo_assets.analysis.rendering import draw
 from hpo_assets.analysis.section import Section
 
 WASTE_KINDS = ["exact_repeat", "effective_repeat", "diverged", "failed", "pruned"]
@@ -270,9 +271,7 @@ def coverage(df: pl.DataFrame, space_sizes: dict[str, int] | None = None) -> Sec
         )
         .to_dicts(),
     }
-    from hpo_assets.analysis.plots import waste_bars
-
-    section.plots = {"waste": waste_bars(section.tables["waste"])}
+    section.plots = {"waste": draw("waste_bars", section.tables["waste"])}
     section.notes = [
         "Effective repeat: different parameters but the same training run (identical architecture and "
         "bit-identical objective and val_loss as an earlier COMPLETE trial), e.g. a warm-up longer than the run.",

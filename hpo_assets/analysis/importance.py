@@ -20,6 +20,7 @@ import polars as pl
 from hpo_assets.analysis.columns import DISPLAY, param_columns, with_architecture
 from hpo_assets.analysis.fanova import fanova_importances
 from hpo_assets.analysis.ped_anova import ped_anova_importances
+from hpo_assets.analysis.rendering import draw
 from hpo_assets.analysis.section import Section
 
 EVALUATORS = ["fanova", "ped_anova"]
@@ -216,9 +217,7 @@ def importance(
                 )
             )
     if plot:
-        from hpo_assets.analysis.plots import importance_bars
-
-        section.plots = {"bars": importance_bars(table, f"{budget} {horizon}")}
+        section.plots = {"bars": draw("importance_bars", table, f"{budget} {horizon}")}
     return section
 
 
@@ -260,10 +259,8 @@ def summary(partitions: list[pl.DataFrame]) -> Section:
             )
             + "."
         )
-    from hpo_assets.analysis.plots import importance_heatmap
-
     section.plots = {
-        f"heatmap_{k}": importance_heatmap(side, k)
+        f"heatmap_{k}": draw("importance_heatmap", side, k)
         for k in EVALUATORS
         if side.filter(pl.col("evaluator") == k).height
     }

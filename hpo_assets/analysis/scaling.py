@@ -34,6 +34,7 @@ from hpo_assets.analysis.intervals import (
     fit_log_slope,
     hanley_mcneil,
 )
+from hpo_assets.analysis.rendering import draw
 from hpo_assets.analysis.section import Section
 
 
@@ -235,7 +236,5 @@ def scaling(
     section.notes = notes
     section.data = {"verdicts": verdicts}
     if plot:
-        from hpo_assets.analysis.plots import scaling_plot
-
-        section.plots = {"plot": scaling_plot(points, baselines)}
+        section.plots = {"plot": draw("scaling_plot", points, baselines)}
     return section

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -36,8 +37,8 @@ def measure(source: str, out: str, workers: int) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - c0 + children.ru_utime + children.ru_stime
-    if workers > 1:  # worker processes hold a copy of their partition each
-        peak += workers * children.ru_maxrss / 1024 / 1024
+    if workers > 1:  # helper processes drawing figures: at most the largest one's peak each
+        peak += (workers - 1) * children.ru_maxrss / 1024 / 1024
     print(json.dumps({"rows": table.height, "studies": table["study"].n_unique(), "read": t1 - t0,
                       "analyze": t2 - t1, "total": t2 - t0, "cpu": cpu, "files": len(files), "peak_gb": peak}))  # fmt: skip
 
@@ -57,7 +58,9 @@ def _child(source: Path, out: Path, workers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["600", "100k"], default=None)
-    parser.add_argument("--workers", type=int, default=1, help="processes for the importance partitions")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes in all (N > 1: N - 1 helpers draw the figures)"
+    )
     parser.add_argument("--measure", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -73,7 +76,9 @@ def main() -> None:
             src = CACHE / "exports_100k"
             _ensure(src, write_exports, 100, 1000)
             target = "< 300 s, < 4 GB"
+        before = os.getloadavg()
         r = _child(src, CACHE / "analyze_out" / case, args.workers)
+        print(f"load average before/after: {before} / {os.getloadavg()}")
         print(
             f"{r['rows']:,} trials in {r['studies']} studies ({src.name}, workers {args.workers}): "
             f"{r['total']:.1f} s wall (read {r['read']:.1f} s, analyze {r['analyze']:.1f} s; CPU {r['cpu']:.1f} s), "

@@ -67,8 +67,15 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
         i, j = params.index(r["parameter"]), cols.index((r["budget"], r["horizon"]))
         grid[i, j] = r["importance"]
         star[i, j] = bool(r["distinguishable_in_any_study"])
-    fig = Figure(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(params) + 1.5), layout="constrained")
+    width, height = 1.1 * len(cols) + 2.5, 0.45 * len(params) + 1.5
+    fig = Figure(
+        figsize=(width, height)
+    )  # margins from label lengths: no layout solver (see importance_bars)
     ax = fig.subplots()
+    label = 0.25 + 0.075 * max((len(p) for p in params), default=4)
+    fig.subplots_adjust(
+        left=label / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.35 / height
+    )
     im = ax.imshow(grid, cmap="viridis", aspect="auto")
     for i in range(len(params)):
         for j in range(len(cols)):
@@ -84,7 +91,7 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
                 )
     ax.set_xticks(range(len(cols)), [f"{b}\n{h}" for b, h in cols], fontsize=8)
     ax.set_yticks(range(len(params)), params, fontsize=8)
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, fraction=0.6 / width, pad=0.15 / width)
     ax.set_title(f"{evaluator} importance (* clears the noise floor)", fontsize=9)
     return _png(fig)
 
@@ -133,8 +140,16 @@ def waste_bars(waste: pl.DataFrame) -> bytes:
     """Wasted compute-hours per study, stacked by kind."""
     studies = waste["study"].unique(maintain_order=True).to_list()
     kinds = waste["kind"].unique(maintain_order=True).to_list()
-    fig = Figure(figsize=(6.4, 0.4 * len(studies) + 1.6), layout="constrained")
+    label = 0.25 + 0.1 * max((len(str(s)) for s in studies), default=4)  # tick labels at 10 pt
+    legend = 0.55 + 0.06 * max((len(str(k)) for k in kinds), default=4)  # legend at 7 pt
+    width, height = label + 4.2 + legend + 0.1, 0.4 * len(studies) + 1.6
+    fig = Figure(
+        figsize=(width, height)
+    )  # margins from label lengths: no layout solver (see importance_bars)
     ax = fig.subplots()
+    fig.subplots_adjust(
+        left=label / width, right=1 - (legend + 0.1) / width, bottom=0.55 / height, top=1 - 0.35 / height
+    )
     left = np.zeros(len(studies))
     for kind in kinds:
         t = waste.filter(pl.col("kind") == kind)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import optuna
+import polars as pl
 import pytest
 from optuna.trial import TrialState
 
@@ -91,10 +92,17 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     assert (ua["label_mode"], ua["label_threshold"], ua["split_kind"]) == ("high", 0.01, "contiguous")
     assert ua["val_start"] >= "2015-10-01" and ua["test_start"] >= "2016-10-01"
     assert 0 < ua["val_positives"] < ua["n_val"] and ua["feature_set"].count(",") == 24
-    row = extract([str(journal.parent)]).table.row(0, named=True)
+    table = extract([str(journal.parent)]).table
+    row = table.row(0, named=True)
     assert (row["label_threshold"], row["val_size"], row["val_positives"]) == (
         0.01, ua["n_val"], ua["val_positives"],
     )  # fmt: skip
+    for r in table.filter(pl.col("state") == "COMPLETE").iter_rows(named=True):
+        # the metric columns measure the restored best_epoch checkpoint: they match the curve at that epoch
+        at = r["learning_curve"][r["best_epoch"] - 1]
+        assert r["val_auc"] == pytest.approx(at["val_auc"], abs=1e-6)
+        assert r["val_loss"] == pytest.approx(at["val_loss"], abs=1e-5)
+        assert r["early_stopped"] == (r["epochs_trained"] < 2)
 
     meta = _metadata(first)
     assert meta["trials_counted"] == 4 and meta["trials_complete"] == len(complete)

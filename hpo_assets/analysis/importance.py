@@ -7,7 +7,9 @@ Exact repeats are dropped (a deterministic re-run adds no information but would 
 A parameter is "distinguishable from noise" when the lower end of its bootstrap interval clears the noise
 floor (95th percentile of the importances the evaluator gives on shuffled objectives, pooled over parameters).
 fANOVA grows faster than linearly in trials, so it sees a random subsample of large studies (said in the
-table); PED-ANOVA sees every trial.
+table); PED-ANOVA sees every trial. Both are Optuna's evaluators' numbers computed on arrays (fanova.py,
+ped_anova.py; tests pin them to Optuna's to 1e-9): one resample costs about 25 ms and 1 ms instead of
+0.1 s and 6 ms, which is what lets every study carry its bootstrap interval and noise floor at scale.
 """
 
 from __future__ import annotations

@@ -159,6 +159,23 @@ def test_pure_noise_study_has_no_distinguishable_parameter() -> None:
     assert rows_out and not any(r["distinguishable"] for r in rows_out)
 
 
+def test_a_study_with_one_objective_value_says_so_instead_of_failing() -> None:
+    rows = [  # 20 distinct configurations, one objective
+        _trial(
+            "flat",
+            i,
+            objective=0.5,
+            lr=[1e-5, 1e-4, 3e-4, 1e-3][i % 4],
+            dropout=[0.0, 0.1, 0.2, 0.3, 0.4][i % 5],
+        )
+        for i in range(20)
+    ]
+    rows_out, notes = imp.study_importance(_table(rows), FAST)
+    assert rows_out == [] and any("same objective" in n for n in notes)
+    part = imp.importance(_table(rows), "2M", "h1", FAST)
+    assert part.tables["importances"].is_empty() and "enough COMPLETE trials" in part.headline[0]
+
+
 def test_large_studies_are_subsampled_for_fanova_and_say_so() -> None:
     small = imp.ImportanceSettings(
         fanova_max_trials=30, fanova_bootstrap=2, fanova_shuffles=1, ped_bootstrap=5, ped_shuffles=2

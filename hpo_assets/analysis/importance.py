@@ -84,14 +84,17 @@ def _evaluate(
     numbers, computed on arrays (fanova.py, ped_anova.py; tests pin them to Optuna's evaluators)."""
     if kind == "fanova":
         order = sorted(range(len(names)), key=lambda j: names[j])  # Optuna orders columns by name
-        values = fanova_importances(
-            x[:, order],
-            y,
-            [len(levels[names[j]]) for j in order],
-            n_trees=s.fanova_trees,
-            max_depth=s.fanova_depth,
-            seed=seed,
-        )
+        try:
+            values = fanova_importances(
+                x[:, order],
+                y,
+                [len(levels[names[j]]) for j in order],
+                n_trees=s.fanova_trees,
+                max_depth=s.fanova_depth,
+                seed=seed,
+            )
+        except RuntimeError:  # a resample whose objectives are all equal: nothing to attribute
+            values = np.zeros(len(names))
         return {names[j]: float(v) for j, v in zip(order, values, strict=True)}
     sign = -1.0 if direction == "maximize" else 1.0  # PED-ANOVA ranks low targets as good
     values = ped_anova_importances(x, sign * y, [len(levels[n]) for n in names])
@@ -112,6 +115,11 @@ def study_importance(
     if n_trials < s.min_trials or not names:
         notes.append(
             f"{label}: {n_trials} distinct COMPLETE trials and {len(names)} varying parameters: too few for importance (needs {s.min_trials})"
+        )
+        return [], notes
+    if len(np.unique(y[np.isfinite(y)])) < 2:  # fANOVA has no variance to split (Optuna raises)
+        notes.append(
+            f"{label}: every COMPLETE trial has the same objective: no parameter importance to measure"
         )
         return [], notes
     rng = np.random.default_rng(s.seed)

@@ -276,6 +276,26 @@ def test_bad_options_and_a_changed_objective_name_the_field(tmp_path: Path) -> N
     assert len(load(tmp_path).trials) == 1  # nothing stored was lost
 
 
+def test_a_study_is_never_continued_on_other_data(tmp_path: Path) -> None:
+    space = SearchSpace.build(ARCHS[:2], TINY)
+    window = {"horizon_days": 1, "data_start": "2013-07-01", "data_end": "2016-12-30", "n_val": 173}
+    run = dict(study_name="s", storage=str(tmp_path), log=quiet)
+    run_study(space, cheap_trainer(), options=StudyOptions(n_trials=2, n_forced=0), study_attrs=window, **run)
+    before = [(t.params, t.value) for t in load(tmp_path).trials]
+    later = {**window, "data_end": "2018-12-28", "n_val": 210}
+    with pytest.raises(StudyConfigError, match=r"data_end: '2016-12-30' -> '2018-12-28'; n_val: 173 -> 210"):
+        run_study(
+            space, cheap_trainer(), options=StudyOptions(n_trials=3, n_forced=0), study_attrs=later, **run
+        )
+    study = load(tmp_path)
+    assert [(t.params, t.value) for t in study.trials] == before  # no trial added, none lost
+    assert study.user_attrs["data_end"] == "2016-12-30"  # the record still describes the trials it holds
+    # The same data continues; a setting the old study never recorded is not a mismatch.
+    run_study(space, cheap_trainer(), options=StudyOptions(n_trials=3, n_forced=0),
+              study_attrs={**window, "val_positives": 30}, **run)  # fmt: skip
+    assert len(load(tmp_path).trials) == 3
+
+
 def test_a_diverging_real_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
     from hpo_assets.data.dataset import prepare_dataset
     from hpo_assets.data.market import default_market_path, load_market

@@ -299,6 +299,31 @@ def _maybe_enqueue_replicate(study: optuna.Study, options: StudyOptions, counted
     log(f"enqueued replicate {done + 1}/{options.replicates}: incumbent #{of} with seed {seed}")
 
 
+# What makes two trials' objectives comparable: the data, the label, the split and the model's inputs.
+# A study whose trials were measured on other values is never continued (their attrs would be overwritten
+# and the trial table's provenance columns would describe data the old trials never saw).
+DATA_IDENTITY = (
+    "horizon_days", "label_mode", "label_threshold", "n_features", "feature_set", "context", "patch_len",
+    "stride", "data_start", "data_end", "split_kind", "val_start", "test_start", "n_train", "n_val",
+    "val_positives",
+)  # fmt: skip
+
+
+def _check_same_data(study: optuna.Study, attrs: Mapping[str, Any], study_name: str) -> None:
+    stored = study.user_attrs
+    changed = [
+        f"{key}: {stored[key]!r} -> {plain(attrs[key])!r}"
+        for key in DATA_IDENTITY
+        if key in attrs and stored.get(key) is not None and stored[key] != plain(attrs[key])
+    ]
+    if changed and study.get_trials(deepcopy=False):
+        raise StudyConfigError(
+            f"study {study_name!r} was run on other data than this run's ({'; '.join(changed)}): its trials "
+            "would not be comparable with new ones. Nothing was changed; run with the study's settings, "
+            "or give this run another storage (the `storage` field or HPO_ASSETS_STORAGE)"
+        )
+
+
 def run_study(
     space: SearchSpace,
     train: Trainer,
@@ -323,6 +348,7 @@ def run_study(
             if UID_ATTR not in study.user_attrs:
                 study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     attrs = {**(study_attrs or {}), "objective": options.objective, "source": "hpo_study"}
+    _check_same_data(study, attrs, study_name)
     stored_kind = study.user_attrs.get("parametrization")
     if "parametrization" in attrs and stored_kind not in (None, attrs["parametrization"]):
         raise StudyConfigError(

@@ -16,7 +16,7 @@ from hpo_assets.analysis.consistency import consistency
 from hpo_assets.analysis.coverage import classify, coverage
 from hpo_assets.analysis.inputs import baselines_path, model_card_path, stored_val_outputs
 from hpo_assets.analysis.intervals import block_bootstrap_auc, fit_log_slope, hanley_mcneil, hanley_mcneil_se
-from hpo_assets.analysis.scaling import scaling
+from hpo_assets.analysis.scaling import label_notes, scaling
 from hpo_assets.trials.derive import derive_table
 from hpo_assets.trials.extract import extract
 from hpo_assets.trials.schema import to_table
@@ -380,3 +380,15 @@ def test_sections_round_trip_through_an_object_store_path() -> None:
         and back.tables["t"]["a"].to_list() == [1, 2]
         and back.plots["p"] == b"\x89PNG.."
     )
+
+
+def test_label_notes_flag_only_labels_that_do_not_measure_size() -> None:
+    points = pl.DataFrame({"horizon": ["h1", "h1", "h1", "h3"], "tier": ["", "", "", ""],
+                           "budget": ["2M", "20M", "200M", "20M"],
+                           "param_count": [2_100_000, 19_000_000, 19_000_000, None]})  # fmt: skip
+    notes = label_notes(points)
+    assert notes == [
+        "h1: budget 200M's best trial has 19,000,000 parameters (0.095x its label); the x axis and the verdict use the count.",
+        "h1: budgets 20M, 200M share a best trial of 19,000,000 parameters: one model size under 2 labels, not 2 sizes.",
+    ]
+    assert label_notes(points.filter(pl.col("budget") == "2M")) == []  # within its +-25% band

@@ -29,6 +29,10 @@ def test_analyze_examples_writes_every_report(tmp_path: Path, capsys: pytest.Cap
     coverage = json.loads((out / "coverage_report.json").read_text())
     repeats = {r["study"]: r["exact_repeat"] for r in coverage["tables"]["studies"]}
     assert repeats == {"hpo_2m_1_a50": 10, "hpo_20m_1_a50": 13, "hpo_200m_1_a50": 15}
+    # The shipped "20M" and "200M" studies found the same 1.3M-parameter model: the report says so.
+    notes = json.loads((out / "scaling_report.json").read_text())["notes"]
+    assert "h1 a50: budgets 20M, 200M share a best trial of 1,305,071 parameters" in " ".join(notes)
+    assert any("budget 200M's best trial has 1,305,071 parameters (0.0065x its label)" in n for n in notes)
     assert f"report: {out / 'hpo_report.html'}" in capsys.readouterr().out
 
 

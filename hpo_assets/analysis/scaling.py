@@ -36,6 +36,7 @@ from hpo_assets.analysis.intervals import (
 )
 from hpo_assets.analysis.rendering import draw
 from hpo_assets.analysis.section import Section
+from hpo_assets.model.budgets import parse_budget
 
 
 def winners(df: pl.DataFrame) -> pl.DataFrame:
@@ -158,6 +159,33 @@ def _lobo(pts: pl.DataFrame) -> list[dict]:
     return rows
 
 
+def label_notes(points: pl.DataFrame, band: float = 0.25) -> list[str]:
+    """Where a budget label does not measure size: a winner far outside its label's band, or two labels
+    whose winners have the same parameter count (one model size counted as two points)."""
+    notes = []
+
+    def where(horizon: str, tier: str | None) -> str:
+        return f"{horizon} {tier}" if tier else str(horizon)
+
+    for r in points.filter(pl.col("param_count").is_not_null()).iter_rows(named=True):
+        try:
+            ratio = r["param_count"] / parse_budget(r["budget"])
+        except (TypeError, ValueError):
+            continue  # a label that names no size ("a50-large"): nothing to compare
+        if abs(ratio - 1) > band:
+            notes.append(
+                f"{where(r['horizon'], r['tier'])}: budget {r['budget']}'s best trial has {r['param_count']:,} "
+                f"parameters ({ratio:.2g}x its label); the x axis and the verdict use the count."
+            )
+    for (horizon, tier, n), same in points.group_by("horizon", "tier", "param_count", maintain_order=True):
+        if n is not None and same.height > 1:
+            notes.append(
+                f"{where(horizon, tier)}: budgets {', '.join(same['budget'].to_list())} share a best trial of "
+                f"{n:,} parameters: one model size under {same.height} labels, not {same.height} sizes."
+            )
+    return notes
+
+
 def scaling(
     df: pl.DataFrame,
     outputs_root: Path | None = None,
@@ -229,6 +257,7 @@ def scaling(
         notes.append(
             "Some winners have no recorded parameter count: they are listed but left out of the fit and the verdict (x is never the label)."
         )
+    notes += label_notes(points)
     if baselines.is_empty():
         notes.append(
             "No baselines file under the outputs root (baselines/baselines_<horizon>.json): no reference lines."

@@ -16,6 +16,9 @@ _TYPES = {
 }
 
 
+UI_DIGITS = 4
+
+
 def _column_type(dtype: pl.DataType) -> str:
     if dtype.is_integer():
         return "int"
@@ -27,8 +30,10 @@ def _column_type(dtype: pl.DataType) -> str:
 def _cell(value: Any) -> str | int | float | bool | None:
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None  # JSON has no NaN; a missing number is null
+    if isinstance(value, float):  # JSON has no NaN: a missing number is null
+        # 4 significant digits, as the reports print them (0.7756, -0.0309, 1e-05): 16 digits made the UI's
+        # tables too wide to read; the asset's files keep full precision.
+        return float(f"{value:.{UI_DIGITS}g}") if math.isfinite(value) else None
     return str(value)
 
 

@@ -70,6 +70,7 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
     meta = _meta(result, "calibrated_model")
     assert (
         meta["test_auc"] == card["test"]["auc"]
+        and meta["test_auc_interval"] == f"[{card['test']['auc_lo']:.4f}, {card['test']['auc_hi']:.4f}]"
         and meta["calibration_method"] == card["calibration"]["chosen"]
     )
     assert meta["reliability"].startswith("![reliability](data:image/png;base64,")

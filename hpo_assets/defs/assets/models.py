@@ -232,7 +232,7 @@ def calibrated_model(
             "param_count": card["param_count"],
             "seeds": str(card["seeds"]),
             "test_auc": card["test"]["auc"],
-            "test_auc_interval": f"[{card['test']['auc_lo']}, {card['test']['auc_hi']}]",
+            "test_auc_interval": _interval(card["test"]["auc_lo"], card["test"]["auc_hi"]),
             "test_auc_seed_mean": card["seed_spread"]["auc_mean"] or dg.MetadataValue.null(),
             "test_vs_baselines": table(compare),
             "paired_auc_vs_baselines": table(pl.DataFrame(card["vs_baselines"], infer_schema_length=None)),
@@ -341,3 +341,8 @@ def cross_budget_validation(
             "interval_noise": matrix["interval_noise"],
         }
     )
+
+
+def _interval(lo: float | None, hi: float | None) -> str:
+    """95% interval as the card prints it (4 decimals); a missing end says so instead of 'None'."""
+    return "no interval" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"

@@ -28,12 +28,13 @@ checks by training one configuration twice and prints.
 
     .venv/bin/python benchmarks/search_ab_real.py [--seeds 4] [--trials 25] [--budget 2M] [--horizon 1]
 
-Measured (`--seeds 4 --trials 25`, 2M|h1: 292 runs, median 4.5 s each, wall 1430 s, load average 1.33
--> 3.73 on 2 shared CPUs; 50 trials not run: twice that): median observed incumbent val AUC after 10 / 25
-trials seed 0.6493 / 0.6968, random 0.6891 / 0.6989, ours 0.6771 / 0.7085; re-evaluated with a second
-seed seed 0.6759 / 0.5685, random 0.6542 / 0.6114, ours 0.6468 / 0.6536; every interval pair overlaps
-(inconclusive); trials to the seed's 25-trial median 25 / 15.5 / 17; no repeats or failures in any
-method; the incumbents lost a median 0.078 val AUC when re-trained (seed noise dominates at 3 epochs).
+Measured (`--seeds 4 --trials 50`, 2M|h1: 598 runs, median 3.3 s each, wall 2070 s, load average 0.7-1.0
+on 2 CPUs): median observed incumbent val AUC after 10 / 25 / 50 trials seed 0.6493 / 0.6968 / 0.6998,
+random 0.6891 / 0.6989 / 0.7115, ours 0.6771 / 0.7085 / 0.7141; re-evaluated with a second seed
+seed 0.6759 / 0.5685 / 0.5769, random 0.6542 / 0.6114 / 0.6337, ours 0.6468 / 0.6536 / 0.5883; every
+interval pair overlaps (inconclusive); trials to the seed's 50-trial median 43 / 22.5 / 17; the seed's
+flat TPE trained 8 exact repeats of 200, random and ours none; the 50-trial incumbents lost a median
+0.102 val AUC when re-trained (seed noise dominates at 3 epochs).
 Intervals and the full report: README, "Search methodology".
 """
 

@@ -117,9 +117,8 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     assert base64.b64decode(meta["history"][len(prefix) : -1]) == png.read_bytes()
     top = meta["top_trials"]
     assert len(top.records) == min(5, len(complete)) and top.schema.columns[2].type == "float"
-    assert top.records[0].data["value"] == float(
-        f"{meta['best_value']:.4g}"
-    )  # UI tables: 4 significant digits
+    # UI tables show 4 significant digits
+    assert top.records[0].data["value"] == float(f"{meta['best_value']:.4g}")
     assert all(c.passed for c in first.get_asset_check_evaluations())
 
     # Raise the target: the same study continues to exactly 6 trials, nothing repeated or rewritten.

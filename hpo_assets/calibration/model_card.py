@@ -53,11 +53,16 @@ def _num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def interval_text(lo: Any, hi: Any) -> str:
+    """An interval as the card prints it, "[0.6929, 0.8393]" (the UI metadata shows the same text)."""
+    return f"[{_num(lo)}, {_num(hi)}]"
+
+
 def _iv(m: dict[str, Any], key: str) -> str:
     if m.get(key) is None:
         return "–"
     lo, hi = m.get(f"{key}_lo"), m.get(f"{key}_hi")
-    return f"{_num(m[key])} [{_num(lo)}, {_num(hi)}]" if lo is not None else _num(m[key])
+    return f"{_num(m[key])} {interval_text(lo, hi)}" if lo is not None else _num(m[key])
 
 
 def _bins_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from hpo_assets import outputs
 from hpo_assets import settings as project_settings
+from hpo_assets.calibration.model_card import interval_text
 from hpo_assets.defs.assets.studies import GPU_OP_TAGS
 from hpo_assets.defs.metadata import table
 from hpo_assets.defs.partitions import budget_horizon_partitions, horizon_partitions
@@ -232,7 +233,9 @@ def calibrated_model(
             "param_count": card["param_count"],
             "seeds": str(card["seeds"]),
             "test_auc": card["test"]["auc"],
-            "test_auc_interval": _interval(card["test"]["auc_lo"], card["test"]["auc_hi"]),
+            "test_auc_interval": "no interval"
+            if card["test"]["auc_lo"] is None or card["test"]["auc_hi"] is None
+            else interval_text(card["test"]["auc_lo"], card["test"]["auc_hi"]),
             "test_auc_seed_mean": card["seed_spread"]["auc_mean"] or dg.MetadataValue.null(),
             "test_vs_baselines": table(compare),
             "paired_auc_vs_baselines": table(pl.DataFrame(card["vs_baselines"], infer_schema_length=None)),
@@ -341,8 +344,3 @@ def cross_budget_validation(
             "interval_noise": matrix["interval_noise"],
         }
     )
-
-
-def _interval(lo: float | None, hi: float | None) -> str:
-    """95% interval as the card prints it (4 decimals); a missing end says so instead of 'None'."""
-    return "no interval" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"

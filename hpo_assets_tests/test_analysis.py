@@ -392,3 +392,6 @@ def test_label_notes_flag_only_labels_that_do_not_measure_size() -> None:
         "h1: budgets 20M, 200M share a best trial of 19,000,000 parameters: one model size under 2 labels, not 2 sizes.",
     ]
     assert label_notes(points.filter(pl.col("budget") == "2M")) == []  # within its +-25% band
+    # A label that names no size (an imported study's own name) is compared with nothing, not an error.
+    named = pl.DataFrame({"horizon": ["h1"], "tier": [""], "budget": ["a50-large"], "param_count": [1_000]})
+    assert label_notes(named) == []

@@ -1,0 +1,1 @@
+"""Resampling statistics shared by every asset that puts an interval on a number (no Dagster imports)."""

@@ -8,7 +8,14 @@ import pytest
 
 from hpo_assets.data.features import build_features
 from hpo_assets.data.market import load_market
-from hpo_assets.data.splits import Split, SplitError, chunked_split, contiguous_split, shared_days
+from hpo_assets.data.splits import (
+    Split,
+    SplitError,
+    chunked_split,
+    contiguous_split,
+    shared_days,
+    walk_forward_folds,
+)
 from hpo_assets.data.targets import add_labels, label_column
 from hpo_assets_tests.conftest import SP500
 
@@ -179,3 +186,72 @@ def test_embargo_keeps_held_out_days_out_of_later_training_lookback(frame: pl.Da
     assert embargoed.summary()["embargo"] == 200
     with pytest.raises(SplitError, match="embargo must be 0 or more rows"):
         chunked_split(*args, embargo=-1)
+
+
+DEMO = {"val_start": "2015-10-01", "test_start": "2016-10-01"}  # the demo profile's cut dates
+FULL = {"val_start": "2015-01-01", "test_start": "2017-01-01"}  # defaults.yaml's
+
+
+@pytest.mark.parametrize(("cuts", "k", "embargo"), [(DEMO, 2, 0), (FULL, 4, 0), (FULL, 4, 30)])
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_walk_forward_folds_tile_the_test_period_and_train_only_on_the_past(
+    frame: pl.DataFrame, cuts: dict, k: int, embargo: int, horizon: int
+) -> None:
+    window = frame.filter(pl.col("date") >= pl.date(2013, 7, 1))
+    study = contiguous_split(
+        window["date"], window[label_column(horizon)], 80, horizon, embargo=embargo, **cuts
+    )
+    folds = walk_forward_folds(study, k)
+    assert [f.details["fold"] for f in folds] == list(range(k))
+    # the folds' test sets are consecutive, disjoint and together the study's whole test period
+    assert np.array_equal(np.concatenate([f.test for f in folds]), study.test)
+    assert all(a.test[-1] < b.test[0] for a, b in zip(folds, folds[1:], strict=False))
+    sizes = [len(f.test) for f in folds]
+    assert max(sizes) - min(sizes) <= 1
+    # fold 0 is the study's own training and validation split
+    assert np.array_equal(folds[0].train, study.train) and np.array_equal(folds[0].val, study.val)
+    dates = window["date"].to_numpy().astype("datetime64[D]")
+    val_days = np.datetime64(cuts["test_start"]) - np.datetime64(cuts["val_start"])
+    for f in folds:
+        assert_no_leakage(f, window, 80, horizon)
+        # each fold trains before it validates, validates before it tests, with the purge gap between
+        assert f.train[-1] < f.val[0] and f.val[-1] < f.test[0]
+        # the minimal purge (an embargo widens look-back only, which reads no later part here)
+        assert f.val[0] - f.train[-1] == f.test[0] - f.val[-1] == 80 + horizon
+        assert f.details["embargo"] == embargo
+        assert not days_read(f.train, 80 + embargo, horizon) & days_read(f.test, 80, horizon)
+        # a validation period of the study's length right before the fold's test period
+        start = np.datetime64(f.details["test_start"])
+        reach = val_days + np.timedelta64(f.details["val_extended_days"], "D")
+        assert f.details["val_extended_days"] % 30 == 0 and (
+            f.details["val_extended_days"] == 0 or f.details["fold"] > 0
+        )
+        assert dates[f.val[0]] >= start - reach and dates[f.val[-1]] < start <= dates[f.test[0]]
+        assert f.train[0] == study.train[0]  # expanding window from the study's first sample
+    # later folds train on more of the past, including earlier folds' test days
+    assert all(len(a.train) < len(b.train) for a, b in zip(folds, folds[1:], strict=False))
+    # and validate on the past too: an earlier fold's test days are in the next fold's validation period
+    assert all(b.val[-1] > a.test[0] for a, b in zip(folds, folds[1:], strict=False))
+
+
+def test_walk_forward_fold_counts_of_the_profiles(frame: pl.DataFrame) -> None:
+    window = frame.filter(pl.col("date") >= pl.date(2013, 7, 1))
+    demo = walk_forward_folds(contiguous_split(window["date"], window["label_h1"], 80, 1, **DEMO), 2)
+    assert [len(f.test) for f in demo] == [282, 282]  # ~1 year each, 2016-10 .. 2018-12
+    assert demo[1].details["test_start"].startswith("2017-11")
+    full = walk_forward_folds(contiguous_split(frame["date"], frame["label_h1"], 80, 1, **FULL), 4)
+    assert all(124 <= len(f.test) <= 126 for f in full)  # half-year folds of 2017-01 .. 2018-12
+
+
+def test_walk_forward_folds_refuse_what_they_cannot_measure(frame: pl.DataFrame) -> None:
+    args = (frame["date"], frame["label_h1"], 80, 1)
+    study = contiguous_split(*args, **FULL)
+    with pytest.raises(SplitError, match="too few for 20 folds"):
+        walk_forward_folds(study, 20)
+    with pytest.raises(SplitError, match="test_folds must be at least 1"):
+        walk_forward_folds(study, 0)
+    with pytest.raises(SplitError, match="need a contiguous split"):
+        walk_forward_folds(chunked_split(*args), 2)
+    with pytest.raises(SplitError, match=r"test fold 0 \(2017-01-01\.\..*validation set has"):
+        walk_forward_folds(study, 2, min_class_count=10_000)
+    assert len(walk_forward_folds(study, 1)) == 1

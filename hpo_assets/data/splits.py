@@ -309,3 +309,81 @@ def chunked_split(
     )
     _require_classes(split, min_class_count)
     return split
+
+
+VAL_EXTEND_DAYS = 30  # calendar days a fold's validation period reaches back per step when it lacks a class
+
+
+def walk_forward_folds(split: Split, n_folds: int, min_class_count: int = 30) -> list[Split]:
+    """K walk-forward (rolling-origin) test folds inside a contiguous split's test period.
+
+    The test samples are cut into ``n_folds`` consecutive blocks of (nearly) equal size. Fold k tests
+    its block, validates on the period of the study's validation length just before it, and trains on
+    every sample from the split's first one up to that validation period; purged and embargoed exactly
+    like the split itself. A fold whose validation period holds fewer than ``min_class_count`` samples of
+    either class (a calm year has few up-moves at h1) reaches further back, 30 days at a time
+    (``details["val_extended_days"]``), since early stopping and calibration need both classes. Fold 0 has the study's own training and validation sets (its test set is the
+    first block only), so a retrain on fold 0 repeats the study's trial. The studies never read any of
+    this: they choose on train/validation, and only models evaluated afterwards read the folds.
+    """
+    if split.kind != "contiguous":
+        raise SplitError(f"walk-forward test folds need a contiguous split, got {split.kind!r}")
+    if int(n_folds) < 1:
+        raise SplitError(f"test_folds must be at least 1, got {n_folds}")
+    if split.dates is None or split.labels is None or split.test.size == 0:
+        raise SplitError("walk-forward test folds need a split with dates, labels and a test period")
+    n_folds = int(n_folds)
+    if split.test.size < n_folds * (split.context + split.horizon):
+        raise SplitError(
+            f"{split.test.size} test samples are too few for {n_folds} folds of at least context + horizon = "
+            f"{split.context + split.horizon} samples; use fewer test_folds"
+        )
+    day, y = split.dates, split.labels
+    v0 = _as_day(split.details["val_start"], "val_start")
+    t0 = _as_day(split.details["test_start"], "test_start")
+    val_length = t0 - v0  # calendar days: the same validation period length in every fold
+    embargo = int(split.details.get("embargo") or 0)
+    ends = valid_ends(y, split.context, split.horizon)
+    d = day[ends]
+    blocks = np.array_split(split.test, n_folds)
+    folds = []
+    for k, block in enumerate(blocks):
+        start = t0 if k == 0 else day[block[0]]
+        val_start = v0 if k == 0 else start - val_length
+        test_end = day[block[-1]]
+        while True:
+            train, val, test = purge(
+                ends[d < val_start], ends[(d >= val_start) & (d < start)], block.astype(np.int64),
+                split.context, split.horizon, len(y), embargo,
+            )  # fmt: skip
+            fold = Split(
+                train,
+                val,
+                test,
+                context=split.context,
+                horizon=split.horizon,
+                kind="walk_forward",
+                dates=day,
+                labels=y,
+                details={"fold": k, "n_folds": n_folds, "val_start": str(val_start), "test_start": str(start),
+                         "test_end": str(test_end), "embargo": embargo,
+                         "val_extended_days": int((start - val_start - val_length) / np.timedelta64(1, "D"))},
+            )  # fmt: skip
+            try:
+                _require_classes(fold, min_class_count)
+                break
+            except SplitError as exc:
+                # a calm year can hold too few positives: reach further back, never into the training start
+                short = min(np.sum(y[val] == 1), np.sum(y[val] == 0)) < min_class_count
+                if short and len(train) > 2 * VAL_EXTEND_DAYS:
+                    val_start = val_start - np.timedelta64(VAL_EXTEND_DAYS, "D")
+                    continue
+                raise SplitError(f"test fold {k} ({start}..{test_end}): {exc}") from None
+        y_test = y[test]
+        if np.all(y_test == 1) or np.all(y_test == 0):
+            raise SplitError(
+                f"test fold {k} ({start}..{test_end}) has {len(test)} samples of one class only; AUC is "
+                "undefined there: use fewer test_folds"
+            )
+        folds.append(fold)
+    return folds

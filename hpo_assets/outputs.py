@@ -7,10 +7,13 @@ so every worker (a Kubernetes pod per step) reads what another step wrote. Paths
 
 from __future__ import annotations
 
+import fcntl
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +33,15 @@ ANALYSIS_DIR = ("analysis",)  # coverage, importance, scaling, consistency repor
 def atomic_write(target: Any, write: Callable[[Path], Any]) -> Any:
     """Call `write(tmp)` on a local temporary file, then put it in place as `target` in one step.
 
-    Locally: a hidden file next to `target`, renamed over it (`os.replace`). In an object store: the
-    finished file is uploaded as one object (an object appears whole or not at all). Either way readers
-    (another step, the UI, a second worker) never see half a file, and a failed write leaves the
-    previous version in place.
+    Locally: a hidden file next to `target`, renamed over it (`os.replace`); its name is unique to this
+    write (process id + random), so writers racing for one target never share a temporary file and the
+    last rename wins whole. In an object store: the finished file is uploaded as one object (an object
+    appears whole or not at all). Either way readers (another step, the UI, a second worker) never see
+    half a file, and a failed write leaves the previous version in place.
     """
     if is_local(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
         try:
             write(tmp)
             os.replace(tmp, target)
@@ -50,6 +54,49 @@ def atomic_write(target: Any, write: Callable[[Path], Any]) -> Any:
         with open(tmp, "rb") as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     return target
+
+
+FOLDER_LOCK = ".hpo-assets-write.lock"
+
+
+@contextmanager
+def folder_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """An advisory `flock` on `folder/.hpo-assets-write.lock` (released by the kernel if the holder dies)."""
+    fd = os.open(folder / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextmanager
+def files_together(folder: Any) -> Iterator[Any]:
+    """A staging folder for a set of files that belong together (summary CSV + Parquet + JSON, a report).
+
+    Everything is written into a hidden staging folder inside `folder`; only when the whole set is written
+    are its files renamed into `folder`, all under `folder_lock`. Two writers into one folder therefore
+    leave one writer's complete set (never rows or files of both), and a writer that fails half-way
+    (disk full, killed) leaves the previous set untouched. Renames need no space and take microseconds;
+    a reader holding `folder_lock(shared=True)` never sees the set change under it. An object-store
+    folder has no lock: its files are written one by one (each object whole).
+    """
+    if not is_local(folder):
+        yield folder
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+    try:
+        yield staging
+        files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != FOLDER_LOCK)
+        with folder_lock(folder):
+            for src in files:
+                dest = folder / src.relative_to(staging)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text(target: Any, text: str) -> Any:

@@ -12,7 +12,7 @@ import polars as pl
 
 from hpo_assets.analysis.summary_readme import render_readme
 from hpo_assets.locations import as_path
-from hpo_assets.outputs import atomic_write, write_text
+from hpo_assets.outputs import atomic_write, files_together, write_text
 from hpo_assets.trials.extract import study_overview
 from hpo_assets.trials.importers import ImportProblem
 from hpo_assets.trials.schema import FLAT_COLUMNS
@@ -77,8 +77,21 @@ def write_summary(
     notes: Sequence[ImportProblem] = (),
     n_skipped: int = 0,
 ) -> dict[str, Any]:
-    """Write hpo_summary.csv/.parquet, hpo_full.json and README.md into out_dir."""
+    """Write hpo_summary.csv/.parquet, hpo_full.json and README.md into out_dir, replaced as one set."""
     out_dir = as_path(out_dir)
+    with files_together(out_dir) as stage:
+        _write_summary(table, stage, sources, problems, notes, n_skipped)
+    return {name: out_dir / name for name in (SUMMARY_CSV, SUMMARY_PARQUET, FULL_JSON, README)}
+
+
+def _write_summary(
+    table: pl.DataFrame,
+    out_dir: Any,
+    sources: Sequence[str],
+    problems: Sequence[ImportProblem],
+    notes: Sequence[ImportProblem],
+    n_skipped: int,
+) -> None:
     paths = {name: out_dir / name for name in (SUMMARY_CSV, SUMMARY_PARQUET, FULL_JSON, README)}
     metadata = file_metadata(table, sources, problems, n_skipped)
     atomic_write(paths[SUMMARY_CSV], table.select(FLAT_COLUMNS).write_csv)
@@ -96,4 +109,3 @@ def write_summary(
             n_skipped=n_skipped,
         ),
     )
-    return paths

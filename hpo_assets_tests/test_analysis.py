@@ -202,13 +202,13 @@ def test_importance_partition_and_summary_sections() -> None:
 # ---- scaling ------------------------------------------------------------------------------------------------
 
 
-def _scaling_table(values: dict[str, tuple[int, float]], n: int, pos: int) -> pl.DataFrame:
+def _scaling_table(values: dict[str, tuple[int, float]], n: int, pos: int, trials: int = 2) -> pl.DataFrame:
     rows = []
     for i, (budget, (count, auc)) in enumerate(values.items()):
         rows.append(_trial(f"hpo-{budget}-h1", 0, budget=budget, objective=auc, param_count=count))
-        rows.append(
-            _trial(f"hpo-{budget}-h1", 1, budget=budget, objective=auc - 0.01, param_count=count, lr=1e-3 + i)
-        )
+        for t in range(1, trials):
+            rows.append(_trial(f"hpo-{budget}-h1", t, budget=budget, objective=auc - 0.01 * t, param_count=count,
+                               lr=1e-3 + i + t))  # fmt: skip
     return _table(rows).with_columns(val_size=pl.lit(n), val_positives=pl.lit(pos))
 
 
@@ -216,74 +216,125 @@ def _no_logits(*_args) -> None:
     return None
 
 
-def test_overlapping_intervals_give_inconclusive_never_the_order_of_maxima() -> None:
-    # the seed's case: three maxima a third of a standard error apart
-    df = _scaling_table(
-        {"2M": (2_000_000, 0.7178), "20M": (20_000_000, 0.7246), "200M": (200_000_000, 0.7147)}, 424, 84
-    )
-    sec = scaling(df, read_logits=_no_logits, plot=False)
+def test_validation_maxima_get_no_direction_and_print_their_inflation() -> None:
+    # the seed's case: three maxima a third of a standard error apart; and a clear one: neither gets a direction
+    for values in ({"2M": (2_000_000, 0.7178), "20M": (20_000_000, 0.7246), "200M": (200_000_000, 0.7147)},
+                   {"2M": (2_000_000, 0.60), "20M": (20_000_000, 0.70), "200M": (200_000_000, 0.80)}):  # fmt: skip
+        sec = scaling(_scaling_table(values, 424, 84, trials=6), read_logits=_no_logits, plot=False)
+        v = sec.tables["verdicts"].row(0, named=True)
+        assert v["verdict"] == "no verdict" and "selection-biased" in v["reason"]
+        assert set(sec.tables["points"]["evidence"]) == {"hanley_mcneil"}
+        assert sec.tables["points"]["expected_inflation"].min() > 0  # a maximum over noisy trials is inflated
+        assert "expected inflation of each maximum: 2M +0.0" in v["reason"]
+    assert v["mdd"] == pytest.approx(2.8 * math.sqrt(2) * 0.034, rel=0.15)
+    assert "NO VERDICT" in sec.headline[0] and "200M - 2M = +0.200" in sec.headline[0]
+
+
+def _card(root: Path, study: str, budget: str, params: int, true_shift: float, *, trial: int = 0,
+          seeds: int = 3, seed: int = 0, identity: dict | None = None) -> None:  # fmt: skip
+    """A model card with test predictions on 2 folds of a shared latent signal: `true_shift` scales how
+    much of the signal the model sees (the same days and labels for every budget)."""
+    rng = np.random.default_rng(100)
+    n = 250
+    z = np.cumsum(rng.normal(size=2 * n)) * 0.1 + rng.normal(size=2 * n)
+    y = (z + rng.normal(size=2 * n) > 1.0).astype(int)
+    shared = rng.normal(size=2 * n)  # what every model gets wrong alike: their AUCs are correlated
+    own = np.random.default_rng(seed)
+    rows = []
+    for s in range(seeds):
+        logit = true_shift * z + shared + 0.3 * own.normal(size=2 * n)
+        for i in range(2 * n):
+            rows.append({"fold": i // n, "date": f"2017-{1 + i // 42:02d}-{i % 42:02d}", "label": int(y[i]), "seed": s,
+                         "logit": float(logit[i]), "p_calibrated": 0.5})  # fmt: skip
+    folder = model_card_path(root, budget, "h1").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).write_parquet(folder / "test_predictions.parquet")
+    card = {"budget": budget, "horizon": "h1", "param_count": params, "study": study,
+            "trial": {"study_name": study, "trial_number": trial},
+            "data_identity": identity or {"horizon_days": 1, "test_start": "2017-01-01"},
+            "test": {"auc": 0.6, "auc_lo": 0.5, "auc_hi": 0.7, "n": 2 * n, "positives": int(y.sum())}}  # fmt: skip
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+def test_test_evidence_is_compared_paired_and_a_clear_improvement_improves(tmp_path: Path) -> None:
+    sizes = {"2M": 2_000_000, "20M": 20_000_000, "200M": 200_000_000}
+    df = _scaling_table({b: (n, 0.70) for b, n in sizes.items()}, 424, 84)
+    for k, (b, n) in enumerate(sizes.items()):
+        _card(tmp_path, f"hpo-{b}-h1", b, n, 1.0 + 0.4 * k, seed=k)
+    sec = scaling(df, outputs_root=tmp_path, read_logits=_no_logits, plot=False, n_boot=300)
     v = sec.tables["verdicts"].row(0, named=True)
-    assert v["verdict"] == "inconclusive" and "overlap" in v["reason"]
-    assert v["mdd"] == pytest.approx(2.8 * math.sqrt(2) * 0.034, rel=0.1)
-    assert set(sec.tables["points"]["evidence"]) == {"hanley_mcneil"}
-    assert "INCONCLUSIVE" in sec.headline[0]
-
-
-def test_clear_monotone_improvement_with_tight_intervals_improves() -> None:
-    df = _scaling_table(
-        {
-            "2M": (2_000_000, 0.60),
-            "20M": (20_000_000, 0.66),
-            "200M": (200_000_000, 0.72),
-            "2B": (2_000_000_000, 0.78),
-        },
-        200_000,
-        50_000,
+    assert set(sec.tables["points"]["evidence"]) == {"test"}
+    assert v["verdict"] == "improves" and v["diff_lo"] > 0 and v["comparison"] == "paired over test folds"
+    assert (
+        v["test_folds"] == 2 and v["test_days"] == 500 and "3 and 3 seeds resampled" in v["comparison_noise"]
     )
-    sec = scaling(df, read_logits=_no_logits, plot=True)
-    v = sec.tables["verdicts"].row(0, named=True)
-    assert v["verdict"] == "improves" and v["diff_lo"] > 0 and v["slope_hi"] < 0
-    assert sec.tables["leave_one_budget_out"].height == 4
-    assert sec.tables["points"]["samples_per_param"].null_count() == 4  # no training size known: null, not 0
-    assert sec.plots["plot"].startswith(b"\x89PNG")
+    # the paired interval is far narrower than the two points' own intervals combined
+    pts = {r["budget"]: r for r in sec.tables["points"].iter_rows(named=True)}
+    assert v["diff_hi"] - v["diff_lo"] < 0.5 * 2 * 1.96 * math.hypot(pts["2M"]["se"], pts["200M"]["se"])
+    assert v["slope"] is not None and v["slope_lo"] is not None
+    assert v["mdd"] == pytest.approx(2.8 * (v["diff_hi"] - v["diff_lo"]) / (2 * 1.96), rel=0.25)
 
 
-def test_clear_decline_worsens_and_no_interval_is_inconclusive() -> None:
-    df = _scaling_table(
-        {"2M": (2_000_000, 0.78), "20M": (20_000_000, 0.70), "200M": (200_000_000, 0.62)}, 200_000, 50_000
-    )
-    assert scaling(df, read_logits=_no_logits, plot=False).tables["verdicts"]["verdict"][0] == "worsens"
-    bare = df.drop("val_size", "val_positives")
-    v = scaling(bare, read_logits=_no_logits, plot=False).tables["verdicts"].row(0, named=True)
-    assert v["verdict"] == "inconclusive" and "no interval" in v["reason"]
-
-
-def test_model_cards_and_baselines_are_the_best_evidence_when_present(tmp_path: Path) -> None:
+def test_equal_models_on_the_same_days_are_inconclusive(tmp_path: Path) -> None:
     df = _scaling_table({"2M": (2_000_000, 0.70), "20M": (20_000_000, 0.71)}, 424, 84)
-    card = {"budget": "2M", "horizon": "h1", "param_count": 2_100_000,
-            "test": {"auc": 0.66, "auc_lo": 0.62, "auc_hi": 0.70, "seed_aucs": [0.65, 0.67]}, "interval_noise": "block bootstrap over test days"}  # fmt: skip
-    path = model_card_path(tmp_path, "2M", "h1")
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(card))
+    _card(tmp_path, "hpo-2M-h1", "2M", 2_000_000, 1.0, seed=1)
+    _card(tmp_path, "hpo-20M-h1", "20M", 20_000_000, 1.0, seed=2)
+    v = (
+        scaling(df, outputs_root=tmp_path, read_logits=_no_logits, plot=False, n_boot=300)
+        .tables["verdicts"]
+        .row(0, named=True)
+    )
+    assert v["verdict"] == "inconclusive" and v["diff_lo"] < 0 < v["diff_hi"] and "includes 0" in v["reason"]
+
+
+def test_a_card_is_evidence_only_for_its_own_study_trial_and_data(tmp_path: Path) -> None:
+    df = _scaling_table({"2M": (2_000_000, 0.70), "20M": (20_000_000, 0.71)}, 424, 84)
+    _card(tmp_path, "another-study", "2M", 1_566_003, 1.0)  # e.g. the demo's own study next to an import
+    _card(tmp_path, "hpo-20M-h1", "20M", 20_000_000, 1.0, trial=1)  # the study's best is trial 0 now
     bl = baselines_path(tmp_path, "h1")
     bl.parent.mkdir(parents=True)
-    bl.write_text(
-        json.dumps(
-            {
-                "horizon": "h1",
-                "rows": [{"model": "majority", "split": "test", "auc": 0.5, "n": 400, "positives": 80}],
-            }
-        )
-    )
-    sec = scaling(df, outputs_root=tmp_path, read_logits=_no_logits)
+    bl.write_text(json.dumps({"horizon": "h1", "rows": [{"model": "majority", "split": "test", "auc": 0.5, "n": 400, "positives": 80}]}))  # fmt: skip
+    sec = scaling(df, outputs_root=tmp_path, read_logits=_no_logits, plot=False)
     pts = {r["budget"]: r for r in sec.tables["points"].iter_rows(named=True)}
-    assert (
-        pts["2M"]["evidence"] == "test"
-        and pts["2M"]["value"] == 0.66
-        and pts["2M"]["param_count"] == 2_100_000
-    )
+    assert pts["2M"]["evidence"] == "hanley_mcneil" and pts["2M"]["value"] == 0.70
+    assert pts["2M"]["param_count"] == 2_000_000  # its own winner's count, not the card's
     assert pts["20M"]["evidence"] == "hanley_mcneil"
+    assert any("is for study another-study trial 0, not hpo-2M-h1" in n for n in sec.notes)
+    assert any("retrained trial 1 of hpo-20M-h1, whose best trial is now 0" in n for n in sec.notes)
     assert sec.tables["baselines"]["model"].to_list() == ["majority"]
+
+
+def test_evidence_kinds_are_never_mixed_in_a_verdict(tmp_path: Path) -> None:
+    df = _scaling_table({"2M": (2_000_000, 0.60), "20M": (20_000_000, 0.90)}, 424, 84)
+    _card(tmp_path, "hpo-20M-h1", "20M", 20_000_000, 3.0)
+    v = (
+        scaling(df, outputs_root=tmp_path, read_logits=_no_logits, plot=False)
+        .tables["verdicts"]
+        .row(0, named=True)
+    )
+    assert v["verdict"] == "no verdict" and "evidence kinds differ (2M: validation, 20M: test)" in v["reason"]
+
+
+def test_a_card_on_other_data_is_not_used(tmp_path: Path) -> None:
+    journal = tmp_path / "hpo-2M-h1.journal"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name="hpo-2M-h1", storage=storage, direction="maximize")
+    study.set_user_attr("test_start", "2016-10-01")
+    study.add_trial(optuna.trial.create_trial(value=0.7))
+    df = _table([_trial("hpo-2M-h1", 0, objective=0.7, source="optuna_storage", source_path=str(journal))])
+    _card(tmp_path, "hpo-2M-h1", "2M", 2_000_000, 1.0, identity={"test_start": "2017-01-01"})
+    sec = scaling(df, outputs_root=tmp_path, read_logits=_no_logits, plot=False)
+    assert sec.tables["points"]["evidence"][0] != "test"
+    assert any("test_start: card '2017-01-01', study '2016-10-01'" in n for n in sec.notes)
+
+
+def test_the_slope_interval_widens_when_points_do_not_lie_on_a_line() -> None:
+    n = [1e6, 1e7, 1e8, 1e9]
+    line = fit_log_slope(n, [0.30, 0.29, 0.28, 0.27], [0.005] * 4)
+    zigzag = fit_log_slope(n, [0.30, 0.26, 0.30, 0.26], [0.005] * 4)
+    assert line.widened_by == 1.0 and zigzag.widened_by > 3 and zigzag.chi2 > 50
+    assert (zigzag.slope_hi - zigzag.slope_lo) > 3 * (line.slope_hi - line.slope_lo)
+    assert zigzag.slope_lo < 0 < zigzag.slope_hi
 
 
 def test_stored_validation_logits_are_read_from_a_real_optuna_storage(tmp_path: Path) -> None:

@@ -68,11 +68,6 @@ def hanley_mcneil(auc: float | None, n: int | None, positives: int | None) -> Es
     )
 
 
-def block_length(n: int, horizon_days: int | None) -> int:
-    """Moving-block length: at least the horizon (labels of overlapping windows share days) and n^(1/3)."""
-    return max(int(horizon_days or 1), math.ceil(n ** (1 / 3)), 1)
-
-
 def block_bootstrap_auc(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -81,40 +76,27 @@ def block_bootstrap_auc(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Estimate:
-    """AUC of day-ordered scores with a moving-block bootstrap 95% percentile interval over days."""
-    from sklearn.metrics import roc_auc_score
+    """AUC of day-ordered validation scores with the project's block bootstrap 95% interval over days
+    (hpo_assets/stats/bootstrap.py: block length from the AUC's own per-day series, never below h)."""
+    from hpo_assets.stats.bootstrap import Fold, describe, draw, mean_auc, percentile_interval
 
     scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
     ok = np.isfinite(scores)
     scores, labels = scores[ok], labels[ok]
     n = len(labels)
-    if n < 2 or labels.min() == labels.max():
+    if n < 8 or labels.min() == labels.max():
         return Estimate(None)
-    auc = float(roc_auc_score(labels, scores))
-    length = min(block_length(n, horizon_days), n)
-    rng = np.random.default_rng(seed)
-    n_blocks = math.ceil(n / length)
-    starts = rng.integers(0, n - length + 1, size=(n_boot, n_blocks))
-    idx = (starts[:, :, None] + np.arange(length)[None, None, :]).reshape(n_boot, -1)[:, :n]
-    boot = []
-    for row in idx:
-        y = labels[row]
-        if y.min() != y.max():
-            boot.append(roc_auc_score(y, scores[row]))
-    if len(boot) < n_boot // 2:
+    fold = Fold(labels, {"m": scores[None, :]})
+    rs = draw([fold], int(horizon_days or 1), n_boot, seed)
+    auc, reps = mean_auc([fold], "m", rs)
+    lo, hi, se, valid = percentile_interval(reps)
+    if auc is None or lo is None:
         return Estimate(auc)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
     return Estimate(
-        auc,
-        float(lo),
-        float(hi),
-        float(np.std(boot, ddof=1)),
-        "validation_logits",
-        f"validation: selection-biased; moving-block bootstrap over {n} days, block {length} days, "
-        f"{len(boot)} resamples",
-        n,
-        int(labels.sum()),
-    )
+        auc, lo, hi, se, "validation_logits",
+        f"validation: selection-biased; {describe(rs.blocks, rs.kind, valid).replace('test days', f'{n} validation days')}",
+        n, int(labels.sum()),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -152,7 +134,8 @@ def difference(a: Estimate, b: Estimate) -> Difference:
 
 @dataclass(frozen=True)
 class SlopeFit:
-    """error = intercept + slope * log10(N), with a 95% interval on the slope."""
+    """error = intercept + slope * log10(N), with a 95% interval on the slope and the lack-of-fit
+    (chi2 of the residuals against the points' own SEs, and the factor the interval was widened by)."""
 
     slope: float
     slope_lo: float | None
@@ -160,11 +143,16 @@ class SlopeFit:
     intercept: float
     method: str
     n_points: int
+    chi2: float | None = None
+    widened_by: float = 1.0
 
 
 def fit_log_slope(n_params: list[float], error: list[float], se: list[float | None]) -> SlopeFit | None:
-    """Weighted least squares with known standard errors when every point has one (z interval), else
-    ordinary least squares with a t interval on n-2 degrees of freedom (none with 2 points)."""
+    """Weighted least squares with known standard errors when every point has one, else ordinary least
+    squares with a t interval on n-2 degrees of freedom (none with 2 points).
+
+    With known SEs and >= 3 points the interval is widened by sqrt(chi2 / (n-2)) when that exceeds 1 and
+    then uses t(n-2): points that do not lie on a line are not evidence of a slope (Birge ratio)."""
     x = np.log10(np.asarray(n_params, dtype=float))
     y = np.asarray(error, dtype=float)
     if len(x) < 2 or np.ptp(x) == 0:
@@ -175,8 +163,14 @@ def fit_log_slope(n_params: list[float], error: list[float], se: list[float | No
         sxx = np.sum(w * (x - xm) ** 2)
         slope = float(np.sum(w * (x - xm) * (y - np.sum(w * y) / np.sum(w))) / sxx)
         intercept = float(np.sum(w * y) / np.sum(w) - slope * xm)
-        half = Z95 * math.sqrt(1.0 / sxx)
-        return SlopeFit(slope, slope - half, slope + half, intercept, "weighted (known SE)", len(x))
+        dof = len(x) - 2
+        chi2 = float(np.sum(w * (y - intercept - slope * x) ** 2)) if dof > 0 else None
+        factor = max(1.0, math.sqrt(chi2 / dof)) if chi2 is not None and dof > 0 else 1.0
+        q = stats.t.ppf(0.975, dof) if factor > 1.0 else Z95
+        half = q * factor * math.sqrt(1.0 / sxx)
+        method = "weighted (known SE)" + (f", widened x{factor:.2g} for lack of fit (chi2 {chi2:.3g} on {dof} dof)"
+                                          if factor > 1.0 else "")  # fmt: skip
+        return SlopeFit(slope, slope - half, slope + half, intercept, method, len(x), chi2, factor)
     res = stats.linregress(x, y)
     if len(x) < 3:
         return SlopeFit(float(res.slope), None, None, float(res.intercept), "least squares, 2 points", 2)

@@ -1,14 +1,18 @@
-"""Does a bigger budget predict better? Best result per budget with an interval from the best evidence there
-is, x = exact parameter count, and a verdict that is never read from the order of maxima.
+"""Does a bigger budget predict better? Best result per budget with an interval from the study's own
+evidence, x = exact parameter count, and a verdict that is never read from the order of maxima.
 
-Evidence, best first: (1) test AUC of the retrained winner (model card of `calibrated_model`); (2) the
-winner's stored validation logits, moving-block bootstrap over days ("validation: selection-biased": the
-winner was chosen on this very set); (3) Hanley-McNeil from validation size and positives; else no interval.
+Evidence, best first: (1) test: the study's own retrained winner (its model card, matched on study, trial
+and data identity), scored on the walk-forward test folds, the mean over its k seeds of the uncalibrated
+AUC; (2) validation: the winner's stored validation logits (block bootstrap over days) or Hanley-McNeil
+from the validation size, both selection-biased (the winner was chosen on this very set); else none.
 
-Verdict per horizon (and tier): compare the smallest and the largest budget (by parameter count).
-"improves"/"worsens" only when both have intervals, the intervals do not overlap, and (with >= 3 budgets)
-the slope of error vs log10 N has an interval on the same side of 0; otherwise "inconclusive", with the
-smallest difference the data could have detected (alpha 0.05, power 0.8).
+Verdict per horizon (and tier), the rule applied: compare the smallest and the largest budget by
+parameter count. With test evidence for both, the paired difference of their mean-over-seeds AUCs on
+the same resampled test days (seeds resampled with the days); "improves"/"worsens" only when its 95%
+interval excludes 0, else "inconclusive", with the smallest difference that rule detects at 80% power.
+Validation maxima get "no verdict" (selection-biased, their expected inflation printed); points whose
+evidence kinds differ are never compared. The slope of error vs log10 N (>= 3 budgets) is descriptive:
+its interval is widened by the lack of fit and it does not change the verdict.
 """
 
 from __future__ import annotations
@@ -19,15 +23,11 @@ import numpy as np
 import polars as pl
 
 from hpo_assets.analysis.columns import TRAIN_SIZE, VAL_POSITIVES, VAL_SIZE, first_column, horizon_days
-from hpo_assets.analysis.inputs import (
-    LogitsReader,
-    read_baselines,
-    read_model_card,
-    stored_study_attrs,
-    stored_val_outputs,
-)
+from hpo_assets.analysis.evidence import kind_of, matching_card, test_predictions
+from hpo_assets.analysis.inputs import LogitsReader, read_baselines, stored_study_attrs, stored_val_outputs
 from hpo_assets.analysis.intervals import (
     Z95,
+    Difference,
     Estimate,
     block_bootstrap_auc,
     difference,
@@ -37,6 +37,8 @@ from hpo_assets.analysis.intervals import (
 from hpo_assets.analysis.rendering import draw
 from hpo_assets.analysis.section import Section
 from hpo_assets.model.budgets import parse_budget
+from hpo_assets.stats.paired import Paired, paired_difference, single_model
+from hpo_assets.stats.selection import expected_inflation
 
 
 def winners(df: pl.DataFrame) -> pl.DataFrame:
@@ -59,21 +61,7 @@ def winners(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _estimate(
-    row: dict, outputs_root: Path | None, read_logits: LogitsReader, cols: dict, n_boot: int
-) -> tuple[Estimate, int | None]:
-    """(estimate, param_count) for one winner, from the best evidence available."""
-    card = read_model_card(outputs_root, row["budget"], row["horizon"]) if outputs_root else None
-    if card is not None:
-        t = card["test"]
-        lo, hi = t.get("auc_lo"), t.get("auc_hi")
-        se = (hi - lo) / (2 * Z95) if lo is not None and hi is not None else None
-        seeds = t.get("seed_aucs") or []
-        noise = card.get("interval_noise") or "test set of the retrained winner"
-        return Estimate(
-            float(t["auc"]), lo, hi, se, "test",
-            f"test: retrained winner ({len(seeds)} seeds); {noise}", t.get("n"), t.get("positives"),
-        ), card.get("param_count") or row["param_count"]  # fmt: skip
+def _validation_estimate(row: dict, read_logits: LogitsReader, cols: dict, n_boot: int) -> Estimate:
     auc = (
         row["val_auc"]
         if row["val_auc"] is not None
@@ -88,52 +76,99 @@ def _estimate(
             n_boot=n_boot,
         )
         if est.value is not None:
-            return est, row["param_count"]
+            return est
     n = row.get(cols["val_size"]) if cols["val_size"] else None
     pos = row.get(cols["val_pos"]) if cols["val_pos"] else None
     if auc is not None:
-        return hanley_mcneil(auc, n, pos), row["param_count"]
-    return Estimate(None, noise="no AUC recorded for this trial"), row["param_count"]
+        return hanley_mcneil(auc, n, pos)
+    return Estimate(None, noise="no AUC recorded for this trial")
 
 
-def _verdict(pts: pl.DataFrame) -> dict:
+def _test_estimate(card: dict, preds: pl.DataFrame | None, horizon: int, n_boot: int) -> Estimate:
+    """The card's pooled test AUC; recomputed from its stored predictions when present (same resampler
+    as the paired comparisons), else as the card states it."""
+    t = card.get("test") or {}
+    if preds is not None:
+        p = single_model(preds, horizon, n_boot)
+        if p.diff is not None:
+            positives = int(preds.unique(["fold", "date"])["label"].sum())
+            return Estimate(p.diff, p.lo, p.hi, p.se, "test", p.noise, p.days, positives)
+    lo, hi = t.get("auc_lo"), t.get("auc_hi")
+    se = t.get("auc_se") or ((hi - lo) / (2 * Z95) if lo is not None and hi is not None else None)
+    noise = t.get("noise") or card.get("interval_noise") or "test set of the retrained winner"
+    return Estimate(float(t["auc"]), lo, hi, se, "test", f"test: {noise}", t.get("n"), t.get("positives"))
+
+
+def _difference_fields(d: Paired | Difference, how: str) -> dict:
+    if isinstance(d, Paired):
+        return {"diff": d.diff, "diff_lo": d.lo, "diff_hi": d.hi, "mdd": d.mdd, "comparison": how,
+                "comparison_noise": d.noise, "test_folds": d.folds, "test_days": d.days}  # fmt: skip
+    se = None if d.lo is None else (d.hi - d.lo) / (2 * Z95)
+    return {"diff": d.diff, "diff_lo": d.lo, "diff_hi": d.hi, "mdd": d.mdd, "comparison": how,
+            "comparison_noise": "two independent intervals (conservative: ignores that they share days)"
+            if se is not None else "no interval", "test_folds": None, "test_days": None}  # fmt: skip
+
+
+def _verdict(pts: pl.DataFrame, preds: dict, n_boot: int) -> dict:
     known = pts.filter(pl.col("param_count").is_not_null() & pl.col("value").is_not_null()).sort(
         "param_count"
     )
     out = {"verdict": "inconclusive", "reason": "", "diff": None, "diff_lo": None, "diff_hi": None, "mdd": None,
-           "slope": None, "slope_lo": None, "slope_hi": None, "fit": None, "budgets": known.height}  # fmt: skip
+           "comparison": None, "comparison_noise": None, "test_folds": None, "test_days": None,
+           "slope": None, "slope_lo": None, "slope_hi": None, "fit": None, "budgets": known.height,
+           "pair": None}  # fmt: skip
     if known.height < 2:
         unknown = pts.filter(pl.col("param_count").is_null())["budget"].to_list()
         out["reason"] = "fewer than two budgets with a known parameter count and result" + (
             f" (parameter count not recorded for {', '.join(unknown)})" if unknown else ""
         )
         return out
-    est = [Estimate(r["value"], r["lo"], r["hi"], r["se"]) for r in known.iter_rows(named=True)]
     small, large = known.row(0, named=True), known.row(-1, named=True)
-    d = difference(est[0], est[-1])
-    out.update(diff=d.diff, diff_lo=d.lo, diff_hi=d.hi, mdd=d.mdd)
-    fit = fit_log_slope(known["param_count"].to_list(), [1.0 - v for v in known["value"].to_list()],
-                        [e.se if e.has_interval else None for e in est]) if known.height >= 3 else None  # fmt: skip
-    if fit is not None:
-        out.update(slope=fit.slope, slope_lo=fit.slope_lo, slope_hi=fit.slope_hi, fit=fit.method)
-    pair = f"{large['budget']} vs {small['budget']}"
-    if d.intervals_overlap is None:
+    pair = f"{large['budget']} - {small['budget']}"
+    out["pair"] = pair
+    kinds = (kind_of(small["evidence"]), kind_of(large["evidence"]))
+    est = [Estimate(r["value"], r["lo"], r["hi"], r["se"]) for r in (small, large)]
+    same_kind = known.filter(pl.col("evidence").map_elements(kind_of, return_dtype=pl.String) == kinds[1])
+    if same_kind.height >= 3 and kinds[0] == kinds[1]:
+        fit = fit_log_slope(same_kind["param_count"].to_list(), [1.0 - v for v in same_kind["value"].to_list()],
+                            [s if s is not None and s > 0 else None for s in same_kind["se"].to_list()])  # fmt: skip
+        if fit is not None:
+            out.update(slope=fit.slope, slope_lo=fit.slope_lo, slope_hi=fit.slope_hi, fit=fit.method)
+    if kinds[0] != kinds[1]:
+        out.update(verdict="no verdict", reason=f"{pair}: evidence kinds differ ({small['budget']}: {kinds[0]}, "
+                   f"{large['budget']}: {kinds[1]}); only like is compared with like")  # fmt: skip
+        return out
+    if "none" in kinds:
         out["reason"] = f"{pair}: no interval for at least one of them"
-    elif d.intervals_overlap:
-        out["reason"] = f"{pair}: the 95% intervals overlap"
-    else:
-        direction = "improves" if d.diff > 0 else "worsens"
-        if fit is not None and fit.slope_lo is not None:
-            slope_says = "improves" if fit.slope_hi < 0 else "worsens" if fit.slope_lo > 0 else None
-            if slope_says != direction:
-                out["reason"] = (
-                    f"{pair} differ beyond their intervals but the slope of error vs log N has interval [{fit.slope_lo:.3g}, {fit.slope_hi:.3g}]"
-                )
-                return out
-        out["verdict"] = direction
-        out["reason"] = f"{pair}: intervals do not overlap" + (
-            " and the slope interval excludes 0" if fit is not None and fit.slope_lo is not None else ""
+        return out
+    if kinds[0] == "validation":
+        out.update(_difference_fields(difference(est[0], est[1]), "unpaired, validation maxima"))
+        infl = [r.get("expected_inflation") for r in (small, large)]
+        text = ", ".join(
+            f"{r['budget']} +{v:.3f}" for r, v in zip((small, large), infl, strict=True) if v is not None
         )
+        out.update(verdict="no verdict", reason=f"{pair}: selection-biased evidence (validation maxima of the "
+                   f"studies that chose them; expected inflation of each maximum: {text or 'unknown'})")  # fmt: skip
+        return out
+    a, b = preds.get(small["budget"]), preds.get(large["budget"])
+    if a is not None and b is not None:
+        d: Paired | Difference = paired_difference({small["budget"]: a, large["budget"]: b}, small["budget"],
+                                                   large["budget"], horizon_days(small["horizon"]) or 1, n_boot)  # fmt: skip
+        how = "paired over test folds"
+        if d.diff is None:
+            out["reason"] = f"{pair}: {d.noise}"
+            return out
+    else:
+        d = difference(est[0], est[1])
+        how = "unpaired (a card without stored test predictions)"
+    out.update(_difference_fields(d, how))
+    if out["diff_lo"] is None:
+        out["reason"] = f"{pair}: no interval for the difference"
+    elif out["diff_lo"] > 0 or out["diff_hi"] < 0:
+        out["verdict"] = "improves" if out["diff"] > 0 else "worsens"
+        out["reason"] = f"{pair}: the 95% interval of the {how.split(' (')[0]} difference excludes 0"
+    else:
+        out["reason"] = f"{pair}: the 95% interval of the {how.split(' (')[0]} difference includes 0"
     return out
 
 
@@ -186,6 +221,22 @@ def label_notes(points: pl.DataFrame, band: float = 0.25) -> list[str]:
     return notes
 
 
+def verdict_sentence(v: dict) -> str:
+    """One sentence: the pair's difference with its interval, how it was compared, and the verdict."""
+    where = f"{v['horizon']}{' ' + v['tier'] if v.get('tier') else ''}"
+    if v["diff"] is None:
+        return f"{where}: {v['verdict'].upper()} ({v['reason']})."
+    ci = "" if v["diff_lo"] is None else f" [{v['diff_lo']:+.3f}, {v['diff_hi']:+.3f}]"
+    on = f" on {v['test_folds']} test fold(s), {v['test_days']} days" if v.get("test_folds") else ""
+    mdd = (
+        ""
+        if v["mdd"] is None or v["verdict"] == "no verdict"
+        else f"; smallest difference this rule detects: {v['mdd']:.3f}"
+    )
+    return (f"{where}: {v['pair']} = {v['diff']:+.3f}{ci} AUC, {v['comparison']}{on}: "
+            f"{v['verdict'].upper()} ({v['reason'].split(': ', 1)[-1]}){mdd}.")  # fmt: skip
+
+
 def scaling(
     df: pl.DataFrame,
     outputs_root: Path | None = None,
@@ -201,26 +252,43 @@ def scaling(
         "val_pos": first_column(df, VAL_POSITIVES),
         "train": first_column(df, TRAIN_SIZE),
     }
-    rows = []
+    rows, notes, preds = [], [], {}
     for r in win.iter_rows(named=True):
-        est, n_params = _estimate(r, outputs_root, read_logits, cols, n_boot)
+        attrs = stored_study_attrs(r["source"], r["source_path"], r["study"])
+        card, why = matching_card(outputs_root, r, attrs) if outputs_root else (None, None)
+        if why:
+            notes.append(why)
+        n_params = r["param_count"]
+        if card is not None:
+            pred = test_predictions(outputs_root, r["budget"], r["horizon"]) if outputs_root else None
+            if pred is not None:
+                preds[(r["horizon"], r["tier"], r["budget"])] = pred
+            est = _test_estimate(card, pred, horizon_days(r["horizon"]) or 1, n_boot)
+            n_params = card.get("param_count") or n_params
+            inflation = None
+        else:
+            est = _validation_estimate(r, read_logits, cols, n_boot)
+            same = df.filter((pl.col("study") == r["study"]) & (pl.col("state") == "COMPLETE"))
+            inflation = expected_inflation(same["objective"].to_list(), maximize=r["direction"] == "maximize") \
+                if est.value is not None else None  # fmt: skip
         n_train = r.get(cols["train"]) if cols["train"] else None
         if n_train is None:  # live studies record their training-set size as a study attribute
-            n_train = stored_study_attrs(r["source"], r["source_path"], r["study"]).get("n_train")
+            n_train = attrs.get("n_train")
         rows.append({
             "horizon": r["horizon"], "tier": r["tier"], "budget": r["budget"], "study": r["study"], "trial_num": r["trial_num"],
             "param_count": n_params, "value": est.value, "lo": est.lo, "hi": est.hi, "se": est.se,
             "evidence": est.evidence, "noise": est.noise, "n_eval": est.n, "positives": est.positives,
+            "expected_inflation": inflation,
             "n_train": n_train, "samples_per_param": (n_train / n_params) if n_train and n_params else None,
         })  # fmt: skip
     schema = {"horizon": pl.String, "tier": pl.String, "budget": pl.String, "study": pl.String, "trial_num": pl.Int64,
               "param_count": pl.Int64, "value": pl.Float64, "lo": pl.Float64, "hi": pl.Float64, "se": pl.Float64,
-              "evidence": pl.String, "noise": pl.String, "n_eval": pl.Int64, "positives": pl.Int64, "n_train": pl.Int64,
-              "samples_per_param": pl.Float64}  # fmt: skip
+              "evidence": pl.String, "noise": pl.String, "n_eval": pl.Int64, "positives": pl.Int64,
+              "expected_inflation": pl.Float64, "n_train": pl.Int64, "samples_per_param": pl.Float64}  # fmt: skip
     points = pl.DataFrame(rows, schema=schema, strict=False)
     verdicts, lobo = [], []
     for (horizon, tier), pts in points.group_by("horizon", "tier", maintain_order=True):
-        v = _verdict(pts)
+        v = _verdict(pts, {b: p for (h, t, b), p in preds.items() if (h, t) == (horizon, tier)}, n_boot)
         verdicts.append(
             {
                 "horizon": horizon,
@@ -231,7 +299,8 @@ def scaling(
         )
         lobo += _lobo(pts)
     horizons = sorted({h for h in points["horizon"].to_list() if h})
-    baselines, notes = read_baselines(outputs_root, horizons)
+    baselines, baseline_notes = read_baselines(outputs_root, horizons)
+    notes += baseline_notes
     section.tables = {
         "points": points.sort("horizon", "tier", "param_count", nulls_last=True),
         "verdicts": pl.DataFrame(verdicts)
@@ -243,12 +312,7 @@ def scaling(
         "baselines": baselines,
     }
     for v in verdicts:
-        diff = "" if v["diff"] is None else f"; largest minus smallest budget {v['diff']:+.4f} AUC"
-        ci = "" if v["diff_lo"] is None else f" (95% CI {v['diff_lo']:+.4f} to {v['diff_hi']:+.4f})"
-        mdd = "" if v["mdd"] is None else f"; smallest detectable difference {v['mdd']:.3f} AUC"
-        section.headline.append(
-            f"{v['horizon']} {v['tier'] or ''}: {v['verdict'].upper()} ({v['reason']}){diff}{ci}{mdd}. Evidence: {v['evidence']}."
-        )
+        section.headline.append(verdict_sentence(v))
     if not verdicts:
         section.headline.append("No COMPLETE trial with a budget: nothing to compare.")
     for e in sorted(set(points["noise"].to_list())):

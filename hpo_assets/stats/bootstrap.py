@@ -71,7 +71,9 @@ def auc_influence(y: Any, score: Any) -> np.ndarray:
     neg_sorted, pos_sorted = np.sort(neg), np.sort(pos)
     # share of negatives a positive beats (ties half), share of positives a negative loses to
     below = np.searchsorted(neg_sorted, pos, "left") + np.searchsorted(neg_sorted, pos, "right")
-    above = 2 * len(pos) - np.searchsorted(pos_sorted, neg, "left") - np.searchsorted(pos_sorted, neg, "right")
+    above = (
+        2 * len(pos) - np.searchsorted(pos_sorted, neg, "left") - np.searchsorted(pos_sorted, neg, "right")
+    )
     out[y] = below / (2 * len(neg))
     out[~y] = above / (2 * len(pos))
     return out
@@ -182,7 +184,9 @@ def mean_auc(folds: Sequence[Fold], model: str, rs: Resamples) -> tuple[float | 
     return value, np.mean(np.stack(reps), axis=0)
 
 
-def percentile_interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float | None, float | None, float | None, int]:
+def percentile_interval(
+    replicates: np.ndarray, level: float = LEVEL
+) -> tuple[float | None, float | None, float | None, int]:
     """(lo, hi, se, valid resamples); no interval with fewer than 20 finite replicates."""
     valid = replicates[np.isfinite(replicates)]
     if valid.size < 20:

@@ -35,7 +35,7 @@ def kind_of(evidence: str) -> str:
 
 
 def card_study(card: dict[str, Any]) -> tuple[str | None, int | None]:
-    trial = card.get("trial") if isinstance(card.get("trial"), dict) else {}
+    trial: dict[str, Any] = card["trial"] if isinstance(card.get("trial"), dict) else {}
     study = card.get("study") or trial.get("study_name")
     number = trial.get("trial_number")
     return (str(study) if study is not None else None), (int(number) if isinstance(number, int) else None)

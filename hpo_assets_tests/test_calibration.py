@@ -106,34 +106,77 @@ def test_temperature_recovers_the_over_confidence_factor() -> None:
     assert platt.params["a"] == pytest.approx(1 / 3, rel=0.1) and abs(platt.params["b"]) < 0.1
 
 
-def test_selection_is_cross_fitted_and_flags_small_isotonic() -> None:
+def test_selection_is_forward_and_flags_small_isotonic() -> None:
     z, y = _overconfident(400, 4)
     sel = calibrators.select(z, y)
-    assert set(sel.scores) == set(calibrators.METHODS)
-    assert sel.method != "none"  # the raw model is over-confident: any calibration beats it out of fold
+    assert set(sel.scores) == set(calibrators.METHODS) == set(sel.cross_fitted)
+    assert sel.method != "none"  # the raw model is 3x over-confident: calibration beats it beyond the noise
     assert sel.scores[sel.method] == min(s for s in sel.scores.values() if s is not None)
+    assert sel.vs_none["hi"] < 0 and sel.to_dict()["forward"] == {"fit_days": 240, "score_days": 160, "purge": 0,
+                                                                  "fit_share": 0.6}  # fmt: skip
     assert any(w.startswith("isotonic: validation set has 400 samples") for w in sel.warnings)
-    # already-calibrated logits: nothing beats "none" by much, so the cross-fitted scores are close
+    # already-calibrated logits: a method may score a hair lower forward, but not beyond the noise: none kept
     zc, yc = _overconfident(4000, 5)
     big = calibrators.select(zc / 3.0 - 0.5 / 3.0, yc)
-    assert big.warnings == []
+    assert big.method == "none"
     assert big.scores["none"] == pytest.approx(min(v for v in big.scores.values() if v), abs=0.005)
+    if big.best_forward != "none":
+        assert big.vs_none["hi"] >= 0 and "within the noise: kept none" in big.warnings[0]
 
 
-def test_block_bootstrap_keeps_blocks_and_covers_the_value() -> None:
-    idx = bootstrap.block_indices(100, 10, 5, seed=0)
-    assert idx.shape == (5, 100)
-    assert np.all(np.diff(idx[:, :10], axis=1) == 1)  # first block is ten consecutive samples
-    assert bootstrap.block_length(500, 3) == 10 and bootstrap.block_length(500, 20) == 20
-    assert bootstrap.block_length(8000, 1) == 20  # n^(1/3)
-    z, y = _overconfident(600, 6)
-    ev = evaluate(y, expit(z), horizon=3, n_resamples=200)
+def test_forward_split_purges_the_label_overlap() -> None:
+    fit_idx, score_idx = calibrators.forward_split(100, horizon=5)
+    assert fit_idx.tolist() == list(range(60)) and score_idx.tolist() == list(range(64, 100))
+
+
+def test_a_shift_in_time_is_caught_forward_where_cross_fitting_is_fooled() -> None:
+    # Validation whose early 60% is 3x over-confident and whose late 40% (like the test period after it)
+    # is calibrated. Pooled cross-fitting sees over-confidence and picks a temperature; fitted early and
+    # scored late, every rescaling does worse than none.
+    rng = np.random.default_rng(11)
+    q = rng.uniform(0.05, 0.6, 3000)
+    z = logit(q)
+    z[:1800] *= 3.0
+    y = (rng.random(3000) < q).astype(float)
+    sel = calibrators.select(z, y, methods=("none", "temperature", "platt"))
+    cross = sel.cross_fitted
+    assert min(cross, key=lambda m: cross[m] or 9) != "none"  # what the old rule would have chosen
+    assert sel.method == "none" and sel.scores["none"] < sel.scores["temperature"]
+
+
+def test_block_length_comes_from_the_data_and_is_never_below_h() -> None:
+    rng = np.random.default_rng(6)
+    n = 500
+    iid = rng.standard_normal(n)
+    persistent = np.repeat(rng.standard_normal(n // 50), 50) + 0.1 * rng.standard_normal(n)  # 50-day regimes
+    assert bootstrap.block_length(n, 3, [iid]) == 3
+    assert bootstrap.block_length(n, 1, [persistent]) >= 20
+    assert bootstrap.block_indices(100, 10, 5, seed=0).shape == (5, 100)
+    # an AUC whose informativeness changes in regimes: the block follows, and the metric intervals name it
+    y = (rng.random(n) < 0.3).astype(float)
+    regime = np.repeat(rng.random(n // 50) < 0.5, 50)
+    p = np.clip(np.where(regime, 0.25 + 0.4 * (y - 0.3), 0.3) + 0.1 * rng.random(n), 0, 1)
+    ev = evaluate(y, p, horizon=3, n_resamples=200)
+    assert ev["metrics"]["auc"]["block"] >= 10 and ev["metrics"]["auc"]["block_from"] == "per-day series"
     for name, iv in ev["metrics"].items():
         assert iv["lo"] <= iv["value"] <= iv["hi"], name
-        assert iv["block"] == 10 and iv["resamples"] == 200
-    assert sum(b["count"] for b in ev["bins_width"]) == 600 == sum(b["count"] for b in ev["bins_mass"])
-    row = flat(ev, ("auc",))
-    assert set(row) == {"auc", "auc_lo", "auc_hi"}
+        assert iv["block"] >= 3 and iv["resamples"] == 200 and iv["kind"] == "stationary"
+    assert sum(b["count"] for b in ev["bins_width"]) == n == sum(b["count"] for b in ev["bins_mass"])
+    assert set(flat(ev, ("auc",))) == {"auc", "auc_lo", "auc_hi"}
+    # a bare statistic gets its block from its jackknife influence, close to the AUC's own series
+    from hpo_assets.calibration.metrics import auc
+
+    iv = bootstrap.interval(lambda i: auc(y[i], p[i]), n, 3, n_resamples=50)
+    assert iv["block_from"] == "jackknife influence"
+    assert abs(iv["block"] - ev["metrics"]["auc"]["block"]) <= max(3, ev["metrics"]["auc"]["block"] // 3)
+    sens = bootstrap.auc_block_sensitivity(y, p, 3, n_resamples=300)
+    b = sens["block"]
+    assert b == ev["metrics"]["auc"]["block"]
+    assert [r["block"] for r in sens["rows"]] == [max(3, round(b / 2)), b, 2 * b]
+    assert all(r["lo"] < auc(y, p) < r["hi"] and r["se"] > 0 for r in sens["rows"])
+    assert bootstrap.sensitivity_text(sens).startswith(
+        f"SE of test AUC at blocks of {max(3, round(b / 2))} / {b}"
+    )
 
 
 def test_undefined_metrics_are_none_never_zero() -> None:

@@ -11,15 +11,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from hpo_assets.calibration.bootstrap import sensitivity_text  # noqa: E402
 from hpo_assets.calibration.metrics import Strategy, reliability_bins  # noqa: E402
+from hpo_assets.calibration.perfect_calibration import text as perfect_text  # noqa: E402
 
 
 def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 10) -> bytes:
-    """Two panels (equal-width and equal-mass bins): observed rate vs mean confidence, before and after.
-
-    Marker area follows the bin's sample count; empty bins are not drawn.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    """Two reliability panels (equal-width and equal-mass bins): observed rate vs mean confidence,
+    before and after; under them a histogram of the predictions before and after, with the base rate
+    marked, so a band squeezed around the base rate (probability collapse) and what calibration did to
+    it are visible. Marker area follows the bin's sample count; empty bins are not drawn."""
+    fig = plt.figure(figsize=(10, 6.6))
+    grid = fig.add_gridspec(2, 2, height_ratios=(3, 1.3))
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
     # zoom to where the points are (daily up-move probabilities often stay below 0.3)
     top = max(float(np.max(before)), float(np.max(after)), float(np.mean(y)))
     lim = 1.0 if top > 0.6 else max(0.1, float(np.ceil(top * 1.15 * 10) / 10))
@@ -37,6 +41,16 @@ def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 1
         ax.set_ylabel("observed positive rate")
         ax.set_title("equal-width bins" if strategy == "uniform" else "equal-mass bins")
         ax.legend(loc="upper left", fontsize=8)
+    hist = fig.add_subplot(grid[1, :])
+    edges = np.linspace(0.0, lim, 61).tolist()
+    for probs, name, colour in ((before, "before", "tab:red"), (after, "after", "tab:blue")):
+        hist.hist(np.clip(probs, 0, lim), bins=edges, color=colour, alpha=0.45, label=f"{name} calibration")
+    hist.axvline(float(np.mean(y)), color="black", lw=1, ls=":", label="observed base rate")
+    hist.set_xlim(0, lim)
+    hist.set_xlabel("predicted probability")
+    hist.set_ylabel("days")
+    hist.set_title("predictions (a narrow band around the base rate = probability collapse)", fontsize=9)
+    hist.legend(loc="upper right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -114,6 +128,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"Test AUC across {len(t['seed_aucs'])} seeds: mean {_num(spread['auc_mean'])}, sd {_num(spread['auc_sd'])}, "
         f"min {_num(spread['auc_min'])}, max {_num(spread['auc_max'])}.",
         f"Intervals: {card['interval_noise']}.",
+        *_sensitivity_lines(card.get("bootstrap") or {}),
         "",
         "## Baselines on the same split (test)",
         "",
@@ -144,17 +159,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"Interval: {card.get('vs_baselines_noise', '')}; a verdict only when it excludes 0.",
         ]
     cal = card["calibration"]
+    lines += ["", "## Calibration", "", *_selection_lines(cal), ""]
     lines += [
-        "",
-        "## Calibration",
-        "",
-        f"Chosen method: **{cal['chosen']}** (lowest cross-fitted validation log loss, "
-        f"{cal['folds']} contiguous folds of {cal['n_validation']} validation samples).",
-        "",
-        "| method | cross-fitted validation log loss |",
-        "|---|---|",
-        *(f"| {m} | {_num(v)} |" for m, v in cal["cross_fitted_val_log_loss"].items()),
-        "",
         *(f"> warning: {w}" for w in cal["warnings"]),
         "",
         "| test metric | before | after |",
@@ -164,6 +170,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             for k in ("ece_width", "ece_mass", "mce_width", "brier", "log_loss", "auc")
         ),  # fmt: skip
         "",
+        *_perfect_lines(cal),
+        *_spread_lines(cal),
         "ECE over 10 bins (equal-width / equal-mass); empty bins are skipped. Bins after calibration, "
         "equal-width:",
         "",
@@ -181,6 +189,86 @@ def card_markdown(card: dict[str, Any]) -> str:
         "`hpo_assets.training.saved_model.load_calibrated_model(folder)`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sensitivity_lines(boot: dict[str, Any]) -> list[str]:
+    sens = boot.get("sensitivity")
+    return [f"Block-length sensitivity: {sensitivity_text(sens)}."] if sens else []
+
+
+def _selection_lines(cal: dict[str, Any]) -> list[str]:
+    if "forward_val_log_loss" not in cal:  # a card written before forward selection
+        return [
+            f"Chosen method: **{cal['chosen']}** (lowest cross-fitted validation log loss, "
+            f"{cal.get('folds')} contiguous folds of {cal['n_validation']} validation samples).",
+            "",
+            "| method | cross-fitted validation log loss |",
+            "|---|---|",
+            *(f"| {m} | {_num(v)} |" for m, v in cal["cross_fitted_val_log_loss"].items()),
+        ]
+    fw, vs = cal.get("forward") or {}, cal.get("vs_none") or {}
+    lines = [
+        f"Chosen method: **{cal['chosen']}**: {cal['rule']}. Fitted on the first {fw.get('fit_days')} and "
+        f"scored on the last {fw.get('score_days')} of {cal['n_validation']} validation days "
+        f"(purge {fw.get('purge')}).",
+    ]
+    if vs:
+        lines.append(
+            f"Best forward method {vs['method']} minus none, mean per-day log loss: {_num(vs['diff'])} "
+            f"{interval_text(vs['lo'], vs['hi'])} (block bootstrap, blocks of mean {vs['block']} days)."
+        )
+    lines += [
+        "",
+        "| method | forward validation log loss | cross-fitted validation log loss (reference) |",
+        "|---|---|---|",
+        *(
+            f"| {m} | {_num(v)} | {_num((cal.get('cross_fitted_val_log_loss') or {}).get(m))} |"
+            for m, v in cal["forward_val_log_loss"].items()
+        ),
+    ]
+    return lines
+
+
+def _perfect_lines(cal: dict[str, Any]) -> list[str]:
+    rows = []
+    for side in ("before", "after"):
+        for key, ref in ((cal.get(side) or {}).get("perfect_calibration") or {}).items():
+            rows.append(f"| {key} | {side} | {perfect_text(ref)} |")
+    if not rows:
+        return []
+    return [
+        "What a perfectly calibrated predictor scores on the same predictions. Plug-in ECE is biased "
+        "upward on a few hundred days, so the bracket after an ECE above is the bootstrap interval of that "
+        "biased statistic, not of the calibration error; an ECE is read as miscalibration only above what "
+        "perfect calibration scores (labels simulated y ~ Bernoulli(p), dependent over h-day windows):",
+        "",
+        "| ECE | predictions | observed: reading (perfect calibration: mean, 95% range; p) |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _spread_lines(cal: dict[str, Any]) -> list[str]:
+    rows = []
+    for side in ("before", "after"):
+        sp = (cal.get(side) or {}).get("spread") or {}
+        if sp.get("n"):
+            qs = " / ".join(_num(sp.get(k), 3) for k in ("q05", "q25", "q50", "q75", "q95"))
+            rows.append(f"| {side} | {_num(sp['min'], 3)} | {_num(sp['max'], 3)} | {qs} | "
+                        f"{_num(sp.get('share_near_base_rate'), 3)} |")  # fmt: skip
+    if not rows:
+        return []
+    base = ((cal.get("before") or {}).get("spread") or {}).get("base_rate")
+    return [
+        f"Spread of the test predictions (base rate {_num(base, 3)}; collapse = most predictions within "
+        "±0.05 of it):",
+        "",
+        "| predictions | min | max | 5 / 25 / 50 / 75 / 95% | share within ±0.05 of base rate |",
+        "|---|---:|---:|---|---:|",
+        *rows,
+        "",
+    ]
 
 
 def seed_spread(aucs: list[float | None]) -> dict[str, Any]:

@@ -21,45 +21,61 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(profile=args.profile, pool_wait_s=args.pool_wait)
 
 
-def _cmd_study(args: argparse.Namespace) -> int:
-    from hpo_assets.defs.launch import check_key, check_study_config, parse_settings, run_study_partition
+def parse_settings(config_json: str, assignments: list[str]) -> dict[str, Any]:
+    """`--config-json '{...}'` and `--set name=value` (YAML-typed values) as one dict of hpo_study fields."""
+    import json
 
-    key = check_key(args.key)  # key and config are checked before anything is loaded or run
-    values = check_study_config(parse_settings(args.config_json, args.set))
+    import yaml
+
+    values: dict[str, Any] = {}
+    if config_json:
+        try:
+            given = json.loads(config_json)
+        except ValueError as exc:
+            raise UserError(f"--config-json is not JSON: {exc}") from None
+        if not isinstance(given, dict):
+            raise UserError(
+                "--config-json must be a JSON object of hpo_study fields, e.g. '{\"n_trials\": 5}'"
+            )
+        values.update(given)
+    for item in assignments:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--set {item!r} must read name=value, e.g. n_trials=5")
+        try:
+            values[name.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            values[name.strip()] = raw
+    return values
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from hpo_assets.local_runs import run_study_partition
+    from hpo_assets.search.partition import parse_partition
+    from hpo_assets.search.study_settings import check_values
+
+    key = parse_partition(args.key).key  # key and config are checked before anything is loaded or run
+    values = check_values(parse_settings(args.config_json, args.set))
     if args.profile:
         values.setdefault("profile", args.profile)
+    if isinstance(values.get("storage"), str):  # the run config is stored: a password goes to the env
+        from hpo_assets.locations import STORAGE_PASSWORD_ENV, password_to_env
+
+        values["storage"], password = password_to_env(values["storage"], STORAGE_PASSWORD_ENV)
+        if password is not None:
+            os.environ[STORAGE_PASSWORD_ENV] = password
     return run_study_partition(key, values, args.pool_wait)
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    import dagster as dg
-
-    from hpo_assets.defs.dead_runs import RECOVER_COMMAND, free_dead_runs, slot_holders
-
     if not os.environ.get("DAGSTER_HOME"):
         raise UserError("set DAGSTER_HOME: the folder of the Dagster instance whose runs to recover")
-    instance = dg.DagsterInstance.get()
-    pools = args.pool or None
-    if args.run:
-        run = instance.get_run_by_id(args.run)
-        held = [h for h in slot_holders(instance, pools) if h.run_id == args.run]
-        if run is None and not held:
-            raise UserError(f"no run {args.run!r} in {os.environ['DAGSTER_HOME']} and no slot held by it")
-        if run is not None and not run.is_finished:
-            instance.report_run_failed(run, f"hpo-assets recover --run {args.run}: freed by hand")
-        instance.event_log_storage.free_concurrency_slots_for_run(args.run)
-        print(f"run {args.run}: marked failed, {len(held)} pool slot(s) freed")
-        return 0
-    freed = free_dead_runs(instance, pools)
-    for holder in freed:
-        print(f"freed: {holder.describe()}")
-    for holder in slot_holders(instance, pools):
-        hint = (
-            "" if holder.state == "alive" else f"  (free it with `{RECOVER_COMMAND} --run {holder.run_id}`)"
-        )
-        print(f"left: {holder.describe()}{hint}")
-    if not freed:
-        print("no slot held by a dead run")
+    import dagster as dg
+
+    from hpo_assets.local_runs import recover
+
+    for line in recover(dg.DagsterInstance.get(), args.pool or None, args.run):
+        print(line)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from hpo_assets import settings
 from hpo_assets.defs import assets
 from hpo_assets.defs.checks import CHECKS
 from hpo_assets.defs.executors import select_executor
@@ -17,7 +18,8 @@ from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.defs.schedules import SCHEDULES
 from hpo_assets.defs.sensors import SENSORS
 
-install_pool_wait()  # a run waiting for a pool sleeps and frees slots of dead runs (see pool_wait.py)
+if settings.pool_wait_enabled():  # opt-in: a step waiting for a pool sleeps and frees dead runs' slots
+    install_pool_wait()
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),

@@ -81,3 +81,12 @@ def storage_spec(value: str = "") -> str:
 
     spec = value or os.environ.get("HPO_ASSETS_STORAGE") or str(settings()["study"]["storage_dir"])
     return spec if is_url(spec) else str(project_path(spec))
+
+
+def pool_wait_enabled() -> bool:
+    """HPO_ASSETS_POOL_WAIT=1: wrap Dagster's pool claim so a step waiting at op granularity sleeps
+    (defs/pool_wait.py); off by default, since it replaces a private Dagster method."""
+    raw = os.environ.get("HPO_ASSETS_POOL_WAIT", "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false"):
+        raise ValueError(f"HPO_ASSETS_POOL_WAIT must be 1 or 0, got {raw!r}")
+    return raw in ("1", "true")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -14,15 +15,10 @@ import pytest
 import yaml
 
 from hpo_assets.cli import main
-from hpo_assets.defs.dead_runs import (
-    PoolBusy,
-    free_dead_runs,
-    lease_tags,
-    slot_holders,
-    wait_for_pool,
-)
+from hpo_assets.defs.dead_runs import free_dead_runs, lease_tags, slot_holders
 from hpo_assets.defs.instance import ensure_instance, instance_config
 from hpo_assets.defs.pool_wait import install
+from hpo_assets.local_runs import PoolBusy, wait_for_pool
 
 
 @pytest.fixture
@@ -163,3 +159,34 @@ def test_a_blocked_run_sleeps_and_frees_a_dead_holder_itself(
     dead = _holding_run(instance, lease_tags(_dead_pid()))
     assert dg.materialize([gpu_step], instance=instance).success  # no manual step: the dead holder is freed
     assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+
+
+_WRAPPED = (
+    "import hpo_assets.definitions\n"
+    "from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext as I\n"
+    "print(getattr(I.claim, '_hpo_wrapped', False))"
+)
+
+
+@pytest.mark.parametrize(("env", "wrapped"), [("", "False"), ("1", "True")])
+def test_pool_wait_is_opt_in(env: str, wrapped: str) -> None:
+    """Loading the code location leaves Dagster's claim alone unless HPO_ASSETS_POOL_WAIT=1."""
+    out = subprocess.run([sys.executable, "-c", _WRAPPED], env={**os.environ, "HPO_ASSETS_POOL_WAIT": env},
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert out.strip() == wrapped
+
+
+def test_pool_wait_installs_on_the_dagster_in_use(instance: dg.DagsterInstance) -> None:
+    """Fails loudly (PoolWaitUnavailable, or a missing private attribute named here) when a Dagster
+    upgrade changes what pool_wait wraps: then fix pool_wait or leave HPO_ASSETS_POOL_WAIT unset."""
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+
+    install()
+    assert getattr(InstanceConcurrencyContext.claim, "_hpo_wrapped", False)
+    run = instance.add_run(dg.DagsterRun(job_name="study_job", run_id=str(uuid.uuid4())))
+    with InstanceConcurrencyContext(instance, run) as ctx:
+        missing = [a for a in ("_instance", "_run_id", "_pending_timeouts") if not hasattr(ctx, a)]
+        assert missing == [], (
+            f"dagster {dg.__version__} no longer has {missing} on InstanceConcurrencyContext"
+        )
+        assert ctx.claim("gpu", "hpo_study") is True  # the slot is free: claimed through the wrapper

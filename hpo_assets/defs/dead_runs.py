@@ -4,18 +4,18 @@ Dagster frees a run's pool slots when the run ends; a run killed with SIGKILL ne
 slot stays claimed and every later study waits on it. The daemon's run monitoring (enabled in the
 instance config) frees the slots of runs already marked finished, but it never health-checks a run
 executed in-process (`dagster asset materialize`, `hpo-assets demo`). So every run worker leaves a lease
-in its run tags (host, pid and the pid's start time, which tells a reused pid apart), and whatever waits
-for a slot checks the leases of the runs holding it.
+in its run tags (host, pid and the pid's start time, which tells a reused pid apart): `local_runs.py`
+when it creates an in-process run, the `gpu` resource when a GPU step starts. Whatever waits for a slot
+(`local_runs.wait_for_pool`, `hpo_study`, the `free_dead_runs` sensor) checks the leases of the runs
+holding it.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 
@@ -59,14 +59,24 @@ def lease_tags(pid: int | None = None) -> dict[str, str]:
     return {TAG_HOST: HOST, TAG_PID: str(pid), TAG_PID_START: process_start(pid) or ""}
 
 
-def take_lease(instance: dg.DagsterInstance, run_id: str) -> None:
-    """Record this process as the worker of `run_id` (idempotent)."""
+def take_lease(instance: dg.DagsterInstance, run_id: str, pid: int | None = None) -> None:
+    """Record this process (or `pid`) as the worker of `run_id` (idempotent)."""
     run = instance.get_run_by_id(run_id)
     if run is None:
         return
-    mine = lease_tags()
+    mine = lease_tags(pid)
     if any(run.tags.get(k) != v for k, v in mine.items()):
         instance.add_run_tags(run_id, mine)
+
+
+def lease_run_worker(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Record the run's worker as its lease from inside a step: this process when it started the run
+    (in-process executor), its parent when this is a step process of it (multiprocess executor)."""
+    started_by = _event_pid(instance, run_id)
+    for pid in (os.getpid(), os.getppid()):
+        if pid == started_by:
+            take_lease(instance, run_id, pid)
+            return
 
 
 @dataclass(frozen=True)
@@ -173,56 +183,3 @@ def free_dead_runs(
             done.add(holder.run_id)
         freed.append(holder)
     return freed
-
-
-class PoolBusy(RuntimeError):
-    """A pool stayed full of live (or uncheckable) runs for the whole bounded wait."""
-
-
-def pool_is_free(instance: dg.DagsterInstance, pool: str) -> bool:
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return True
-    info = storage.get_concurrency_info(pool)
-    limit = info.slot_count or info.limit
-    if not limit:
-        return True
-    taken = {h.run_id for h in slot_holders(instance, [pool]) if h.claimed}
-    return len(taken) < limit
-
-
-def wait_for_pool(
-    instance: dg.DagsterInstance,
-    pool: str,
-    *,
-    limit_s: float,
-    poll_s: float = 2.0,
-    log: Any = print,
-) -> None:
-    """Free the slots of dead runs, then wait (asleep) at most `limit_s` for a slot of `pool`.
-
-    Raises PoolBusy naming the runs that hold the pool and the command that frees one.
-    """
-    deadline = time.monotonic() + limit_s
-    announced = False
-    while True:
-        for holder in free_dead_runs(instance, [pool]):
-            log(f"freed: {holder.describe()}")
-        if pool_is_free(instance, pool):
-            return
-        holders = [h for h in slot_holders(instance, [pool]) if h.claimed]
-        if time.monotonic() >= deadline:
-            names = (
-                "; ".join(h.describe() for h in holders) or "no run (the slots are held by nothing visible)"
-            )
-            raise PoolBusy(
-                f"pool {pool!r} stayed full for {limit_s:.0f} s: {names}. If that run is stuck, free its "
-                f"slot with `{RECOVER_COMMAND} --run {holders[0].run_id if holders else 'RUN_ID'}`"
-            )
-        if not announced:
-            log(
-                f"waiting up to {limit_s:.0f} s for pool {pool!r}: "
-                + "; ".join(h.describe() for h in holders)
-            )
-            announced = True
-        time.sleep(max(0.01, min(poll_s, deadline - time.monotonic())))

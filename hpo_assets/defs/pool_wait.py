@@ -1,10 +1,12 @@
-"""Waiting for a pool slot: asleep, interruptible, and never on a run whose process is gone.
+"""Waiting for a pool slot at op granularity: asleep, interruptible, never on a run whose process is gone.
 
-Dagster's executors (1.13) poll `InstanceConcurrencyContext.claim` in a loop that does not sleep while
+Opt-in (`HPO_ASSETS_POOL_WAIT=1`): it replaces a private Dagster method, and the shipped instance keeps
+pools at run granularity, where a step never waits in `claim` (the run queue holds the run instead).
+With pools at op granularity, Dagster's executors (1.13) poll `InstanceConcurrencyContext.claim` in a loop that does not sleep while
 a step is blocked: the in-process executor sleeps `min(0, ...)` seconds and the multiprocess executor
 not at all, so a study queued behind another one burns ~90% of a core for the whole wait, and the
 in-process loop never looks at Ctrl-C / SIGTERM. `install()` wraps `claim` (once per process, from
-definitions.py) so that a denied claim
+definitions.py when opted in) so that a denied claim
 - records this process as the run's worker (the lease `dead_runs` checks),
 - frees the slots of runs whose worker is gone (first block, then every `DEAD_RUN_CHECK_S`),
 - raises the captured interrupt, and
@@ -55,14 +57,30 @@ def _wrap(original: Any) -> Any:
     return claim
 
 
-def install() -> bool:
-    """Wrap Dagster's claim once; False (and nothing changed) if this Dagster has no such method."""
+class PoolWaitUnavailable(RuntimeError):
+    """The Dagster in use has no `InstanceConcurrencyContext.claim` of the shape this wraps."""
+
+
+CLAIM_PARAMETERS = ["self", "concurrency_key", "step_key", "step_priority"]
+
+
+def install() -> None:
+    """Wrap Dagster's claim once; raises PoolWaitUnavailable, changing nothing, on a Dagster without it."""
+    import inspect
+
+    import dagster as dg
+
     try:
         from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
-    except ImportError:
-        return False
+    except ImportError as exc:
+        raise PoolWaitUnavailable(f"HPO_ASSETS_POOL_WAIT: dagster {dg.__version__}: {exc}") from None
     original = getattr(InstanceConcurrencyContext, "claim", None)
-    if original is None or getattr(original, "_hpo_wrapped", False):
-        return original is not None
+    if getattr(original, "_hpo_wrapped", False):
+        return
+    found = list(inspect.signature(original).parameters) if callable(original) else None
+    if found != CLAIM_PARAMETERS:
+        raise PoolWaitUnavailable(
+            f"HPO_ASSETS_POOL_WAIT: dagster {dg.__version__} has InstanceConcurrencyContext.claim{found}, "
+            f"not {CLAIM_PARAMETERS}; unset HPO_ASSETS_POOL_WAIT (or keep pools at run granularity)"
+        )
     InstanceConcurrencyContext.claim = _wrap(original)  # type: ignore[method-assign]
-    return True

@@ -93,6 +93,13 @@ class GpuLeases(dg.ConfigurableResource):
             os.environ["CUDA_VISIBLE_DEVICES"] = self._lease.cuda_visible_devices
         return self._lease.device
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A GPU step records its run's worker process, so a killed run's pool place can be freed."""
+        from hpo_assets.defs.dead_runs import lease_run_worker
+
+        if context.instance is not None and context.run is not None:
+            lease_run_worker(context.instance, context.run.run_id)
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._lease is not None:
             self._lease.release()

@@ -140,3 +140,57 @@ def study_settings(profile: str = "", **given: Any) -> StudySettings:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise StudyConfigError(f"{where}: {err['msg']}, got {err.get('input')!r}") from None
+
+
+_TYPE_WORDS = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+}
+_WORDS: dict[Any, str] = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+
+
+def _is(kind: Any, value: Any) -> bool:
+    """`value` is of the field's type as Dagster's config sees it (a bool is no number there)."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind in (int, float):
+        return isinstance(value, int if kind is int else int | float) and not isinstance(value, bool)
+    return isinstance(value, str) if kind is str else True
+
+
+def check_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Study settings as Dagster's config will take them (`profile` and the fields), each value checked.
+
+    One clear error for an unknown field, a wrong type (Dagster, unlike pydantic, never turns "5" or 5.0
+    into 5) or a bad value (ranges, choices, profile); returns `values` unchanged.
+    """
+    fields = sorted(["profile", *StudySettings.model_fields])
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise StudyConfigError(
+            f"hpo_study config: unknown field(s) {unknown}; valid fields: {', '.join(fields)}"
+        )
+    for name, value in values.items():
+        kind = str if name == "profile" else StudySettings.model_fields[name].annotation
+        if not _is(kind, value):
+            raise StudyConfigError(f"hpo_study config: {name} must be {_WORDS[kind]}, got {value!r}")
+    rest = {k: v for k, v in values.items() if k != "profile"}
+    try:
+        StudySettings.model_validate(rest)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"])
+        word = _TYPE_WORDS.get(err["type"], err["msg"])
+        raise StudyConfigError(f"hpo_study config: {name} must be {word}, got {err.get('input')!r}") from None
+    try:
+        study_settings(str(values.get("profile", "")), **rest)
+    except ValueError as exc:
+        raise StudyConfigError(f"hpo_study config: {exc}") from None
+    return values

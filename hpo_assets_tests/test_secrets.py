@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 import optuna
 import polars as pl
+import pytest
 import yaml
 
 from hpo_assets.cli import main
 from hpo_assets.defs.assets import analysis, studies, trial_table
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
-from hpo_assets.locations import mask_password, unmask
+from hpo_assets.locations import STORAGE_PASSWORD_ENV, mask_password, unmask
 from hpo_assets.search.storage import dashboard_command, open_storage
 from hpo_assets_tests.fixtures.contract_studies import build_contract_study
 
@@ -99,3 +100,84 @@ def test_init_instance_writes_env_references_that_dagster_resolves(
         assert instance.get_runs_count() == 0  # it connected with the password from the environment
     finally:
         instance.dispose()
+
+
+# --- issue 22, case 3: every form SQLAlchemy accepts, in every place a URL lands ------------------------------------
+
+SLASH = "Sl/ash_Pw_55"  # about 30% of base64 passwords hold a `/`
+QUERY = "Q_pw/77"
+
+
+def test_mask_password_in_every_form_sqlalchemy_accepts() -> None:
+    from sqlalchemy.engine import make_url
+
+    forms = [
+        f"postgresql://hpo:{SLASH}@db:5432/optuna",
+        f"postgresql+psycopg://hpo:a:b/{SLASH}?x@db/optuna",  # `:`, `/` and `?` inside the password
+        f"postgresql://hpo@db/optuna?sslmode=require&password={QUERY}",
+        f"postgresql://hpo@db/optuna?PASSWORD={QUERY}&sslpassword={SLASH}",
+    ]
+    for url in forms:
+        masked = mask_password(url)
+        assert SLASH not in masked and QUERY not in masked, masked
+        assert make_url(masked).host == make_url(url).host == "db"  # the rest of the URL is kept
+        assert (
+            mask_password(f"storage URL {url!r} cannot be opened")
+            == f"storage URL {masked!r} cannot be opened"
+        )
+        assert unmask(masked, ["sqlite:///x.db", url]) == url
+        assert SLASH not in dashboard_command(url, "s") and QUERY not in dashboard_command(url, "s")
+    assert mask_password("postgresql://hpo:${PGPW}@db/optuna") == "postgresql://hpo:${PGPW}@db/optuna"
+
+
+def _no_secret_under(root: Path, *secrets: str) -> list[str]:
+    """Files under `root` whose bytes hold any of `secrets` (SQLite run/event databases, compute logs, JSON)."""
+    return [
+        str(f) for f in root.rglob("*") if f.is_file() and any(s.encode() in f.read_bytes() for s in secrets)
+    ]
+
+
+@pytest.mark.slow
+def test_a_literal_password_in_set_storage_is_stored_nowhere(postgres_url: str, tmp_path: Path) -> None:
+    """`hpo-assets study --set storage=URL` with a `/` in the password: nothing the run leaves (Dagster's run
+    and event databases, compute logs, outputs/studies/*.json, printed lines) holds it; `studies` masks it."""
+    import os
+    import subprocess
+    import sys
+
+    from hpo_assets.defs.assets.market import features, market_data
+
+    url = postgres_url.replace("postgres@", f"postgres:{SLASH}@")  # the test server trusts any password
+    home, outputs = tmp_path / "dagster_home", tmp_path / "outputs"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "HPO_ASSETS_OUTPUTS": str(outputs),
+           "HPO_ASSETS_STORAGE": str(tmp_path / "unused")}  # fmt: skip
+    env.pop(STORAGE_PASSWORD_ENV, None)
+    assert dg.materialize(
+        [market_data, features], resources={"paths": HpoPaths(outputs_dir=str(outputs))}
+    ).success
+    cmd = [sys.executable, "-m", "hpo_assets.cli", "study", "2M|h5", "--profile", "demo", "--set", f"storage={url}",
+           "--set", "n_trials=1", "--set", "n_forced=1", "--set", "max_epochs=1",
+           "--set", "architectures=[d192-L4-H8-F768]"]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert SLASH not in done.stdout + done.stderr
+    assert _no_secret_under(home, SLASH) == [] and _no_secret_under(outputs, SLASH) == []
+    summary = json.loads((outputs / "studies" / "hpo-2M-h5.json").read_text())
+    assert summary["storage"] == mask_password(url).replace("***", "${" + STORAGE_PASSWORD_ENV + "}")
+    assert len(optuna.load_study(study_name="hpo-2M-h5", storage=url).trials) >= 1  # it used that database
+
+    query_url = postgres_url + f"?password={QUERY}"
+    listed = subprocess.run([sys.executable, "-m", "hpo_assets.cli", "studies", "--storage", query_url],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert listed.returncode == 0 and "hpo-2M-h5: " in listed.stdout, listed.stderr[-2000:]
+    assert QUERY not in listed.stdout + listed.stderr and "password=***" in listed.stdout
+    for bad in (
+        url.replace(postgres_url.rsplit(":", 1)[1].split("/")[0], "1"),
+        query_url.replace("/postgres?", "/nodb?"),
+    ):
+        failed = subprocess.run([sys.executable, "-m", "hpo_assets.cli", "studies", "--storage", bad],
+                                env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert failed.returncode == 2 and "cannot be opened" in failed.stderr, failed.stderr[-2000:]
+        assert (
+            SLASH not in failed.stderr and QUERY not in failed.stderr and len(failed.stderr.splitlines()) == 1
+        )

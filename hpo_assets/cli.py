@@ -211,7 +211,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"  problem: {p}", file=sys.stderr)
     settings = (
-        ImportanceSettings(fanova_bootstrap=2, fanova_shuffles=1, ped_bootstrap=10, ped_shuffles=4)
+        ImportanceSettings(fanova_bootstrap=20, fanova_shuffles=40, ped_bootstrap=50, ped_shuffles=100)
         if args.fast
         else ImportanceSettings()
     )

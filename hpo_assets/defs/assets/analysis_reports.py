@@ -81,17 +81,23 @@ class ImportanceConfig(dg.Config):
         description="fANOVA sees a random subsample of larger studies (it is super-linear in trials).",
     )
     fanova_bootstrap: int = Field(
-        default=imp.ImportanceSettings.fanova_bootstrap, description="fANOVA bootstrap resamples."
+        default=imp.ImportanceSettings.fanova_bootstrap,
+        description="fANOVA bootstrap resamples of trials (percentile interval).",
     )
     fanova_shuffles: int = Field(
         default=imp.ImportanceSettings.fanova_shuffles,
-        description="fANOVA shuffled-objective runs (noise floor).",
+        description="fANOVA shuffled objectives: each parameter's permutation null and p-value.",
     )
     ped_bootstrap: int = Field(
         default=imp.ImportanceSettings.ped_bootstrap, description="PED-ANOVA bootstrap resamples."
     )
     ped_shuffles: int = Field(
-        default=imp.ImportanceSettings.ped_shuffles, description="PED-ANOVA shuffled-objective runs."
+        default=imp.ImportanceSettings.ped_shuffles,
+        description="PED-ANOVA shuffled objectives (permutation null).",
+    )
+    alpha: float = Field(
+        default=imp.ImportanceSettings.alpha,
+        description="Family-wise error rate over a study's parameters for 'distinguishable from noise'.",
     )
     seed: int = Field(default=0, description="Seed of subsampling, bootstrap and shuffles.")
 
@@ -102,6 +108,7 @@ class ImportanceConfig(dg.Config):
             fanova_shuffles=self.fanova_shuffles,
             ped_bootstrap=self.ped_bootstrap,
             ped_shuffles=self.ped_shuffles,
+            alpha=self.alpha,
             seed=self.seed,
         )
 
@@ -113,7 +120,7 @@ class ImportanceConfig(dg.Config):
     kinds={"optuna", "json"},
     automation_condition=EAGER,
     description="fANOVA and PED-ANOVA importances of every study of the partition's budget and horizon, with "
-    "bootstrap intervals and a noise floor from shuffled objectives.",
+    "bootstrap intervals and per-parameter permutation p-values (family-wise adjusted over the study's parameters).",
 )
 def importance_report(
     context: dg.AssetExecutionContext, config: ImportanceConfig, paths: HpoPaths

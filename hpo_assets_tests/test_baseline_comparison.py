@@ -1,12 +1,14 @@
-"""Paired model-vs-baseline AUC differences: the interval is of the difference, the verdict needs it to exclude 0."""
+"""Paired model-vs-baseline AUC differences over test folds: the interval is of the difference (same resampled
+days, seeds resampled with them), the verdict needs it to exclude 0, pairing narrows it on correlated scores."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hpo_assets.baselines.comparison import paired_auc_differences, verdict
+from hpo_assets.baselines.comparison import fold_aucs, paired_auc_differences, verdict, versus
 from hpo_assets.baselines.reference import BaselineFit
+from hpo_assets.stats.bootstrap import Fold, auc_rows
 
 
 def _labels(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -33,7 +35,9 @@ def test_a_raw_score_baseline_is_ranked_and_a_length_mismatch_is_named() -> None
     p = np.clip(0.5 * y + 0.5 * rng.random(300), 0, 1)
     raw = BaselineFit("atr_ratio", {"test": 100.0 * p + 7.0}, probabilities=False)  # same order as p
     row = paired_auc_differences(y, p, [raw], horizon=3, n_resamples=200)[0]
-    assert abs(row["auc_diff"]) < 1e-12 and row["verdict"] == "inconclusive" and row["block"] >= 10
+    assert (
+        abs(row["auc_diff"]) < 1e-12 and row["verdict"] == "inconclusive" and row["block"] >= 3
+    )  # never shorter than h
     with pytest.raises(ValueError, match="baseline short: 10 test scores for 300 labels"):
         paired_auc_differences(y, p, [BaselineFit("short", {"test": p[:10]})], horizon=1)
 
@@ -41,3 +45,48 @@ def test_a_raw_score_baseline_is_ranked_and_a_length_mismatch_is_named() -> None
 def test_verdict_needs_both_ends() -> None:
     assert verdict(None, 0.2) == verdict(-0.1, 0.1) == "inconclusive"
     assert verdict(0.01, 0.2) == "model better" and verdict(-0.2, -0.01) == "baseline better"
+
+
+def _correlated(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a baseline score and a model = the baseline plus a small independent part (highly correlated)."""
+    y = _labels(n, rng)
+    base = y + rng.normal(0, 1.5, n)
+    return y, base, base + 0.3 * y + rng.normal(0, 0.4, n)
+
+
+def test_paired_interval_is_narrower_than_two_independent_ones_on_correlated_scores() -> None:
+    rng = np.random.default_rng(2)
+    folds = []
+    for n in (250, 260):
+        y, base, model = _correlated(n, rng)
+        folds.append(Fold(y, {"model": model[None, :], "logistic": base[None, :]}))
+    (row,) = versus(fold_aucs(folds, horizon=1, n_resamples=400))
+    assert row["auc_diff_se"] < 0.5 * row["auc_diff_se_unpaired"]
+    assert row["auc_diff_lo"] > 0 and row["verdict"] == "model better"  # a real +AUC gain, seen only paired
+    # pooled = the mean over folds of each fold's difference
+    assert row["auc_diff"] == pytest.approx(np.mean([f["auc_diff"] for f in row["folds"]]))
+    assert len(row["folds"]) == 2 and all(f["auc_diff_se"] > row["auc_diff_se"] * 0.9 for f in row["folds"])
+
+
+def test_seeds_are_averaged_and_resampled_with_the_days() -> None:
+    rng = np.random.default_rng(3)
+    y = _labels(300, rng)
+    signal = y + rng.normal(0, 1.0, 300)
+    seeds = np.stack([signal + rng.normal(0, 1.0, 300) for _ in range(4)])  # 4 retrained seeds
+    aucs = fold_aucs([Fold(y, {"model": seeds, "baseline": signal[None, :]})], horizon=1, n_resamples=400)
+    point, reps = aucs.pooled["model"]
+    per_seed = auc_rows(np.broadcast_to(y, seeds.shape), seeds)
+    assert point == pytest.approx(per_seed.mean())  # the mean over seeds, not the best seed
+    one_seed = fold_aucs([Fold(y, {"model": seeds[:1], "baseline": signal[None, :]})], 1, 400)
+    # resampling the seeds adds their spread: the 4-seed model's replicates are not those of one fixed seed
+    assert np.std(reps) > 0 and not np.allclose(reps, one_seed.pooled["model"][1])
+    rows = versus(aucs)
+    assert (
+        rows[0]["baseline"] == "baseline" and rows[0]["auc_diff"] < 0
+    )  # noisy seeds rank worse than the signal
+
+
+def test_a_fold_with_scores_of_the_wrong_shape_is_named() -> None:
+    y = np.array([0.0, 1.0] * 50)
+    with pytest.raises(ValueError, match=r"fold 1: model has scores of shape \(1, 99\) for 100 test days"):
+        fold_aucs([Fold(y, {"model": y[None, :]}), Fold(y, {"model": y[None, :99]})], horizon=1)

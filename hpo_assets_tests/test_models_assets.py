@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from hpo_assets.data.dataset import load_prepared
@@ -57,6 +58,16 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
         )
     test_n = next(r["n"] for r in doc["rows"] if r["split"] == "test")
     assert test_n == len(data.split.test)  # the demo profile's split = the studies' split
+    # the demo profile's 2 walk-forward folds: each baseline refitted per fold, pooled AUC = mean over folds
+    assert doc["n_folds"] == 2 and [f["fold"] for f in doc["folds"]] == [0, 1]
+    assert doc["folds"][0]["test_last"] < doc["folds"][1]["test_first"]
+    for model in ("logistic", "hgb"):
+        tests = [r for r in doc["test_folds"] if r["model"] == model and r["split"] == "test"]
+        pooled = next(r for r in doc["rows"] if r["model"] == model and r["split"] == "test")
+        assert [r["fold"] for r in tests] == [0, 1] and sum(r["n"] for r in tests) == pooled["n"]
+        assert pooled["auc"] == pytest.approx(np.mean([r["auc"] for r in tests]), abs=1e-12)
+        assert pooled["auc_lo"] <= pooled["auc"] <= pooled["auc_hi"]
+    assert _meta(result, "baselines")["n_folds"] == 2
 
     result = _run(calibrated_model, "2M|h1", {**FAST, "seeds": 2})
     assert result.success
@@ -65,6 +76,9 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
     assert 1.5e6 <= card["param_count"] <= 2.5e6
     assert {"auc", "auc_lo", "auc_hi", "log_loss", "brier", "accuracy", "seed_aucs"} <= set(card["test"])
     assert len(card["test"]["seed_aucs"]) == 2 and card["interval_noise"]
+    assert (card["test"]["folds"], card["test"]["seeds"]) == (2, 2) and len(card["test_folds"]) == 2
+    assert card["study"] == "hpo-2M-h1" and card["data_identity"]["test_start"] == WINDOW["test_start"]
+    assert (root / "outputs" / "models" / "2M_h1" / "test_predictions.parquet").is_file()
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "reproduces_trial" and check.passed
     meta = _meta(result, "calibrated_model")
@@ -75,7 +89,8 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
     )
     assert meta["reliability"].startswith("![reliability](data:image/png;base64,")
     models = {r["model"] for r in meta["test_vs_baselines"].records for r in [r.data]}
-    assert models == {"this model (calibrated)", "majority", "atr_ratio", "logistic", "hgb"}
+    assert len(models) == 5 and {"majority", "atr_ratio", "logistic", "hgb"} < models
+    assert [r.data["fold"] for r in meta["test_folds"].records] == [0, 1]
     paired = {r.data["baseline"]: r.data["verdict"] for r in meta["paired_auc_vs_baselines"].records}
     assert paired == {r["baseline"]: r["verdict"] for r in card["vs_baselines"]} and len(paired) == 4
 

@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import polars as pl
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from hpo_assets.data.dataset import prepare_dataset
 from hpo_assets.data.features import build_features
@@ -16,7 +17,7 @@ from hpo_assets.data.market import load_market
 from hpo_assets.model.budgets import budget_space, parse_budget
 from hpo_assets.model.params import count_parameters
 from hpo_assets.search.objective import TorchTrainer
-from hpo_assets.search.runner import StudyOptions, run_study
+from hpo_assets.search.runner import DATA_IDENTITY, StudyOptions, run_study
 from hpo_assets.search.space import SearchSpace, arch_choices
 from hpo_assets.search.storage import open_storage
 from hpo_assets.training.cross_budget import cross_budget_matrix, matrix_markdown, matrix_png
@@ -70,37 +71,82 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
     assert recipe.seed == 42 and recipe.max_epochs == 2 and recipe.assumed == () and recipe.num_threads == 1
     assert recipe.value == studies["50K"].best_value
     folder = out / "models" / "50K_h1"
+    identity = {k: studies["50K"].user_attrs.get(k) for k in DATA_IDENTITY}
     rel = release_model(
-        data, recipe, [42, 43], folder, budget="50K", horizon="h1", num_threads=1, n_resamples=100
-    )
+        data, recipe, [42, 43], folder, budget="50K", horizon="h1", n_folds=2, data_identity=identity,
+        num_threads=1, n_resamples=100,
+    )  # fmt: skip
     card = json.loads((folder / "card.json").read_text())
     assert card["reproduction"]["passed"] and card["reproduction"]["abs_diff"] <= 1e-4
     assert card["param_count"] == recipe.param_count == rel.runs[0].param_count
-    assert {"auc", "auc_lo", "auc_hi", "log_loss", "brier", "accuracy", "seed_aucs"} <= set(card["test"])
-    assert len(card["test"]["seed_aucs"]) == 2 and card["seeds"] == [42, 43]
-    assert card["test"]["auc_lo"] <= card["test"]["auc"] <= card["test"]["auc_hi"]
-    assert card["calibration"]["chosen"] == min(
-        (m for m, v in card["calibration"]["cross_fitted_val_log_loss"].items() if v is not None),
-        key=lambda m: card["calibration"]["cross_fitted_val_log_loss"][m],
+    # the contract the scaling report reads
+    assert card["study"] == "hpo-50K-h1" and card["trial"]["trial_number"] == recipe.trial_number
+    assert set(card["data_identity"]) == set(DATA_IDENTITY)
+    assert (
+        card["data_identity"]["val_start"] == WINDOW["val_start"]
+        and card["data_identity"]["n_features"] is None
     )
+    t = card["test"]
+    assert {"auc", "auc_lo", "auc_hi", "auc_se", "n", "positives", "folds", "seeds", "noise"} <= set(t)
+    assert (t["folds"], t["seeds"], t["n"]) == (2, 2, len(data.split.test))
+    assert t["auc_lo"] <= t["auc"] <= t["auc_hi"] and t["auc_se"] > 0 and "seed" in t["noise"]
+    assert {"log_loss", "brier", "accuracy", "seed_aucs"} <= set(t) and len(t["seed_aucs"]) == 2
+
+    # test_predictions.parquet: every fold x seed x test day; the pooled AUC is recomputed from it here
+    pred = pl.read_parquet(folder / "test_predictions.parquet")
+    assert pred.columns == ["fold", "date", "label", "seed", "logit", "p_calibrated"]
+    assert (
+        pred.schema["fold"] == pl.Int64
+        and pred.schema["date"] == pl.String
+        and pred.schema["logit"] == pl.Float64
+    )
+    assert pred.height == 2 * len(data.split.test)
+    per_fold = []
+    for k, f in enumerate(card["test_folds"]):
+        rows = pred.filter(pl.col("fold") == k)
+        assert (f["fold"], f["n"], f["test_first"], f["test_last"]) == (
+            k,
+            rows.height // 2,
+            rows["date"].min(),
+            rows["date"].max(),
+        )
+        assert f["positives"] == rows.filter(pl.col("seed") == 42)["label"].sum()
+        assert f["auc_lo"] <= f["auc"] <= f["auc_hi"] and f["block"] >= 1
+        assert f["train_last"] < f["val_first"] <= f["val_last"] < f["test_first"]
+        seed_auc = [roc_auc_score(g["label"], g["logit"]) for _, g in rows.group_by("seed")]
+        assert f["auc"] == pytest.approx(np.mean(seed_auc), abs=1e-9)
+        per_fold.append(np.mean(seed_auc))
+    assert t["auc"] == pytest.approx(np.mean(per_fold), abs=1e-9)  # mean over folds of the mean over seeds
+    first, second = card["test_folds"]
+    assert first["test_first"] >= WINDOW["test_start"] and first["test_last"] < second["test_first"]
+    assert first["val_first"] >= WINDOW["val_start"] and second["train_last"] > first["train_last"]
+    assert card["calibration"]["chosen"] == card["calibration"]["calibrator"]["method"]
     assert (
         sum(b["count"] for b in card["calibration"]["bins_after_mass"])
         == card["test"]["n"]
         == len(data.split.test)
     )
     assert {(r["model"], r["split"]) for r in card["baselines"]} >= {("logistic", "test"), ("hgb", "test")}
+    assert {(r["fold"], r["split"]) for r in card["baselines_folds"]} == {
+        (k, s) for k in (0, 1) for s in ("validation", "test")
+    }
     paired = {r["baseline"]: r for r in card["vs_baselines"]}
     assert set(paired) == {"majority", "atr_ratio", "logistic", "hgb"}
     for r in paired.values():
-        assert r["auc_diff_lo"] <= r["auc_diff"] <= r["auc_diff_hi"]
+        assert r["auc_diff_lo"] <= r["auc_diff"] <= r["auc_diff_hi"] and len(r["folds"]) == 2
         assert (r["verdict"] == "inconclusive") == (r["auc_diff_lo"] <= 0 <= r["auc_diff_hi"])
     logistic_test = next(b for b in card["baselines"] if (b["model"], b["split"]) == ("logistic", "test"))
     assert paired["logistic"]["auc_diff"] == pytest.approx(
         card["test"]["auc"] - logistic_test["auc"], abs=1e-9
     )
+    assert paired["majority"]["auc_diff"] == pytest.approx(card["test"]["auc"] - 0.5, abs=1e-9)
     md = (folder / "card.md").read_text()
     assert "| logistic | " in md.split("Model minus baseline")[1]
     assert "## Baselines on the same split (test)" in md and "![reliability](reliability.png)" in md
+    assert (
+        "## Walk-forward test folds" in md
+        and f"| 1 | {second['test_first']} .. {second['test_last']} |" in md
+    )
     assert (folder / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "models" / "50K_h1.partial").exists()
 
@@ -114,7 +160,7 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
     proba = model.predict_proba(frame)
     assert proba.shape == (frame.height,) and np.isnan(proba[:79]).all()
     dates = frame["date"].cast(pl.String).to_list()
-    saved = pl.read_csv(folder / "test_predictions.csv")
+    saved = pred.filter((pl.col("fold") == 0) & (pl.col("seed") == card["saved_seed"]))
     rows = [dates.index(d) for d in saved["date"]]
     np.testing.assert_allclose(proba[rows], saved["p_calibrated"].to_numpy(), rtol=0, atol=1e-6)
 

@@ -37,7 +37,10 @@ class ModelsConfig(dg.Config):
         "window and split dates and its models: section.",
     )  # fmt: skip
     seeds: int = Field(
-        default=0, description="Retrains per model (trial's own seed first); 0 = models.seeds."
+        default=0, description="Retrains per model and test fold (trial's own seed first); 0 = models.seeds."
+    )
+    test_folds: int = Field(
+        default=0, description="Walk-forward test folds in the test period; 0 = models.test_folds."
     )
     bootstrap_resamples: int = Field(
         default=0, description="Block-bootstrap resamples; 0 = the configured value."
@@ -71,7 +74,9 @@ def _models_settings(config: ModelsConfig) -> dict[str, Any]:
         values["seeds"] = values["cross_budget_seeds"] = config.seeds
     if config.bootstrap_resamples:
         values["bootstrap_resamples"] = config.bootstrap_resamples
-    for key in ("seeds", "cross_budget_seeds", "bootstrap_resamples"):
+    if config.test_folds:
+        values["test_folds"] = config.test_folds
+    for key in ("seeds", "cross_budget_seeds", "bootstrap_resamples", "test_folds"):
         if int(values[key]) < 1:
             raise StudyConfigError(f"{key} must be a whole number >= 1, got {values[key]!r}")
     if config.tolerance < 0:
@@ -105,14 +110,15 @@ def _load_study(spec: str, name: str) -> Any:
     partitions_def=horizon_partitions,
     deps=["features"],
     kinds={"scikitlearn"},
-    description="Majority class, atr_14/close, logistic regression and histogram gradient boosting on the "
-    "studies' split: validation and test AUC, log loss, Brier with block-bootstrap intervals.",
+    description="Majority class, atr_14/close, logistic regression and histogram gradient boosting, refitted on "
+    "each walk-forward test fold's past: per-fold and pooled test AUC (paired block bootstrap), log loss, Brier.",
 )
 def baselines(
     context: dg.AssetExecutionContext, config: ModelsConfig, paths: HpoPaths
 ) -> dg.MaterializeResult:
-    from hpo_assets.baselines.reference import baselines_document
+    from hpo_assets.baselines.folds import folds_document
     from hpo_assets.data.dataset import load_prepared
+    from hpo_assets.training.test_folds import fold_datasets
 
     try:
         horizon = str(context.partition_key)
@@ -120,9 +126,10 @@ def baselines(
         window = study_settings(config.profile)
         data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), int(horizon[1:]), start=window.start or None,
                              end=window.end or None, **window.split_dates())  # fmt: skip
+        folds = fold_datasets(data, int(models["test_folds"]))
     except (ValueError, FileNotFoundError) as exc:
         raise _fail("baselines", exc) from None
-    doc = baselines_document(data, horizon, int(models["bootstrap_resamples"]))
+    doc = folds_document(folds, horizon, int(models["bootstrap_resamples"]))
     target = outputs.write_text(
         paths.outputs(*BASELINES_DIR, f"baselines_{horizon}.json"), json.dumps(doc, indent=2)
     )
@@ -133,9 +140,18 @@ def baselines(
     )  # fmt: skip
     best_test = max((r for r in doc["rows"] if r["split"] == "test" and r["auc"] is not None),
                     key=lambda r: r["auc"], default=None)  # fmt: skip
+    per_fold = pl.DataFrame(
+        [{k: r.get(k) for k in ("fold", "model", "test_first", "test_last", "auc", "auc_lo", "auc_hi", "log_loss",
+                                "brier", "n", "positives")}
+         for r in doc["test_folds"] if r["split"] == "test"],
+        infer_schema_length=None,
+    )  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "baselines": table(frame),
+            "test_folds": table(per_fold),
+            "n_folds": doc["n_folds"],
+            "auc_noise": doc["auc_noise"],
             "best_test_baseline": best_test["model"] if best_test else dg.MetadataValue.null(),
             "best_test_baseline_auc": float(best_test["auc"]) if best_test else dg.MetadataValue.null(),
             "split": dg.MetadataValue.json(doc["split"]),
@@ -155,8 +171,9 @@ def baselines(
     pool="gpu",
     op_tags=GPU_OP_TAGS,
     kinds={"pytorch", "scikitlearn"},
-    description="The partition study's best COMPLETE trial retrained with k seeds, scored on the test split, "
-    "calibrated (method chosen by cross-fitted validation log loss), saved with a model card.",
+    description="The partition study's best COMPLETE trial retrained with k seeds on each walk-forward test fold, "
+    "scored on the fold's test days (pooled AUC: mean over folds and seeds, paired intervals vs baselines), "
+    "calibrated on each fold's validation, fold 0's best seed saved with a model card.",
     check_specs=[
         dg.AssetCheckSpec(
             "reproduces_trial",
@@ -170,6 +187,7 @@ def calibrated_model(
     context: dg.AssetExecutionContext, config: ModelsConfig, paths: HpoPaths, gpu: GpuLeases
 ) -> dg.MaterializeResult:
     from hpo_assets.data.dataset import load_prepared
+    from hpo_assets.search.runner import DATA_IDENTITY
     from hpo_assets.training.release import release_model
     from hpo_assets.training.retrain import RetrainError, best_trial_recipe, seeds_for
 
@@ -197,12 +215,15 @@ def calibrated_model(
         )
     seeds = seeds_for(recipe, int(models["seeds"]))
     context.log.info(
-        f"{part.study_name}: best trial #{recipe.trial_number} {recipe.arch.label}, seeds {seeds}"
+        f"{part.study_name}: best trial #{recipe.trial_number} {recipe.arch.label}, seeds {seeds}, "
+        f"{models['test_folds']} test fold(s)"
     )
+    identity = {k: study.user_attrs.get(k) for k in DATA_IDENTITY}  # as the study records it now
     try:
         rel = release_model(
             data, recipe, seeds, paths.outputs(*MODELS_DIR, f"{part.budget}_{part.horizon}"), budget=part.budget,
-            horizon=part.horizon, device=device or None, num_threads=threads or None, tolerance=config.tolerance,
+            horizon=part.horizon, n_folds=int(models["test_folds"]), data_identity=identity, device=device or None,
+            num_threads=threads or None, tolerance=config.tolerance,
             n_resamples=int(models["bootstrap_resamples"]), log=context.log.info,
         )  # fmt: skip
     except ValueError as exc:
@@ -210,10 +231,21 @@ def calibrated_model(
     card = rel.card
     cal = card["calibration"]
     compare = pl.DataFrame(
-        [{"model": "this model (calibrated)", "auc": card["test"]["auc"], "auc_lo": card["test"]["auc_lo"],
-          "auc_hi": card["test"]["auc_hi"], "log_loss": card["test"]["log_loss"], "brier": card["test"]["brier"]}]
+        [{"model": "this model (AUC uncalibrated, mean over seeds; log loss/Brier calibrated)",
+          "auc": card["test"]["auc"], "auc_lo": card["test"]["auc_lo"], "auc_hi": card["test"]["auc_hi"],
+          "log_loss": card["test"]["log_loss"], "brier": card["test"]["brier"]}]
         + [{k: r[k] for k in ("model", "auc", "auc_lo", "auc_hi", "log_loss", "brier")}
            for r in card["baselines"] if r["split"] == "test"],
+        infer_schema_length=None,
+    )  # fmt: skip
+    folds_table = pl.DataFrame(
+        [{k: f[k] for k in ("fold", "test_first", "test_last", "n", "positives", "auc", "auc_lo", "auc_hi", "block",
+                            "train_last", "val_first")} for f in card["test_folds"]],
+        infer_schema_length=None,
+    )  # fmt: skip
+    paired = pl.DataFrame(
+        [{k: r[k] for k in ("baseline", "auc_diff", "auc_diff_lo", "auc_diff_hi", "auc_diff_se",
+                            "auc_diff_se_unpaired", "verdict")} for r in card["vs_baselines"]],
         infer_schema_length=None,
     )  # fmt: skip
     before_after = pl.DataFrame(
@@ -237,8 +269,10 @@ def calibrated_model(
             if card["test"]["auc_lo"] is None or card["test"]["auc_hi"] is None
             else interval_text(card["test"]["auc_lo"], card["test"]["auc_hi"]),
             "test_auc_seed_mean": card["seed_spread"]["auc_mean"] or dg.MetadataValue.null(),
+            "test_folds": table(folds_table),
+            "test_auc_noise": card["test"]["noise"],
             "test_vs_baselines": table(compare),
-            "paired_auc_vs_baselines": table(pl.DataFrame(card["vs_baselines"], infer_schema_length=None)),
+            "paired_auc_vs_baselines": table(paired),
             "paired_interval_noise": card["vs_baselines_noise"],
             "calibration_method": cal["chosen"],
             "calibration_before_after": table(before_after),

@@ -117,3 +117,79 @@ def test_a_file_that_is_not_a_journal_is_never_truncated(tmp_path: Path) -> None
         open_storage(str(tmp_path), "hpo-2M-h1")
     assert path.read_bytes() == b"some notes without a newline"
     assert list(tmp_path.glob("*.torn-*")) == []
+
+
+# --- issue 22, case 2: writers killed mid-append while another appends ------------------------------------------
+
+LIVE_WRITER = """
+import sys, optuna
+from hpo_assets.search.storage import open_storage
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+folder, n = sys.argv[1], int(sys.argv[2])
+study = optuna.load_study(study_name="s", storage=open_storage(folder, "s"))
+dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+for i in range(n):
+    trial = study.ask(dist)
+    trial.set_user_attr("live", i)
+    study.tell(trial, float(i))
+"""
+
+# A writer killed in the middle of an append: it holds the storage's own append lock, has written the first
+# `offset` bytes of a real record, and is killed (SIGKILL) before it writes the rest.
+KILLED_WRITER = """
+import os, signal, sys
+from hpo_assets.search.storage import open_storage
+folder, offset = sys.argv[1], int(sys.argv[2])
+backend = open_storage(folder, "s")._backend
+record = open(os.path.join(folder, "s.journal"), "rb").read().splitlines()[-1]
+backend._lock.acquire()
+fd = os.open(os.path.join(folder, "s.journal"), os.O_WRONLY | os.O_APPEND)
+os.write(fd, record[: offset % (len(record) - 1) + 1])
+os.fsync(fd)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_writers_killed_at_random_offsets_while_another_appends(tmp_path: Path) -> None:
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hpo_assets.search.journal_file import scan
+
+    folder = tmp_path / "hpo"
+    journal = _real_journal(folder, "s", n_trials=2)
+    rng = random.Random(22)
+    n_live = 40
+    live = subprocess.Popen(
+        [sys.executable, "-c", LIVE_WRITER, str(folder), str(n_live)], stderr=subprocess.PIPE
+    )
+    kills = 0
+    try:
+        while live.poll() is None or kills < 3:
+            killed = subprocess.run(
+                [sys.executable, "-c", KILLED_WRITER, str(folder), str(rng.randrange(1 << 20))],
+                capture_output=True,
+                timeout=120,
+            )
+            assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+            kills += 1
+            time.sleep(rng.uniform(0.0, 0.3))  # let the live writer append between some kills, not others
+        live_err = live.communicate(timeout=120)[1].decode()
+        assert live.returncode == 0, live_err[-3000:]  # it never met a fused line
+    finally:
+        if live.poll() is None:
+            os.kill(live.pid, signal.SIGKILL)
+            live.communicate()
+    assert kills >= 3 and "a half-written last record" in live_err  # the live writer met torn tails
+    scan(journal, full=True)  # every line of the journal is a whole record
+    study = optuna.load_study(study_name="s", storage=open_storage(str(folder), "s"))  # cuts a last torn tail
+    lived = sorted(t.user_attrs["live"] for t in study.get_trials() if "live" in t.user_attrs)
+    assert lived == list(range(n_live))  # no complete record of the live writer was lost
+    assert all(t.state.name == "COMPLETE" for t in study.get_trials() if "live" in t.user_attrs)
+    side = sorted(folder.glob("s.journal.torn-*"))
+    assert side and all(f.read_bytes().startswith(b'{"op_code":') for f in side)  # torn bytes kept aside
+    assert len(side) <= kills

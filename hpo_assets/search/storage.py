@@ -11,11 +11,11 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalStorage
 
 from hpo_assets.locations import expand_env, is_url, mask_password, unmask
 from hpo_assets.search import storage_locks
-from hpo_assets.search.journal_file import JournalDamaged, repair_torn_tail, scan
+from hpo_assets.search.journal_file import JournalDamaged, JournalFile, repair_torn_tail, scan
 
 JOURNAL_SUFFIX = ".journal"
 # SQLAlchemy dialects Optuna's RDBStorage is known to work with.
@@ -131,7 +131,7 @@ def _check_journal(path: Path, *, repair: bool, log: Callable[[str], Any] | None
 def _journal(path: Path, *, repair: bool = True, log: Callable[[str], Any] | None = None) -> JournalStorage:
     _check_journal(path, repair=repair, log=log)
     try:
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(JournalFile(path, log=log))
     except OSError as exc:
         raise StorageError(f"journal file {str(path)!r} cannot be opened: {exc.strerror}") from exc
     except (ValueError, KeyError, TypeError) as exc:  # replaying a file that is not an Optuna journal

@@ -124,3 +124,23 @@ def test_ece_rule_false_alarm_rate_and_coverage_within_their_monte_carlo_bounds(
     assert cov["lo"] <= 0.97 and cov["hi"] >= 0.93, cov
     assert r["power_shift_0.6"]["lo"] > 0.05  # and the rule does fire on a miscalibrated predictor
     assert r["false_miscalibrated_h5_read_as_h1"]["rate"] > r["false_miscalibrated_h5"]["rate"]
+
+
+def test_pooled_sensitivity_over_folds_matches_the_one_fold_reading_and_lists_each_folds_block() -> None:
+    from hpo_assets.calibration.bootstrap import pooled_auc_sensitivity
+    from hpo_assets.stats.bootstrap import Fold
+
+    y, p = _calibrated(300, 8)
+    one = pooled_auc_sensitivity([Fold(y, {"model": p[None, :]})], "model", 1, 200)
+    single = auc_block_sensitivity(y, p, 1, 200)
+    assert one["block"] == single["block"]
+    for a, b in zip(one["rows"], single["rows"], strict=True):
+        assert a["block"] == b["block"] and a["se"] == pytest.approx(b["se"], rel=1e-9)
+    y2, p2 = _calibrated(250, 9)
+    seeds = np.stack([p2, np.clip(p2 + 0.01, 0, 1)])  # two seeds of the model on fold 2
+    two = pooled_auc_sensitivity(
+        [Fold(y, {"model": p[None, :]}), Fold(y2, {"model": seeds})], "model", 1, 200
+    )
+    assert isinstance(two["block"], list) and len(two["block"]) == 2
+    assert [r["block"] for r in two["rows"]][1] == two["block"]
+    assert two["rows"][1]["se"] < single["rows"][1]["se"]  # two folds pooled: a smaller SE than one

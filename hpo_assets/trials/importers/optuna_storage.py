@@ -78,6 +78,35 @@ def is_sqlite_file(path: Path) -> bool:
     return path.is_file() and path.suffix in {".db", ".sqlite", ".sqlite3"}
 
 
+# How a writer may record the number of model inputs (study or trial user attribute).
+INPUT_COUNT_ATTRS = ("n_features", "num_features", "n_inputs", "input_dim", "feature_count")
+FEATURE_LIST_ATTRS = ("feature_set", "feature_columns", "features")
+
+
+def _feature_names(value: Any) -> list[str] | None:
+    if isinstance(value, str) and value.strip():
+        return [v for v in (p.strip() for p in value.split(",")) if v]
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def recorded_input_count(study_attrs: dict[str, Any], trial_attrs: dict[str, Any]) -> int | None:
+    """The number of model inputs the study or trial recorded (a count, else the length of a recorded
+    feature list), trial first; None when neither says. A tier name does not fix the count: "a<n> = n + 5
+    OHLCV" gives a200 205 inputs, and the a200 campaign reviewed in issue 18 had 211."""
+    for attrs in (trial_attrs, study_attrs):
+        for key in INPUT_COUNT_ATTRS:
+            v = attrs.get(key)
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                return v
+        for key in FEATURE_LIST_ATTRS:
+            names = _feature_names(attrs.get(key))
+            if names:
+                return len(names)
+    return None
+
+
 def _state_reason(state: str, ua: dict[str, Any]) -> str | None:
     if state == "FAIL":
         return str(ua.get("fail_reason") or ua.get("diverged_reason") or "failed (no reason recorded)")
@@ -144,6 +173,8 @@ def trial_row(study: RawStudy, trial: RawTrial, source_path: str) -> dict[str, A
     if trial.state == "COMPLETE" and (trial.value is None or not math.isfinite(trial.value)):
         row["state_reason"] = f"COMPLETE but the objective value is {trial.value!r}: objective left null"
     ours = sa.get("source") == "hpo_study"  # written by this project's hpo_study (the live-study contract)
+    # the inputs the study or trial recorded; only where neither says does fill_imported assume the tier's
+    row["n_features"] = recorded_input_count(sa, ua) or row["n_features"]
     fill_imported(
         row,
         tier=None if is_url(source_path) else tier_from_path(Path(source_path).parent),

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from hpo_assets.stats.bootstrap import Fold, describe, draw, mean_auc, percentile_interval
+from hpo_assets.stats.bootstrap import KIND, Fold, Kind, describe, draw, mean_auc, percentile_interval
 
 Z95 = 1.959963984540054
 Z80_POWER = 0.8416212335729143
@@ -83,9 +83,9 @@ def paired_difference(
 
 
 def paired_on_folds(
-    folds: list[Fold], a: str, b: str, horizon: int, n_resamples: int = 1000, seed: int = 0
+    folds: list[Fold], a: str, b: str, horizon: int, n_resamples: int = 1000, seed: int = 0, kind: Kind = KIND
 ) -> Paired:
-    rs = draw(folds, horizon, n_resamples, seed)
+    rs = draw(folds, horizon, n_resamples, seed, kind)
     va, ra = mean_auc(folds, a, rs)
     vb, rb = mean_auc(folds, b, rs)
     lo, hi, se, valid = percentile_interval(rb - ra)

@@ -109,3 +109,71 @@ def test_cli_lists_studies_with_dashboard_commands(
     assert out[1].strip() == f"optuna-dashboard {folder / 'hpo-2M-h1.journal'}"
     assert main(["studies", "--storage", "mongodb://x/y"]) == 2
     assert "unsupported scheme 'mongodb'" in capsys.readouterr().err
+
+
+# --- issue 22, case 5: reading never creates or migrates a storage -------------------------------------------------
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_read_only_commands_leave_an_unrelated_sqlite_file_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from hpo_assets.cli import main
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.close()
+    before = _files(tmp_path)
+    assert main(["extract", str(app), "--out", str(tmp_path / "out")]) == 2
+    assert "app.db" in capsys.readouterr().err
+    assert main(["studies", "--storage", f"sqlite:///{app}"]) == 2
+    err = capsys.readouterr().err
+    assert "app.db" in err and "not an Optuna storage" in err and len(err.strip().splitlines()) == 1
+    assert _files(tmp_path) == before  # no Optuna tables, no alembic_version, no lock file
+    with sqlite3.connect(app) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["users"]
+    conn.close()
+
+
+def test_a_missing_storage_is_an_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpo_assets.cli import main
+
+    for spec, named in [
+        (f"sqlite:///{tmp_path}/typo.db", "typo.db"),
+        (str(tmp_path / "nonexistent"), "nonexistent"),
+        (str(tmp_path / "gone.journal"), "gone.journal"),
+    ]:
+        assert main(["studies", "--storage", spec]) == 2, spec
+        err = capsys.readouterr().err
+        assert named in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even a lock file
+    assert list_studies(str(tmp_path / "nonexistent")) == []  # a planner's empty history, still not created
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_an_empty_postgresql_database_creates_no_tables(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlalchemy as sa
+
+    from hpo_assets.cli import main
+
+    assert main(["studies", "--storage", postgres_url]) == 2
+    assert "not an Optuna storage" in capsys.readouterr().err
+    assert main(["extract", postgres_url, "--out", str(tmp_path / "out")]) == 2
+    assert "not an Optuna storage" in capsys.readouterr().err
+    engine = sa.create_engine(postgres_url)
+    try:
+        assert sa.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    _tiny_study(postgres_url, "hpo-2M-h1")  # a writer creates the tables; then reading works
+    assert main(["studies", "--storage", postgres_url]) == 0
+    assert "hpo-2M-h1: 3 trials" in capsys.readouterr().out

@@ -29,6 +29,10 @@ class StorageError(ValueError):
     """A storage spec that cannot be used (bad URL, unreachable database, unreadable folder)."""
 
 
+class StorageMissing(StorageError):
+    """A reader's storage that does not exist (no folder, journal or SQLite file; no Optuna tables)."""
+
+
 def _check_url(spec: str) -> None:
     scheme = spec.split("://", 1)[0]
     dialect = scheme.split("+", 1)[0]
@@ -63,13 +67,13 @@ def open_storage(
         if not create and spec.startswith("sqlite:///"):
             db = Path(spec.removeprefix("sqlite:///"))
             if not db.is_file():
-                raise StorageError(f"{spec}: no SQLite file at {db}")
-        return _rdb(spec)
+                raise StorageMissing(f"{mask_password(spec)}: no SQLite file at {db}")
+        return _rdb(spec) if create else _rdb_reader(spec)
     given = Path(spec).expanduser()
     path = given if not create and given.is_file() else journal_path(spec, study_name)
     if not create:
         if not path.is_file():
-            raise StorageError(f"{spec}: no journal file there")
+            raise StorageMissing(f"{spec}: no journal file there")
         return _journal(path, repair=False)  # a reader changes nothing: Optuna skips a torn last line
     if path.parent.exists() and not path.parent.is_dir():
         raise StorageError(f"storage folder {str(path.parent)!r} is a file, not a folder")
@@ -82,24 +86,69 @@ def open_storage(
 
 def _rdb(spec: str) -> RDBStorage:
     """Optuna's RDBStorage; its tables are created under a lock all workers share (see storage_locks.py)."""
-    import sqlalchemy.exc as sa_exc
-
     try:
         with storage_locks.locked(spec, storage_locks.SCHEMA_KEY):
             return RDBStorage(expand_env(spec))
     except (
         Exception
     ) as exc:  # SQLAlchemy / driver errors: name the URL, what failed and the cause in one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError):
-            what = "creating or checking Optuna's tables failed"
-        elif isinstance(exc, sa_exc.OperationalError):
-            what = "the database cannot be reached or opened"
-        else:
-            what = type(exc).__name__
-        raise StorageError(
-            f"storage URL {mask_password(spec)!r} cannot be opened ({what}): {mask_password(reason)}"
-        ) from exc
+        raise _open_error(spec, exc) from exc
+
+
+def _open_error(spec: str, exc: Exception) -> StorageError:
+    import sqlalchemy.exc as sa_exc
+
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError):
+        what = "creating or checking Optuna's tables failed"
+    elif isinstance(exc, sa_exc.OperationalError):
+        what = "the database cannot be reached or opened"
+    else:
+        what = type(exc).__name__
+    return StorageError(
+        f"storage URL {mask_password(spec)!r} cannot be opened ({what}): {mask_password(reason)}"
+    )
+
+
+# Tables that Optuna's RDBStorage fills when it sets a database up: a reader needs all three, with rows.
+_OPTUNA_MARKERS = ("SELECT count(*) FROM studies", "SELECT count(*) FROM version_info",
+                   "SELECT count(*) FROM alembic_version")  # fmt: skip
+
+
+def _rdb_reader(spec: str) -> RDBStorage:
+    """An existing Optuna RDB opened without creating, stamping or migrating anything (and no lock file).
+
+    RDBStorage writes its version rows into any database it opens; so first check that they are there.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    url = expand_env(spec)
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            counts = []
+            for sql in _OPTUNA_MARKERS:
+                try:
+                    counts.append(conn.execute(sa.text(sql)).scalar())
+                except (sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
+                    if "no such table" not in str(exc) and "does not exist" not in str(exc):
+                        raise
+                    conn.rollback()
+                    counts.append(None)
+    except Exception as exc:
+        raise _open_error(spec, exc) from exc
+    finally:
+        engine.dispose()
+    if None in counts or not counts[1] or not counts[2]:
+        raise StorageMissing(
+            f"storage URL {mask_password(spec)!r} is not an Optuna storage (no Optuna tables in it); "
+            "nothing was written to it"
+        )
+    try:
+        return RDBStorage(url, skip_table_creation=True)
+    except Exception as exc:  # e.g. a schema written by another Optuna version (never migrated here)
+        raise _open_error(spec, exc) from exc
 
 
 def claim_lock(spec: str, study_name: str) -> Any:
@@ -152,18 +201,21 @@ def _replay_error(path: Path, exc: Exception) -> StorageError:
 def find_studies(spec: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(study name, spec that opens it) for every readable study, and one message per unreadable file.
 
-    A damaged journal does not hide the other files of the folder; nothing is created or changed.
+    A damaged journal does not hide the other files of the folder; nothing is created or changed, and a
+    storage that does not exist is a StorageError naming it.
     """
     if is_url(spec):
-        storage = open_storage(spec, "")
+        storage = open_storage(spec, "", create=False)
         return [(name, spec) for name in sorted(optuna.get_all_study_names(storage))], []
     folder = Path(spec).expanduser()
-    if folder.suffix == JOURNAL_SUFFIX:
-        files = [folder] if folder.exists() else []
+    if folder.suffix == JOURNAL_SUFFIX and folder.is_file():
+        files = [folder]
     elif folder.is_dir():
         files = sorted(folder.glob(f"*{JOURNAL_SUFFIX}"))
+    elif folder.exists():
+        raise StorageError(f"storage {spec!r} is neither a folder of journal files nor a .journal file")
     else:
-        return [], []
+        raise StorageMissing(f"storage {spec!r} does not exist (no folder or journal file there)")
     found: list[tuple[str, str]] = []
     problems: list[str] = []
     for file in files:
@@ -178,8 +230,12 @@ def find_studies(spec: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def list_studies(spec: str) -> list[str]:
-    """Names of every study in the storage (for a folder: in every `*.journal` file in it)."""
-    found, problems = find_studies(spec)
+    """Names of every study in the storage (for a folder: in every `*.journal` file in it); none for a
+    storage that does not exist yet (it is not created)."""
+    try:
+        found, problems = find_studies(spec)
+    except StorageMissing:
+        return []
     if problems:
         raise StorageError(problems[0])
     return sorted({name for name, _ in found})

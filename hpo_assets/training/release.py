@@ -180,15 +180,16 @@ def release_model(
     reproduced = _objective(own, recipe.objective)
     diff = None if reproduced is None or recipe.value is None else abs(reproduced - recipe.value)
 
-    # Per fold: each usable seed calibrated on its own fold's validation predictions; the fold's
-    # best-validation seed gives the fold's calibrated metrics (fold 0's is the saved model).
+    # Per fold: the calibration method is chosen on the fold's best-validation seed (fold 0's is the saved
+    # model) and refitted on every other seed's own validation predictions of that fold.
     predictions, best_of_fold = [], []
     for fr in fold_runs:
         best = _pick_saved(fr.runs, recipe.objective)
+        sel = calibrators.select(best.val_logits, fr.y_val, horizon=data.horizon)
         dates = [str(d) for d in fr.data.dates[fr.data.split.test]]
         for r in fr.usable:
-            sel = calibrators.select(r.val_logits, fr.y_val, horizon=data.horizon)
-            p = sel.calibrator.predict(r.test_logits)
+            cal = sel.calibrator if r is best else calibrators.fit(sel.method, r.val_logits, fr.y_val)
+            p = cal.predict(r.test_logits)
             predictions.append({"fold": fr.fold, "date": dates, "label": fr.y_test.astype(int), "seed": r.seed,
                                 "logit": r.test_logits, "p_calibrated": p})  # fmt: skip
             if r is best:

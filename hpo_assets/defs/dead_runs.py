@@ -5,7 +5,9 @@ slot stays claimed and every later study waits on it. The daemon's run monitorin
 instance config) frees the slots of runs already marked finished, but it never health-checks a run
 executed in-process (`dagster asset materialize`, `hpo-assets demo`). So every run worker leaves a lease
 in its run tags (host, pid and the pid's start time, which tells a reused pid apart): `local_runs.py`
-when it creates an in-process run, the `gpu` resource when a GPU step starts. Whatever waits for a slot
+when it creates an in-process run, the `gpu` resource when a GPU step starts. A GPU step running in its
+own process (multiprocess executor) also records its pid and dies with the run worker
+(training/parent_death.py); a run counts as dead only when none of its processes is left. Whatever waits for a slot
 (`local_runs.wait_for_pool`, `hpo_study`, the `free_dead_runs` sensor) checks the leases of the runs
 holding it.
 """
@@ -23,6 +25,7 @@ HOST = socket.gethostname()
 TAG_HOST = "hpo-assets/host"
 TAG_PID = "hpo-assets/pid"
 TAG_PID_START = "hpo-assets/pid-start"
+TAG_STEP_PID = "hpo-assets/step-pid-"  # + a step process's pid -> its start time (multiprocess executor)
 RECOVER_COMMAND = "hpo-assets recover"
 
 
@@ -76,7 +79,23 @@ def lease_run_worker(instance: dg.DagsterInstance, run_id: str) -> None:
     for pid in (os.getpid(), os.getppid()):
         if pid == started_by:
             take_lease(instance, run_id, pid)
+            if pid != os.getpid():  # a step process: it dies with its run worker, and the run lists it
+                from hpo_assets.training.parent_death import die_with_parent
+
+                die_with_parent(pid)
+                me = os.getpid()
+                instance.add_run_tags(run_id, {f"{TAG_STEP_PID}{me}": process_start(me) or ""})
             return
+
+
+def live_steps(run: dg.DagsterRun) -> list[int]:
+    """The run's recorded step processes on this host that still run (a run is dead only without them)."""
+    if run.tags.get(TAG_HOST) != HOST:
+        return []
+    pids = [
+        (k.removeprefix(TAG_STEP_PID), v or None) for k, v in run.tags.items() if k.startswith(TAG_STEP_PID)
+    ]
+    return sorted(int(pid) for pid, start in pids if pid.isdigit() and pid_alive(int(pid), start))
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,9 @@ def run_state(instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
     run = instance.get_run_by_id(run_id)
     if run is None:
         return "dead", "the run no longer exists"
+    steps = live_steps(run)
+    if steps:  # its worker may be gone, but a step process still trains (and holds its GPU lease)
+        return "alive", f"its step process(es) {', '.join(map(str, steps))} on {HOST} still run"
     if run.is_finished:
         return "dead", f"the run is {run.status.value} but never released the slot"
     host, pid, start = run.tags.get(TAG_HOST), run.tags.get(TAG_PID), run.tags.get(TAG_PID_START) or None

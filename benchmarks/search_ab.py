@@ -43,10 +43,10 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 from hpo_assets import settings
-from hpo_assets.model.budgets import budget_space
+from hpo_assets.search.build import study_space
 from hpo_assets.search.extremes import forced_extremes
 from hpo_assets.search.objective import _suggest
-from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace, arch_choices, load_training_choices
+from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace
 from hpo_assets.search.steering import SpaceSampler
 
 EXPORTS = [
@@ -230,7 +230,7 @@ def main() -> None:
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     gp, noise_sd, n_fit = fit_surrogate()
-    space = SearchSpace.build(arch_choices(budget_space(args.budget)), load_training_choices(args.budget))
+    space = study_space(args.budget)
     print(f"GP white-noise sd {noise_sd:.4f} AUC (the exports repeat configurations with identical values)")
     noise_sd = max(noise_sd, args.noise_sd)
     f = Surrogate(gp, noise_sd, space)

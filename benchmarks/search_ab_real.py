@@ -56,12 +56,10 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_ab import median_ci, ours_method, random_method, seed_method  # noqa: E402
 
-from hpo_assets import settings  # noqa: E402
-from hpo_assets.data.dataset import prepare_dataset  # noqa: E402
 from hpo_assets.data.market import default_market_path, load_market  # noqa: E402
-from hpo_assets.model.budgets import budget_space  # noqa: E402
-from hpo_assets.search.objective import TorchTrainer, plain  # noqa: E402
-from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace, arch_choices, load_training_choices  # noqa: E402
+from hpo_assets.search.build import prepared_for, study_space, torch_trainer  # noqa: E402
+from hpo_assets.search.objective import plain  # noqa: E402
+from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace  # noqa: E402
 from hpo_assets.search.study_settings import StudySettings, study_settings  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -75,9 +73,7 @@ class RealRuns:
     """Validation AUC of (configuration, training seed), trained once by the project's trainer, cached."""
 
     def __init__(self, data: Any, space: SearchSpace, cfg: StudySettings, tag: str) -> None:
-        model = settings.settings()["model"]
         self.data, self.space, self.cfg = data, space, cfg
-        self.patch_len, self.stride = int(model["patch_len"]), int(model["stride"])
         self.path = CACHE / f"search_ab_real_{tag}.jsonl"
         self.cache: dict[str, dict[str, Any]] = {}
         if self.path.exists():
@@ -92,8 +88,8 @@ class RealRuns:
 
     def train(self, params: dict[str, Any], seed: int) -> dict[str, Any]:
         """One real training run (no cache): val AUC or the reason there is none."""
-        trainer = TorchTrainer(self.data, self.cfg.max_epochs, self.cfg.patience, "val_auc", seed, "cpu",
-                               self.patch_len, self.stride, num_threads=self.cfg.cpu_threads or 1)  # fmt: skip
+        cfg = self.cfg.model_copy(update={"objective": "val_auc", "cpu_threads": self.cfg.cpu_threads or 1})
+        trainer = torch_trainer(self.data, cfg, "cpu", seed=seed)
         arch = self.space.arch_of(params)
         assert arch is not None, params
         rec: dict[str, Any] = {"params": plain(params), "seed": seed, "val_auc": None, "reason": None}
@@ -176,13 +172,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     wall0, load0 = time.perf_counter(), os.getloadavg()
     cfg = study_settings(args.profile)
-    model = settings.settings()["model"]
-    data = prepare_dataset(load_market(default_market_path()), args.horizon, start=cfg.start or None,
-                           end=cfg.end or None, **cfg.split_dates())  # fmt: skip
-    entries = budget_space(args.budget, n_features=data.n_features, context=data.context,
-                           patch_len=int(model["patch_len"]), stride=int(model["stride"]))  # fmt: skip
-    space = SearchSpace.build(arch_choices(entries), load_training_choices(args.budget),
-                              n_train=len(data.split.train), max_epochs=cfg.max_epochs)  # fmt: skip
+    data = prepared_for(load_market(default_market_path()), args.horizon, cfg)
+    space = study_space(args.budget, data, cfg)
     fingerprint = json.dumps([args.budget, args.horizon, cfg.model_dump(), len(data.split.train),
                               len(data.split.val), space.size], sort_keys=True, default=str)  # fmt: skip
     tag = f"{args.budget}_h{args.horizon}_{hashlib.sha1(fingerprint.encode()).hexdigest()[:10]}"

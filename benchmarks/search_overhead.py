@@ -15,9 +15,8 @@ from types import SimpleNamespace
 
 import optuna
 
-from hpo_assets.model.budgets import budget_space
+from hpo_assets.search.build import study_space
 from hpo_assets.search.runner import StudyOptions, run_study
-from hpo_assets.search.space import SearchSpace, arch_choices, load_training_choices
 
 
 def fake_train(arch, hp, on_epoch):
@@ -45,7 +44,7 @@ def fake_train(arch, hp, on_epoch):
 
 def main(n_trials: int, budget: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SearchSpace.build(arch_choices(budget_space(budget)), load_training_choices(budget))
+    space = study_space(budget)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         run = run_study(space, fake_train, study_name="bench", storage=tmp,

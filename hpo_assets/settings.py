@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,23 @@ def settings(profile: str | None = None) -> dict[str, Any]:
     if profile not in profiles:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
     return _merge(base, profiles[profile])
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The model's input shape (the `model:` section): inputs per day, window, patch length and stride."""
+
+    n_features: int
+    context: int
+    patch_len: int
+    stride: int
+
+
+@cache
+def model_shape() -> ModelShape:
+    """The `model:` section, read once."""
+    model = settings()["model"]
+    return ModelShape(*(int(model[k]) for k in ("n_features", "context", "patch_len", "stride")))
 
 
 def project_path(value: str | os.PathLike[str]) -> Path:

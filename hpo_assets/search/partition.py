@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpo_assets.model.budgets import named_budgets
-from hpo_assets.search.runner import StudyConfigError
+from hpo_assets.search.study_settings import StudyConfigError
 from hpo_assets.settings import settings
+
+UID_ATTR = "study_uid"  # a study's identity beyond its name, set once when it is created (trials/identity.py)
 
 
 def study_budgets() -> list[str]:

@@ -20,65 +20,30 @@ from hpo_assets.objectives import OBJECTIVES, Direction
 from hpo_assets.search.extremes import forced_extremes
 from hpo_assets.search.liveness import STALE_AFTER_S, is_abandoned, worker_identity
 from hpo_assets.search.objective import EpochHook, Log, Trainer, TrialContext, plain, run_trial
+from hpo_assets.search.partition import UID_ATTR
 from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import SpaceSampler, tested_configs
 from hpo_assets.search.storage import claim_lock, open_storage
+from hpo_assets.search.study_settings import StudyConfigError, StudySettings
 from hpo_assets.search.transfer import RegionSampler, WarmStart
-from hpo_assets.settings import settings
-from hpo_assets.trials.identity import UID_ATTR
 
-_STUDY = settings()["study"]  # the one source of study defaults
-PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
 logger = logging.getLogger(__name__)  # a Dagster instance shows it in the run log (python_logs)
 KILLED_REASON = "left RUNNING by a killed run"
 
 
-class StudyConfigError(ValueError):
-    """A study setting that cannot be used; the message names the field."""
+class StudyOptions(StudySettings):
+    """How a study searches: the study settings, plus the runner's own knobs; validated on construction
+    (study_settings.check) before anything is stored. Only the search fields matter here."""
 
-
-@dataclass(frozen=True)
-class StudyOptions:
-    """How a study searches; validated before anything is stored."""
-
-    n_trials: int = int(_STUDY["n_trials"])
-    objective: str = str(_STUDY["objective"])
-    seed: int = int(_STUDY["seed"])
-    n_forced: int = int(_STUDY["n_forced"])
-    pruner: str = str(_STUDY["pruner"])
-    pruner_startup_trials: int = int(_STUDY["pruner_startup_trials"])
-    pruner_warmup_epochs: int = int(_STUDY["pruner_warmup_epochs"])
-    tpe_startup_trials: int = int(_STUDY["tpe_startup_trials"])
-    replicates: int = int(
-        _STUDY["replicates"]
-    )  # re-train the incumbent with a new seed, spread over the study
-    epochs_config: int | None = None
+    epochs_config: int | None = None  # epochs a trial is configured for, recorded on the trial
     stale_after_s: float = STALE_AFTER_S  # a RUNNING trial without heartbeat this long is abandoned
     transfer_forced: int = 2  # forced extremes of a warm-started study (its transferred trials come first)
     transfer_region_trials: int = 5  # a warm-started study's first sampled trials drawn near the sources
 
-    def __post_init__(self) -> None:
-        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
-            raise StudyConfigError(f"n_trials must be a whole number >= 1, got {self.n_trials!r}")
-        if self.objective not in OBJECTIVES:
-            raise StudyConfigError(
-                f"objective {self.objective!r} is unknown; choose one of {sorted(OBJECTIVES)}"
-            )
-        if self.pruner not in PRUNERS:
-            raise StudyConfigError(f"pruner {self.pruner!r} is unknown; choose one of {list(PRUNERS)}")
-        for name in (
-            "seed",
-            "n_forced",
-            "pruner_startup_trials",
-            "pruner_warmup_epochs",
-            "tpe_startup_trials",
-            "replicates",
-            "transfer_forced",
-            "transfer_region_trials",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise StudyConfigError(f"{name} must be a whole number >= 0, got {value!r}")
+    @classmethod
+    def of(cls, settings: StudySettings) -> StudyOptions:
+        """The options of validated study settings (a trial trains at most `max_epochs`)."""
+        return cls(**settings.model_dump(), epochs_config=settings.max_epochs)
 
     @property
     def direction(self) -> Direction:

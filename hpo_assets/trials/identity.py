@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-UID_ATTR = "study_uid"
+from hpo_assets.search.partition import UID_ATTR as UID_ATTR  # set by the runner, read by the importers
 
 
 def fingerprint(rows: list[dict[str, Any]]) -> tuple:

@@ -6,31 +6,29 @@ import base64
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from hpo_assets import outputs
-from hpo_assets import settings as project_settings
+from hpo_assets.defs.config import config_from
 from hpo_assets.defs.dead_runs import free_dead_runs
 from hpo_assets.defs.instance import GPU_POOL
 from hpo_assets.defs.metadata import table
 from hpo_assets.defs.partitions import budget_horizon_partitions
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.locations import mask_password
+from hpo_assets.search.build import build_study, study_data
 from hpo_assets.search.history import history_png, top_trials
 from hpo_assets.search.liveness import is_abandoned
-from hpo_assets.search.objective import TorchTrainer
-from hpo_assets.search.partition import parse_partition, study_attrs, transfer_study_names
-from hpo_assets.search.runner import StudyConfigError, StudyRun, run_study, study_counts
-from hpo_assets.search.space import SearchSpace, arch_choices, load_training_choices, restrict_archs
+from hpo_assets.search.runner import StudyRun, study_counts
+from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import repeated_trials
 from hpo_assets.search.storage import dashboard_command, open_storage
-from hpo_assets.search.study_settings import DEFAULTS, StudySettings, study_settings
-from hpo_assets.search.transfer import load_sources, plan_warm_start
+from hpo_assets.search.study_settings import StudyConfigError, StudySettings, study_settings
+from hpo_assets.settings import model_shape
 
-_MODEL = project_settings.settings()["model"]
 # On Kubernetes (k8s_job_executor) a training step's pod asks for one GPU, lands on a GPU node (the label
 # NVIDIA's GPU feature discovery sets) and tolerates the taint GPU node pools usually carry.
 GPU_OP_TAGS = {
@@ -44,48 +42,28 @@ GPU_OP_TAGS = {
 }
 
 
-def _field(name: str) -> Any:
-    """A Launchpad field fed by the library's StudySettings: same default, same description."""
-    info = StudySettings.model_fields[name]
-    return Field(default=getattr(DEFAULTS, name), description=info.description)
-
-
-class HpoStudyConfig(dg.Config):
-    """Study settings (hpo_assets.search.study_settings); defaults come from the `study:` section of defaults.yaml."""
-
-    profile: str = Field(
-        default="",
-        description='Configuration profile laid over defaults.yaml ("demo", "full"; "" = defaults). '
-        "A profile sets the fields left at their defaults.",
+if TYPE_CHECKING:
+    HpoStudyConfig = dg.Config
+else:  # derived from StudySettings: every study setting, plus the profile laid over defaults.yaml
+    HpoStudyConfig = config_from(
+        StudySettings,
+        "HpoStudyConfig",
+        __name__,
+        profile=(
+            str,
+            Field(
+                default="",
+                description='Configuration profile laid over defaults.yaml ("demo", "full"; "" = defaults). '
+                "A profile sets the fields left at their defaults.",
+            ),
+        ),
     )
-    n_trials: int = _field("n_trials")
-    max_epochs: int = _field("max_epochs")
-    patience: int = _field("patience")
-    objective: str = _field("objective")
-    seed: int = _field("seed")
-    n_forced: int = _field("n_forced")
-    pruner: str = _field("pruner")
-    pruner_startup_trials: int = _field("pruner_startup_trials")
-    pruner_warmup_epochs: int = _field("pruner_warmup_epochs")
-    tpe_startup_trials: int = _field("tpe_startup_trials")
-    replicates: int = _field("replicates")
-    storage: str = _field("storage")
-    device: str = _field("device")
-    cpu_threads: int = _field("cpu_threads")
-    cpu_bf16: bool = _field("cpu_bf16")
-    parametrization: str = _field("parametrization")
-    start: str = _field("start")
-    end: str = _field("end")
-    val_start: str = _field("val_start")
-    test_start: str = _field("test_start")
-    space_file: str = _field("space_file")
-    architectures: list[str] = _field("architectures")
-    transfer_from: list[str] = _field("transfer_from")
 
 
 def resolve_config(config: HpoStudyConfig) -> StudySettings:
     """The validated study settings: the profile's values for every field left at its default."""
-    return study_settings(config.profile, **config.model_dump(exclude={"profile"}))
+    values = config.model_dump()
+    return study_settings(values.pop("profile"), **values)
 
 
 def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -> dict[str, Any]:
@@ -161,115 +139,46 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
 def hpo_study(
     context: dg.AssetExecutionContext, config: HpoStudyConfig, paths: HpoPaths, gpu: GpuLeases
 ) -> dg.MaterializeResult:
-    import torch
-
-    from hpo_assets.data.dataset import load_prepared
-    from hpo_assets.model.budgets import budget_space
-    from hpo_assets.model.parametrization import check_parametrization
-    from hpo_assets.training.device import bf16_supported, pick_device
-
     # A run killed earlier (kill -9) still counts against the gpu pool: fail it and free its place here,
     # since an in-process run is never health-checked by Dagster (see dead_runs.py).
-    for holder in free_dead_runs(context.instance, [GPU_POOL], except_run=context.run.run_id):
-        context.log.warning(f"freed: {holder.describe()}")
+    for freed in free_dead_runs(context.instance, [GPU_POOL], except_run=context.run.run_id):
+        context.log.warning(f"freed: {freed.describe()}")
+    holder = {"run_id": context.run.run_id, "partition": str(context.partition_key)}
     try:
-        part = parse_partition(context.partition_key)
         cfg = resolve_config(config)
-        check_parametrization(cfg.parametrization)
-        source_names = transfer_study_names(cfg.transfer_from, part)
-        options = cfg.options()
-        spec = cfg.storage or paths.storage_spec()
-        open_storage(spec, part.study_name, log=context.log.warning)  # a bad URL or folder fails here
-        data = load_prepared(
-            paths.outputs(*outputs.FEATURES_FILE),
-            part.horizon_days,
-            start=cfg.start or None,
-            end=cfg.end or None,
-            **cfg.split_dates(),
+        runner = build_study(
+            cfg,
+            context.partition_key,
+            lambda part: study_data(paths.outputs(*outputs.FEATURES_FILE), part, cfg),
+            storage=cfg.storage or paths.storage_spec(),
+            # leased after every check, before anything touches CUDA (CUDA_VISIBLE_DEVICES still applies)
+            device_for=lambda requested: gpu.device_for(requested, holder=holder, log=context.log.info),
+            log=context.log.warning,
         )
-        entries = budget_space(
-            part.budget,
-            n_features=data.n_features,
-            context=data.context,
-            patch_len=int(_MODEL["patch_len"]),
-            stride=int(_MODEL["stride"]),
-        )
-        archs = restrict_archs(arch_choices(entries), cfg.architectures, part.budget)
-        space = SearchSpace.build(
-            archs,
-            load_training_choices(part.budget, cfg.space_file or None),
-            n_train=len(data.split.train),
-            max_epochs=cfg.max_epochs,
-        )
-        warm = None
-        if source_names:  # warm start (search/transfer.py): the sources' best configurations go first
-            sources = load_sources(spec, source_names, cfg.parametrization, options.direction)
-            warm = plan_warm_start(sources, space, max_configs=min(options.n_trials, len(sources) + 4))
-        # Leased before anything touches CUDA, so CUDA_VISIBLE_DEVICES still applies in this process.
-        leased = gpu.device_for(
-            cfg.device,
-            holder={"run_id": context.run.run_id, "partition": str(context.partition_key)},
-            log=context.log.info,
-        )
-        device = str(pick_device(leased or None))
-        if cfg.cpu_bf16 and device == "cpu" and not bf16_supported(torch.device(device)):
-            raise StudyConfigError(
-                "cpu_bf16: this CPU has no bf16 matmuls (AMX or AVX512-BF16); set it to false"
-            )
     except (ValueError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"hpo_study: {mask_password(exc)}", allow_retries=False) from None
 
+    part, data, space, spec = runner.part, runner.data, runner.space, runner.storage
     context.log.info(
         f"{part.study_name}: {space.size:,} configurations ({len(space.archs)} architectures), "
-        f"{len(data.split.train)} train / {len(data.split.val)} val samples, device {device}, "
+        f"{len(data.split.train)} train / {len(data.split.val)} val samples, device {runner.device}, "
         f"storage {mask_password(spec)}"
     )
-    trainer = TorchTrainer(
-        data,
-        cfg.max_epochs,
-        cfg.patience,
-        cfg.objective,
-        cfg.seed,
-        device,
-        int(_MODEL["patch_len"]),
-        int(_MODEL["stride"]),
-        cfg.cpu_threads or None,
-        cfg.cpu_bf16,
-        parametrization=cfg.parametrization,
-    )
-    estimate = _estimate(part, cfg, data, space, device, spec)
+    estimate = _estimate(part, cfg, data, space, runner.device, spec)
     context.log.info(
         f"{part.study_name}: predicted {estimate['predicted_hours']:.4g} compute-hours for "
         f"{estimate['trials_to_run']} trials ({estimate['prediction_basis']})"
     )
     started = time.monotonic()
     try:
-        run = run_study(
-            space,
-            trainer,
-            study_name=part.study_name,
-            storage=spec,
-            options=options,
-            study_attrs={
-                **study_attrs(part, data, int(_MODEL["patch_len"]), int(_MODEL["stride"])),
-                "parametrization": cfg.parametrization,
-                # the protocol a retrain needs to reproduce a trial (calibrated_model, cross_budget_validation)
-                "seed": cfg.seed,
-                "max_epochs": cfg.max_epochs,
-                "patience": cfg.patience,
-                "cpu_threads": cfg.cpu_threads,
-            },  # fmt: skip
-            device=device,
-            log=_study_log(context),
-            warm_start=warm,
-        )
+        run = runner.run(log=_study_log(context))
     except StudyConfigError as exc:  # e.g. another objective than the stored study's
         raise dg.Failure(description=f"hpo_study: {mask_password(exc)}", allow_retries=False) from None
 
     import optuna
 
     study = optuna.load_study(study_name=part.study_name, storage=open_storage(spec, part.study_name))
-    png = history_png(study, options.objective)
+    png = history_png(study, cfg.objective)
     png_path = outputs.write_bytes(paths.outputs(*outputs.STUDIES_DIR, f"{part.study_name}_history.png"), png)
     summary_path = paths.outputs(*outputs.STUDIES_DIR, f"{part.study_name}.json")
     summary = {
@@ -303,7 +212,7 @@ def _estimate(
     from hpo_assets.search.plan import Target, plan_backfill
     from hpo_assets.training.probe import probe_epoch
 
-    patch_len, stride = int(_MODEL["patch_len"]), int(_MODEL["stride"])
+    patch_len, stride = model_shape().patch_len, model_shape().stride
     plan = plan_backfill(
         [Target(part.budget, part.horizon)],
         {"n_trials": cfg.n_trials, "max_epochs": cfg.max_epochs},

@@ -19,7 +19,7 @@ detection rate of a planted lr effect at this project's sizes.
 
 The interval is the 2.5-97.5 percentile over bootstrap resamples of trials: it describes how stable the
 number is, not whether it is noise (resampled rows repeat, which inflates a noise parameter's importance,
-so the point can fall below its own interval; the section counts how often).
+so the point can fall outside its own interval; the section counts how often).
 fANOVA grows faster than linearly in trials, so it sees a random subsample of large studies (said in the
 table); PED-ANOVA sees every trial. Both are Optuna's evaluators' numbers computed on arrays (fanova.py,
 ped_anova.py; tests pin them to Optuna's to 1e-9), which is what makes hundreds of resamples affordable.
@@ -320,17 +320,21 @@ def importance(
         "Interval: 2.5-97.5 percentiles over bootstrap resamples of trials (stability of the number; it is not "
         "the test). noise_floor: 95th percentile of the parameter's importance on shuffled objectives.",
         f"p_value: share of shuffled objectives giving the parameter at least its importance; p_adjusted: {TEST}, "
-        f"family-wise over the study's parameters; distinguishable from noise = p_adjusted < {s.alpha}.",
+        f"family-wise over the study's parameters; distinguishable from noise = p_adjusted < {s.alpha}. "
+        f"Both are Monte Carlo estimates over {s.fanova_shuffles} (fANOVA) / {s.ped_shuffles} (PED-ANOVA) "
+        "shuffles, so an adjusted p within a few 1/(shuffles + 1) of alpha is borderline.",
+        f"PED-ANOVA compares the top {TARGET_QUANTILE:.0%} of trials (5 of 50) with all: its test has much less "
+        "power than fANOVA's at these sizes, so its 'not distinguishable' is weak evidence (measured by "
+        "hpo_assets/stats/sim_importance.py).",
     ]
     if s.reduced():
-        notes_first = [first_look]
-        section.notes = notes_first + section.notes
+        section.notes.insert(0, first_look)
     outside = table.filter(pl.col("point_in_interval").not_())
     if table["point_in_interval"].is_not_null().any():
         section.notes.append(
             f"The point lies outside its own bootstrap interval in {outside.height} of "
-            f"{table['point_in_interval'].is_not_null().sum()} rows (resampled rows repeat, which inflates "
-            "importance where there is little, so the interval sits above a small point)."
+            f"{table['point_in_interval'].is_not_null().sum()} rows (where it does, resampling biases that "
+            "importance and the interval describes the resampled number, not the point)."
         )
     section.data = {
         "budget": budget,

@@ -132,3 +132,9 @@ def test_gpu_assets_run_in_the_gpu_pool_and_baselines_do_not() -> None:
         assert json.loads(asset.op.tags["dagster-k8s/config"]) == GPU_OP_TAGS["dagster-k8s/config"]
     assert baselines.op.pool is None
     assert {baselines.group_names_by_key[k] for k in baselines.keys} == {"models"}
+
+
+def test_a_bad_fold_count_is_one_message_naming_the_field(isolated_dirs: Path) -> None:
+    result = _run(baselines, "h1", {"test_folds": -1})
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "test_folds must be a whole number >= 1, got -1" in failure.event_specific_data.error.message

@@ -184,7 +184,10 @@ def release_model(
     # model) and refitted on every other seed's own validation predictions of that fold.
     predictions, best_of_fold = [], []
     for fr in fold_runs:
-        best = _pick_saved(fr.runs, recipe.objective)
+        try:
+            best = _pick_saved(fr.runs, recipe.objective)
+        except RetrainError as exc:
+            raise RetrainError(f"test fold {fr.fold}: {exc}") from None
         sel = calibrators.select(best.val_logits, fr.y_val, horizon=data.horizon)
         dates = [str(d) for d in fr.data.dates[fr.data.split.test]]
         for r in fr.usable:

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo_assets.data.dataset import DATA_IDENTITY
 from hpo_assets.locations import mask_password
 from hpo_assets.objectives import OBJECTIVES, Direction
 from hpo_assets.search.extremes import forced_extremes
@@ -142,8 +143,10 @@ def _recover_killed(study: optuna.Study, space: SearchSpace, stale_after_s: floa
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", KILLED_REASON)
         study._storage.set_trial_user_attr(t._trial_id, "killed_run", True)
         study.tell(t.number, state=TrialState.FAIL)
-        key = space.key(t.params)
-        if key is not None and space.contains(t.params):
+        # an enqueued trial killed before it suggested every value still has its whole configuration
+        params = {**(t.system_attrs.get("fixed_params") or {}), **t.params}
+        key = space.key(params)
+        if key is not None and space.contains(params):
             kept = (
                 "forced_extreme",
                 "extreme_type",
@@ -153,7 +156,7 @@ def _recover_killed(study: optuna.Study, space: SearchSpace, stale_after_s: floa
                 "train_seed",
             )
             keep = {k: t.user_attrs[k] for k in kept if k in t.user_attrs}
-            study.enqueue_trial(dict(t.params), user_attrs={**keep, "retry_of": t.number})
+            study.enqueue_trial(params, user_attrs={**keep, "retry_of": t.number})
         log(f"trial #{t.number}: {KILLED_REASON}; marked FAIL" + (", configuration re-queued" if key else ""))
     return len(killed)
 
@@ -264,16 +267,6 @@ def _maybe_enqueue_replicate(study: optuna.Study, options: StudyOptions, counted
     log(f"enqueued replicate {done + 1}/{options.replicates}: incumbent #{of} with seed {seed}")
 
 
-# What makes two trials' objectives comparable: the data, the label, the split and the model's inputs.
-# A study whose trials were measured on other values is never continued (their attrs would be overwritten
-# and the trial table's provenance columns would describe data the old trials never saw).
-DATA_IDENTITY = (
-    "horizon_days", "label_mode", "label_threshold", "n_features", "feature_set", "context", "patch_len",
-    "stride", "data_start", "data_end", "split_kind", "val_start", "test_start", "n_train", "n_val",
-    "val_positives",
-)  # fmt: skip
-
-
 def _check_same_data(study: optuna.Study, attrs: Mapping[str, Any], study_name: str) -> None:
     stored = study.user_attrs
     changed = [
@@ -331,10 +324,11 @@ def run_study(
     study.set_user_attr("n_trials_target", options.n_trials)
     study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
 
-    _recover_killed(study, space, options.stale_after_s, log)
-    if warm_start is not None:
-        _enqueue_transferred(study, warm_start, log)
-    _enqueue_extremes(study, space, options, log, warm=warm_start is not None)
+    with claim_lock(storage, study_name):  # one worker at a time: each killed trial and extreme enqueued once
+        _recover_killed(study, space, options.stale_after_s, log)
+        if warm_start is not None:
+            _enqueue_transferred(study, warm_start, log)
+        _enqueue_extremes(study, space, options, log, warm=warm_start is not None)
 
     ctx = TrialContext(space, train, options.objective, options.epochs_config, device, log, epoch_hook)
     counted = sum(counts_toward_target(t) for t in study.get_trials(deepcopy=False))
@@ -349,6 +343,12 @@ def run_study(
         # N workers then stop at exactly the target instead of overshooting it (see storage_locks.py).
         with claim_lock(storage, study_name):
             trials = study.get_trials(deepcopy=False)
+            if any(t.state == TrialState.RUNNING and is_abandoned(t, stale_after_s=options.stale_after_s)
+                   for t in trials):  # fmt: skip
+                _recover_killed(
+                    study, space, options.stale_after_s, log
+                )  # a worker died: retry its trial now
+                trials = study.get_trials(deepcopy=False)
             counted = sum(counts_toward_target(t) for t in trials)  # other workers may have finished trials
             running = sum(
                 t.state == TrialState.RUNNING and not is_abandoned(t, stale_after_s=options.stale_after_s)

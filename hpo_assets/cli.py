@@ -135,19 +135,21 @@ def _cmd_space(args: argparse.Namespace) -> int:
         ]
         for r in rows
     ]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     print(
         f"budget {budget_label(args.budget)}: {len(rows)} architectures "
         f"(n_features={shape['n_features']}, context={shape['context']}, "
         f"patch_len={shape['patch_len']}, stride={shape['stride']})"
     )
-    for line in [cols, *cells]:
-        print(
-            "  ".join(
-                v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
+    _print_table(cols, cells)
     return 0
+
+
+def _print_table(cols: list[str], cells: list[list[str]], indent: str = "") -> None:
+    """Columns padded to their widest cell: the first left-aligned, the rest right-aligned."""
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    for line in [cols, *cells]:
+        padded = (v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True)))
+        print(indent + "  ".join(padded))
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -286,92 +288,30 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def parse_targets(text: str) -> list:
-    """`2M|h1,20M|h3`, `all`, or one dimension with a star (`2M|*`, `*|h1`) -> plan targets, checked."""
-    from hpo_assets.search.partition import study_budgets, study_horizons
-    from hpo_assets.search.plan import Target
-
-    BUDGETS, HORIZONS = study_budgets(), study_horizons()
-
-    keys: list[str] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if part == "all":
-            part = "*|*"
-        budget, sep, horizon = part.partition("|")
-        if not sep:
-            raise UserError(f"partition {part!r} must read budget|horizon, e.g. '2M|h1' (or 'all')")
-        for value, valid, what in ((budget, BUDGETS, "budget"), (horizon, HORIZONS, "horizon")):
-            if value != "*" and value not in valid:
-                raise UserError(f"partition {part!r}: {what} {value!r} is not one of {valid}")
-        keys += [f"{b}|{h}" for b in BUDGETS if budget in ("*", b) for h in HORIZONS if horizon in ("*", h)]
-    if not keys:
-        raise UserError("no partitions given, e.g. '2M|h1,2M|h3' or 'all'")
-    return [Target(*k.split("|")) for k in dict.fromkeys(keys)]
-
-
 def _cmd_plan(args: argparse.Namespace) -> int:
     """Predicted compute-hours of a backfill, before launching it."""
-    import optuna
-
-    from hpo_assets.locations import mask_password as redact
-    from hpo_assets.outputs import FEATURES_FILE
-    from hpo_assets.search.cost import read_history
-    from hpo_assets.search.plan import plan_backfill, prepared_for, study_values
-    from hpo_assets.settings import outputs_dir, storage_spec
+    from hpo_assets.locations import mask_password
+    from hpo_assets.planning.plan import plan_partitions
+    from hpo_assets.settings import storage_spec
     from hpo_assets.training.leases import visible_devices
 
-    targets = parse_targets(args.partitions)
-    study = study_values(args.profile)  # an unknown profile fails here, naming the choices
     device = args.device or ("cuda" if visible_devices() else "cpu")
-    spec = storage_spec(args.storage or "")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    history = read_history(spec)
-    features = outputs_dir().joinpath(*FEATURES_FILE)
-    if features.is_file():
-        from hpo_assets.data.dataset import load_features
-
-        frame = load_features(features)
-    else:
-        from hpo_assets.data.features import build_features
-        from hpo_assets.data.market import default_market_path, load_market
-
-        frame = build_features(load_market(default_market_path()))
-
-    def probe(data, arch):
-        from hpo_assets.training.probe import probe_epoch
-
-        print(
-            f"probing: two epochs of {arch.label} on {device} (no trials to calibrate by) ...",
-            file=sys.stderr,
-        )
-        threads = int(study.get("cpu_threads") or 0) or None
-        return probe_epoch(data, arch, device, num_threads=threads)
-
-    plan = plan_backfill(
-        targets,
-        study,
-        history,
+    made = plan_partitions(
+        args.partitions,
+        args.profile,
+        storage_spec(args.storage or ""),
         device,
-        lambda t: prepared_for(frame, t.days, study),
-        None if args.no_probe else probe,
+        probe=not args.no_probe,
+        say=lambda line: print(line, file=sys.stderr),
+    )
+    plan, cfg = made.plan, made.settings
+    print(
+        f"plan: {len(made.targets)} partition(s), profile {args.profile or '(defaults)'} "
+        f"({cfg.n_trials} trials x <= {cfg.max_epochs} epochs), device {device}, "
+        f"storage {mask_password(made.storage)}"
     )
     rows = plan.rows()
-    cols = list(rows[0])
-    cells = [[str(r[c]) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print(
-        f"plan: {len(targets)} partition(s), profile {args.profile or '(defaults)'} "
-        f"({study['n_trials']} trials x <= {study['max_epochs']} epochs), device {device}, storage {redact(spec)}"
-    )
-    for line in [cols, *cells]:
-        print(
-            "  "
-            + "  ".join(
-                v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=False))
-            )
-        )
+    _print_table(list(rows[0]), [[str(v) for v in r.values()] for r in rows], indent="  ")
     cal = plan.calibration
     print(
         f"total: {plan.hours:.4g} compute-hours ({plan.hours * 3600:,.0f} s of {device} time, partitions run one per GPU)"
@@ -548,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `hpo-assets space 2B | head`: the reader left (before OSError, its base)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UserError, FileNotFoundError, ValueError) as exc:
         print(f"hpo-assets {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -555,9 +498,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {exc.filename!r}" if exc.filename else ""
         print(f"hpo-assets {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `hpo-assets space 2B | head`: the reader left, nothing is wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -78,3 +78,17 @@ def test_notes_of_a_results_tree_are_grouped_and_counted(tmp_path: Path) -> None
 
     report = format_report(extract([str(root)]))
     assert report.count("no studies found") == 1
+
+
+def test_a_reader_that_leaves_early_is_no_error() -> None:
+    """`hpo-assets space 2B | head -0`: the pipe closes before the table is written; exit 0, nothing on stderr."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "hpo_assets.cli", "space", "2B"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command prints anything
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0 and err == "", err

@@ -18,7 +18,7 @@ from hpo_assets.defs.assets.studies import hpo_study
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.model.params import Arch
 from hpo_assets.model.patchtst import PatchTSTClassifier
-from hpo_assets.search import cost
+from hpo_assets.planning import cost
 
 SHAPE = cost.Shape(n_features=25, context=80, patch_len=16, stride=8, n_train=400, n_val=170)
 # The stated factor: predicted / measured hours of a study run, on a CPU shared with other processes.
@@ -115,7 +115,7 @@ def test_study_asset_and_jobs_say_what_a_partition_costs_per_profile() -> None:
     from hpo_assets.definitions import defs
 
     desc = defs.resolve_asset_graph().get(dg.AssetKey("hpo_study")).description
-    assert "**demo**" in desc and "**full**" in desc and "hpo-assets plan" in desc
+    assert "hpo-assets plan" in desc and "predicted and measured hours" in desc
     for job, profile in (("study_demo_job", "demo"), ("study_job", "full")):
         definition = defs.resolve_job_def(job)
         assert f"--profile {profile}" in definition.description

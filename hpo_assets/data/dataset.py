@@ -21,6 +21,27 @@ from hpo_assets.outputs import parquet_metadata, read_parquet
 from hpo_assets.settings import settings
 
 SPLIT_KINDS = ("contiguous", "chunks")
+# What makes two trials' objectives comparable: the data, the label, the split and the model's inputs, as a
+# study records them (search/partition.study_attrs). A study whose trials were measured on other values is
+# never continued (search/runner.py); a model card records them (training/release.py).
+DATA_IDENTITY = (
+    "horizon_days",
+    "label_mode",
+    "label_threshold",
+    "n_features",
+    "feature_set",
+    "context",
+    "patch_len",
+    "stride",
+    "data_start",
+    "data_end",
+    "split_kind",
+    "val_start",
+    "test_start",
+    "n_train",
+    "n_val",
+    "val_positives",
+)
 _CONTIGUOUS_KEYS = ("val_start", "test_start", "min_class_count", "embargo")
 _CHUNK_KEYS = ("n_chunks", "val_fraction", "test_fraction", "seed", "min_class_count", "embargo")
 

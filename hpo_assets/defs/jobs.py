@@ -7,7 +7,7 @@ import dagster as dg
 market_job = dg.define_asset_job(
     "market_job",
     selection=dg.AssetSelection.groups("market"),
-    description="Load and validate the market data, then build the 25 features and the per-horizon labels.",
+    description="Load and validate the market data, then build the features and the per-horizon labels.",
 )
 
 
@@ -25,14 +25,14 @@ def _study_job(name: str, profile: str, description: str) -> dg.UnresolvedAssetJ
 study_job = _study_job(
     "study_job",
     "full",
-    "Full campaign profile: 50 trials x up to 50 epochs per budget x horizon partition, on all the data "
-    "(GPU-hours per partition at 200M/2B; `hpo-assets plan PARTITIONS --profile full` predicts them first).",
+    "The study of each budget x horizon partition under the `full` profile of defaults.yaml (the whole "
+    "campaign); `hpo-assets plan PARTITIONS --profile full` predicts its compute first.",
 )
 study_demo_job = _study_job(
     "study_demo_job",
     "demo",
-    "Demo profile: 12 trials x up to 3 epochs on a 3.5-year window, one CPU thread per trial (minutes per 2M "
-    "partition on a CPU; `hpo-assets plan PARTITIONS --profile demo` predicts them first).",
+    "The study of each budget x horizon partition under the `demo` profile of defaults.yaml (a short run "
+    "on a CPU); `hpo-assets plan PARTITIONS --profile demo` predicts its compute first.",
 )
 
 analysis_job = dg.define_asset_job(
@@ -51,7 +51,7 @@ importance_job = dg.define_asset_job(
 baselines_job = dg.define_asset_job(
     "baselines_job",
     selection=dg.AssetSelection.assets("baselines"),
-    description="Fit and score the four reference predictors of one horizon on the studies' split (CPU).",
+    description="Fit and score the reference predictors of one horizon on the studies' split (CPU).",
 )
 
 calibrated_model_job = dg.define_asset_job(

@@ -19,6 +19,7 @@ from hpo_assets.defs.metadata import table
 from hpo_assets.defs.partitions import budget_horizon_partitions
 from hpo_assets.defs.resources import GpuLeases, HpoPaths
 from hpo_assets.locations import mask_password
+from hpo_assets.planning.plan import StudyEstimate, estimate_study
 from hpo_assets.search.build import build_study, study_data
 from hpo_assets.search.history import history_png, top_trials
 from hpo_assets.search.liveness import is_abandoned
@@ -27,7 +28,6 @@ from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.steering import repeated_trials
 from hpo_assets.search.storage import dashboard_command, open_storage
 from hpo_assets.search.study_settings import StudyConfigError, StudySettings, study_settings
-from hpo_assets.settings import model_shape
 
 # On Kubernetes (k8s_job_executor) a training step's pod asks for one GPU, lands on a GPU node (the label
 # NVIDIA's GPU feature discovery sets) and tolerates the taint GPU node pools usually carry.
@@ -113,11 +113,8 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
     kinds={"optuna", "pytorch"},
     description="One resumable Optuna study `hpo-{budget}-{horizon}` per partition: forced extremes, then "
     "seeded TPE, no configuration trained twice, every epoch reported to the pruner.\n\n"
-    "Cost of one partition (`hpo-assets plan PARTITIONS --profile P` predicts it for your machine and "
-    "storage; each materialization records predicted and measured hours): **demo** profile "
-    "(`study_demo_job`, 12 trials x <= 3 epochs): 2M measured 0.064-0.071 CPU-hours on a busy 2-core CPU. "
-    "**full** profile (`study_job`, 50 trials x <= 50 epochs), predicted on that CPU: 2M ~29 h, "
-    "20M ~270 h, 200M ~2,400 h, 2B ~24,000 h: GPU work from 20M up.",
+    "What a partition costs: `hpo-assets plan PARTITIONS --profile P` predicts it for your machine and "
+    "storage, and each materialization records its predicted and measured hours.",
     check_specs=[
         dg.AssetCheckSpec(
             "no_repeated_configuration",
@@ -164,10 +161,10 @@ def hpo_study(
         f"{len(data.split.train)} train / {len(data.split.val)} val samples, device {runner.device}, "
         f"storage {mask_password(spec)}"
     )
-    estimate = _estimate(part, cfg, data, space, runner.device, spec)
+    estimate = estimate_study(runner)
     context.log.info(
-        f"{part.study_name}: predicted {estimate['predicted_hours']:.4g} compute-hours for "
-        f"{estimate['trials_to_run']} trials ({estimate['prediction_basis']})"
+        f"{part.study_name}: predicted {estimate.hours:.4g} compute-hours for "
+        f"{estimate.trials_to_run} trials ({estimate.basis})"
     )
     started = time.monotonic()
     try:
@@ -203,43 +200,6 @@ def hpo_study(
     )
 
 
-def _estimate(
-    part: Any, cfg: StudySettings, data: Any, space: SearchSpace, device: str, spec: str
-) -> dict[str, Any]:
-    """The compute this run will take, predicted before it starts (see `hpo-assets plan`)."""
-    from hpo_assets.model.params import Arch
-    from hpo_assets.search.cost import read_history
-    from hpo_assets.search.plan import Target, plan_backfill
-    from hpo_assets.training.probe import probe_epoch
-
-    patch_len, stride = model_shape().patch_len, model_shape().stride
-    plan = plan_backfill(
-        [Target(part.budget, part.horizon)],
-        {"n_trials": cfg.n_trials, "max_epochs": cfg.max_epochs},
-        read_history(spec),
-        device,
-        lambda _: data,
-        probe=lambda d, arch: probe_epoch(d, arch, device, patch_len, stride, cfg.cpu_threads or None),
-        archs_for=lambda *_: [Arch(a.d_model, a.n_layers, a.n_heads, a.d_ff) for a in space.archs],
-        batch_sizes=_batch_sizes(space),
-    )
-    (row,) = plan.partitions
-    return {
-        "predicted_hours": row.hours,
-        "trials_to_run": row.trials_remaining,
-        "prediction_basis": f"{plan.calibration.basis}; {plan.epochs.basis}",
-        "predicted_sec_per_epoch": row.seconds_per_epoch,
-    }
-
-
-def _batch_sizes(space: SearchSpace) -> list[int]:
-    """The batch sizes trials draw from (a categorical choice); 64 when the space has no such list."""
-    try:
-        return [int(b) for b in space.values("batch_size")]
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return [64]
-
-
 _EPOCH_LINE = re.compile(r"#\d+ epoch \d+/")
 
 
@@ -252,17 +212,16 @@ def _study_log(context: dg.AssetExecutionContext) -> Any:
     return log
 
 
-def _measured(estimate: dict[str, Any], seconds: float) -> dict[str, Any]:
-    predicted = estimate["predicted_hours"]
+def _measured(estimate: StudyEstimate, seconds: float) -> dict[str, Any]:
     measured = seconds / 3600.0
     return {
-        "predicted_hours": dg.MetadataValue.float(float(predicted)),
+        "predicted_hours": dg.MetadataValue.float(float(estimate.hours)),
         "measured_hours": dg.MetadataValue.float(measured),
-        "predicted_over_measured": dg.MetadataValue.float(predicted / measured)
-        if measured > 0 and estimate["trials_to_run"]
-        else dg.MetadataValue.null(),  # type: ignore[arg-type]
-        "prediction_basis": dg.MetadataValue.text(estimate["prediction_basis"]),
-        "predicted_sec_per_epoch": dg.MetadataValue.float(float(estimate["predicted_sec_per_epoch"])),
+        "predicted_over_measured": dg.MetadataValue.float(estimate.hours / measured)
+        if measured > 0 and estimate.trials_to_run
+        else dg.MetadataValue.null(),
+        "prediction_basis": dg.MetadataValue.text(estimate.basis),
+        "predicted_sec_per_epoch": dg.MetadataValue.float(float(estimate.seconds_per_epoch)),
     }
 
 

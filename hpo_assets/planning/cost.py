@@ -4,7 +4,7 @@ A trial's epoch costs FLOPs fixed by its architecture (exact parameter shapes) a
 (patches per sample) times the samples it sees. Seconds per FLOP are machine-specific, so they are
 calibrated: by trials already in storage (each records its architecture, epochs trained and duration,
 its study the data shape) with a least-squares fit `seconds/epoch = overhead + FLOPs/throughput`, or,
-with no history on this device, by a short measured probe (see training/probe.py). The epochs a trial
+with no history on this device, by a short measured probe (see probe.py). The epochs a trial
 really trains (pruning, early stopping) come from the stored trials too; without any, every trial is
 assumed to run all its epochs (an upper bound, said so in the estimate).
 """
@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import nnls
 
 from hpo_assets.model.params import Arch, n_patches
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def epoch_fraction(observations: Iterable[Observation]) -> EpochFraction:
     done = [o for o in observations if o.epochs_config and o.epochs_trained > 0]
     if not done:
         return EpochFraction(1.0, None, 0)
-    fraction = float(np.mean([min(1.0, o.epochs_trained / o.epochs_config) for o in done]))  # type: ignore[operator]
+    fraction = float(np.mean([min(1.0, o.epochs_trained / (o.epochs_config or 1)) for o in done]))
     return EpochFraction(fraction, float(np.mean([o.pruned for o in done])), len(done))
 
 
@@ -214,11 +217,11 @@ def estimate_partition(
     )
 
 
-def observations_from_study(study: object) -> list[Observation]:
+def observations_from_study(study: optuna.Study) -> list[Observation]:
     """Finished trials of an Optuna study that carry what the cost model needs (others are skipped)."""
     from optuna.trial import TrialState
 
-    attrs = study.user_attrs  # type: ignore[attr-defined]
+    attrs = study.user_attrs
     try:
         shape = Shape(
             int(attrs["n_features"]),
@@ -231,9 +234,8 @@ def observations_from_study(study: object) -> list[Observation]:
     except (KeyError, TypeError, ValueError):
         return []
     out = []
-    for t in study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    ):  # type: ignore[attr-defined]
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    for t in study.get_trials(deepcopy=False, states=finished):
         u = t.user_attrs
         curve = u.get("learning_curve") or []
         epochs = u.get("epochs_trained") or len(curve)

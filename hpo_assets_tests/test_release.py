@@ -202,7 +202,7 @@ def test_cross_budget_cells_train_budget_bs_exact_parameter_count(setup) -> None
         if cell["params_from"] == cell["arch_from"]:
             assert cell["gap"] is None
         else:
-            assert cell["gap_lo"] <= cell["gap"] <= cell["gap_hi"]
+            assert cell["gap_lo"] <= cell["gap"] <= cell["gap_hi"] and cell["gap_se"] > 0
             diag = next(c for c in matrix["cells"] if c["params_from"] == c["arch_from"] == cell["arch_from"])
             assert cell["gap"] == pytest.approx(cell["auc_mean"] - diag["auc_mean"])
     assert "| params \\ arch | 50K | 200K |" in matrix_markdown(matrix, "h1")

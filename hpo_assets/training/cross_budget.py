@@ -4,8 +4,10 @@ Cell (A, B) trains B's best architecture (B's protocol: epochs, patience, parame
 best training parameters (lr, dropout, weight decay, warm-up, batch size), k seeds, and scores the
 test split. The diagonal (B, B) is B's own best trial retrained under the same protocol. The transfer
 gap of a cell is its mean test AUC minus the diagonal's in the same column; its interval comes from a
-paired block bootstrap (the same resampled test days for both cells), so shared day-to-day noise
-cancels. A gap whose interval holds 0 is "inconclusive".
+paired block bootstrap (the same resampled test days for both cells, each cell's seeds resampled with
+them: `stats.bootstrap` via `baselines.comparison`), so shared day-to-day noise cancels and seed luck
+counts. A gap whose interval holds 0 is "inconclusive". The matrix is scored on the studies' whole test
+split (one window), not on walk-forward folds.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hpo_assets.calibration.bootstrap import interval
-from hpo_assets.calibration.evaluation import INTERVAL_NOISE
+from hpo_assets.baselines.comparison import auc_block, difference, fold_aucs
 from hpo_assets.calibration.metrics import auc
+from hpo_assets.stats.bootstrap import Fold
 from hpo_assets.training.metrics import sigmoid
 from hpo_assets.training.retrain import TrialRecipe, retrain, seeds_for
 
@@ -26,10 +28,9 @@ if TYPE_CHECKING:
     from hpo_assets.data.dataset import PreparedData
 
 CELL_NOISE = (
-    "mean test AUC over the cell's seeds; interval: "
-    + INTERVAL_NOISE
-    + ". Gaps use the same resampled days for "
-    "both cells (paired)."
+    "mean test AUC over the cell's seeds (uncalibrated); 95% interval: block bootstrap of the test days with "
+    "the cell's seeds resampled alongside them; gaps use the same resampled days for both cells (paired), "
+    "each cell's seeds resampled: the noise of the evaluated days and of the training seed"
 )
 
 
@@ -42,11 +43,6 @@ class Cell:
     test_logits: list[np.ndarray]  # one array per usable seed
     seed_aucs: list[float | None]
     failures: list[str]
-
-
-def _mean_auc(y: np.ndarray, logits: list[np.ndarray], idx: np.ndarray) -> float | None:
-    values = [v for v in (auc(y[idx], sigmoid(z[idx])) for z in logits) if v is not None]
-    return float(np.mean(values)) if values else None
 
 
 def cross_budget_matrix(
@@ -83,36 +79,36 @@ def cross_budget_matrix(
                 failures=[f"seed {r.seed}: {r.reason or 'no usable epoch'}" for r in runs if not r.usable],
             )
     n = y.size
+    name = {key: f"{key[0]} params, {key[1]} arch" for key in cells}
+    scores = {name[key]: np.stack(c.test_logits) for key, c in cells.items() if c.test_logits}
+    aucs = fold_aucs([Fold(y, scores)], data.horizon, n_resamples) if scores else None
     rows = []
     for (a, b), cell in cells.items():
-        diag = cells[(b, b)]
-
-        def mean_auc(i: np.ndarray, c: Cell = cell) -> float | None:
-            return _mean_auc(y, c.test_logits, i)
-
-        iv = interval(mean_auc, n, data.horizon, n_resamples)
-
-        def gap(i: np.ndarray, c: Cell = cell, d: Cell = diag) -> float | None:
-            x, z = _mean_auc(y, c.test_logits, i), _mean_auc(y, d.test_logits, i)
-            return None if x is None or z is None else x - z
-
-        g = interval(gap, n, data.horizon, n_resamples) if a != b else None
+        mine, diag = name[(a, b)], name[(b, b)]
+        iv = auc_block(*aucs.pooled[mine]) if aucs is not None and mine in scores else {}
+        g = (
+            difference(aucs.pooled[mine], aucs.pooled[diag])
+            if aucs is not None and a != b and mine in scores and diag in scores
+            else None
+        )
         verdict = None
-        if g is not None and g["lo"] is not None:
-            verdict = "inconclusive" if g["lo"] <= 0 <= g["hi"] else ("better" if g["lo"] > 0 else "worse")
+        if g is not None and g["auc_diff_lo"] is not None:
+            lo, hi = g["auc_diff_lo"], g["auc_diff_hi"]
+            verdict = "inconclusive" if lo <= 0 <= hi else ("better" if lo > 0 else "worse")
         rows.append({
             "params_from": a, "arch_from": b, "arch": recipes[b].arch.label,
             "param_count": recipes[b].param_count, "model_param_counts": cell.param_counts,
             "train": dict(recipes[a].train), "seeds": cell.seeds, "seed_aucs": cell.seed_aucs,
-            "auc_mean": iv["value"], "auc_lo": iv["lo"], "auc_hi": iv["hi"],
-            "gap": None if g is None else g["value"], "gap_lo": None if g is None else g["lo"],
-            "gap_hi": None if g is None else g["hi"], "gap_verdict": verdict, "failures": cell.failures,
+            "auc_mean": iv.get("auc"), "auc_lo": iv.get("auc_lo"), "auc_hi": iv.get("auc_hi"),
+            "gap": None if g is None else g["auc_diff"], "gap_lo": None if g is None else g["auc_diff_lo"],
+            "gap_hi": None if g is None else g["auc_diff_hi"], "gap_se": None if g is None else g["auc_diff_se"],
+            "gap_verdict": verdict, "failures": cell.failures,
         })  # fmt: skip
     return {
         "budgets": budgets,
         "k_seeds": k,
         "cells": rows,
-        "interval_noise": CELL_NOISE,
+        "interval_noise": CELL_NOISE + ("" if aucs is None else f" ({aucs.noise()})"),
         "n_test": int(n),
         "test_positives": int(np.sum(y == 1)),
         "trials": {b: r.to_dict() for b, r in recipes.items()},

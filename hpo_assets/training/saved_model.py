@@ -123,6 +123,58 @@ class CalibratedModel:
         return out
 
 
+def _numbers(name: str, value: Any, *, at_least: int = 1) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise CalibrationError(
+            f"parameter {name} must be a number or a list of numbers, got {value!r:.80}"
+        ) from None
+    if arr.size < at_least or not np.isfinite(arr).all() or isinstance(value, bool):
+        raise CalibrationError(f"parameter {name} must hold {at_least}+ finite numbers, got {value!r:.80}")
+    return arr
+
+
+def check_calibrator(calibrator: Calibrator) -> None:
+    """Refuse a calibrator whose parameters could not have been fitted (a tampered or corrupt file).
+
+    Every parameter finite; a temperature above 0; an isotonic map with x and y of one length, both
+    non-decreasing, y within [0, 1]. So a loaded model's probabilities always lie in [0, 1].
+    """
+    m, q = calibrator.method, calibrator.params
+    if m == "platt":
+        _numbers("a", q["a"])
+        _numbers("b", q["b"])
+    elif m in ("temperature", "temperature_bias"):
+        if not _numbers("temperature", q["temperature"])[0] > 0:
+            raise CalibrationError(f"parameter temperature must be > 0, got {q['temperature']!r}")
+        if m == "temperature_bias":
+            _numbers("bias", q["bias"])
+    elif m == "isotonic":
+        x, y = _numbers("x", q["x"]), _numbers("y", q["y"])
+        if x.size != y.size:
+            raise CalibrationError(f"isotonic x and y must have one length, got {x.size} and {y.size}")
+        if (np.diff(x) < 0).any() or (np.diff(y) < 0).any():
+            raise CalibrationError("isotonic x and y must be non-decreasing")
+        if y.min() < 0 or y.max() > 1:
+            raise CalibrationError(f"isotonic y must lie in [0, 1], got {y.min():g}..{y.max():g}")
+    for name in ("a", "b", "temperature", "bias"):
+        if name in q and (isinstance(q[name], list) and len(q[name]) != 1):
+            raise CalibrationError(f"parameter {name} must be one number, got {q[name]!r:.80}")
+
+
+def _weights_reason(exc: Exception) -> str:
+    """torch's message without its advice to retry with `weights_only=False` (that would run the pickle)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "weights_only" in text or "Unsupported global" in text or "pickle" in text.lower():
+        return (
+            "it is not a plain tensor state dict (it holds other pickled objects; refusing to unpickle "
+            "them, since that can run code): replace the model folder with one written by calibrated_model"
+        )
+    return first
+
+
 def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
     """The model saved in folder `path` (see the module docstring), on CPU, in eval mode.
 
@@ -135,6 +187,7 @@ def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
     features = _json(folder / FEATURES)
     try:
         calibrator = Calibrator.from_dict(_json(folder / CALIBRATOR))
+        check_calibrator(calibrator)
     except CalibrationError as exc:
         raise SavedModelError(f"{folder / CALIBRATOR}: {exc}") from exc
     normalization = str(arch_info.get("normalization", "revin"))
@@ -170,7 +223,9 @@ def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
             state = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as exc:  # unpickling / shape mismatch: one message naming the file
-        raise SavedModelError(f"{weights} cannot be loaded into {arch.label}: {exc}") from exc
+        raise SavedModelError(
+            f"{weights} cannot be loaded into {arch.label}: {_weights_reason(exc)}"
+        ) from exc
     model.eval()
     return CalibratedModel(
         model, calibrator, list(features["columns"]), int(arch_info["context"]), arch_info, input_scale

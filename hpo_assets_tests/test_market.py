@@ -235,3 +235,19 @@ def test_cli_check_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         and "duplicate date 1999-01-05" in err
     )
     assert "\n" not in err
+
+
+def test_a_month_without_rows_is_refused_and_exchange_closures_pass(tmp_path: Path) -> None:
+    from hpo_assets.data.market import MAX_GAP_DAYS
+
+    closure = ["9/7/2001,101,103,100,102,102,1100", "9/10/2001,101,103,100,102,102,1100",
+               "9/17/2001,102,104,101,103,103,1200"]  # fmt: skip
+    assert load_market(write(tmp_path, closure, name="closure.csv")).height == 3  # 7 days: 2001's closure
+    thirty_trading_days = [
+        *GOOD_ROWS[:2],
+        "2/17/1999,102,104,101,103,103,1200",
+        "2/18/1999,103,104,100,101,101,1300",
+    ]
+    message = error_of(write(tmp_path, thirty_trading_days))
+    assert "row 3 (line 4): 43 calendar days without a row (1999-01-05 to 1999-02-17)" in message
+    assert f"at most {MAX_GAP_DAYS} are accepted" in message

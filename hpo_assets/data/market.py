@@ -46,6 +46,11 @@ _ALIASES = {
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 # Relative slack for the High/Low consistency checks: printed prices are rounded.
 _REL_TOL = 1e-9
+# The longest run of calendar days between two rows that a daily file may have. Weekends and holidays
+# give up to 4; the longest US exchange closures are 7 days (2001-09-10 to 09-17, in the bundled data)
+# and 1933's bank holiday (11 days, 03-03 to 03-14). A longer gap (a month of missing rows) would make
+# the model's 80-row windows and forward labels span time the file does not show.
+MAX_GAP_DAYS = 14
 
 
 class MarketDataError(ValueError):
@@ -272,6 +277,15 @@ def validate_market(frame: pl.DataFrame, source: str = "market data", is_csv: bo
         raise MarketDataError(
             f"market data file {path}: {ref(i)}: dates are not in ascending order "
             f"({dates[i]} comes after {dates[i - 1]})"
+        )
+
+    wide = (diffs > MAX_GAP_DAYS).arg_true()
+    if len(wide):
+        i = int(wide[0]) + 1
+        raise MarketDataError(
+            f"market data file {path}: {ref(i)}: {int(diffs[i - 1])} calendar days without a row "
+            f"({dates[i - 1]} to {dates[i]}); at most {MAX_GAP_DAYS} are accepted (holidays and exchange "
+            f"closures); {len(wide)} such gap(s): fill in the missing days or start the file after them"
         )
 
     for name in [*PRICE_COLUMNS, *[c for c in OPTIONAL_COLUMNS if c in frame.columns]]:

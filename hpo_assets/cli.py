@@ -274,11 +274,10 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     for name, source in found:
         study = optuna.load_study(study_name=name, storage=open_storage(source, name, create=False))
         c = study_counts(study)
-        best = max(
-            (t for t in study.trials if t.value is not None),
-            default=None,
-            key=lambda t: t.value if study.direction.name == "MAXIMIZE" else -t.value,  # type: ignore[arg-type, operator, return-value]
-        )  # type: ignore[operator]
+        try:
+            best: optuna.trial.FrozenTrial | None = study.best_trial
+        except ValueError:  # no COMPLETE trial yet
+            best = None
         print(
             f"{name}: {c['trials']} trials (complete {c['complete']}, pruned {c['pruned']}, failed {c['failed']}, "
             f"diverged {c['diverged']}, running {c['running']}), steered repeats {c['skipped_duplicates']}, "

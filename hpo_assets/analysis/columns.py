@@ -18,7 +18,6 @@ VAL_SIZE = ("val_size", "n_val", "val_n", "n_val_samples")
 VAL_POSITIVES = ("val_positives", "pos_val", "val_pos", "n_val_positives")
 TRAIN_SIZE = ("train_size", "n_train", "n_train_samples")
 REPLICATE_OF = ("replicate_of",)
-HORIZON_DAYS = ("horizon_days",)
 
 _ARCH = re.compile(r"^d(\d+)-L(\d+)-H(\d+)-F(\d+)$")
 

@@ -10,6 +10,7 @@ import polars as pl
 from hpo_assets.analysis.summary_files import curve_strings, file_metadata, write_json_doc
 from hpo_assets.locations import as_path
 from hpo_assets.outputs import atomic_write
+from hpo_assets.trials.schema import CONFIG_COLUMNS
 
 DIVERGED_CSV = "diverged_analysis.csv"
 DIVERGED_JSON = "diverged_analysis.json"
@@ -31,16 +32,7 @@ DIAGNOSIS_COLUMNS = [
     "best_epoch",
     "min_val_loss_epoch",
     "min_val_loss",
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "d_ff",
-    "param_count",
-    "lr",
-    "dropout",
-    "weight_decay",
-    "warmup_steps",
-    "batch_size",
+    *CONFIG_COLUMNS,
     "arch_ratio",
     "arch_category",
     "similar_successful_study",

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from hpo_assets.analysis.section import Section, _atomic, as_folder, cell, markdown_table
+from hpo_assets.analysis.section import Section, as_folder, cell, markdown_table
+from hpo_assets.outputs import write_bytes
 
 DIVERGED_COLUMNS = ["study", "trial_num", "diverged_reason", "diverge_epoch", "d_model", "n_layers", "n_heads", "lr",
                     "similar_successful_study", "similar_successful_trial", "neighbour_objective"]  # fmt: skip
@@ -121,9 +122,9 @@ def write_report(
     paths = {"html": out_dir / "hpo_report.html", "md": out_dir / "hpo_report.md"}
     files = {**files, "report (HTML)": str(paths["html"]), "report (Markdown)": str(paths["md"])}
     page, md = render(sections, diverged, files)
-    _atomic(paths["html"], page.encode())
-    _atomic(paths["md"], md.encode())
+    write_bytes(paths["html"], page.encode())
+    write_bytes(paths["md"], md.encode())
     paths["json"] = out_dir / "hpo_report.json"
     doc = {"headline": headline(sections), "files": files, "diverged": diverged.to_dicts()}
-    _atomic(paths["json"], json.dumps(doc, indent=1, default=str).encode())
+    write_bytes(paths["json"], json.dumps(doc, indent=1, default=str).encode())
     return paths

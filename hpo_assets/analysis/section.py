@@ -78,10 +78,6 @@ def to_markdown(section: Section, plot_files: dict[str, str] | None = None) -> s
     return "\n".join(parts)
 
 
-def _atomic(path: Path, data: bytes) -> None:
-    write_bytes(path, data)
-
-
 def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
     """Write the section's JSON, Markdown, CSVs and PNGs into out_dir (each file replaced atomically)."""
     out_dir = as_folder(out_dir)
@@ -90,7 +86,7 @@ def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
     plot_files = {}
     for name, png in section.plots.items():
         path = out_dir / f"{section.name}_{name}.png"
-        _atomic(path, png)
+        write_bytes(path, png)
         written[f"{name}.png"] = path
         plot_files[name] = path.name
     for name, df in section.tables.items():
@@ -108,10 +104,10 @@ def write_section(section: Section, out_dir: Path) -> dict[str, Path]:
         "plots": plot_files,
     }
     json_path = out_dir / f"{section.name}.json"
-    _atomic(json_path, json.dumps(_jsonable(doc), indent=1, default=str).encode())
+    write_bytes(json_path, json.dumps(_jsonable(doc), indent=1, default=str).encode())
     written["json"] = json_path
     md_path = out_dir / f"{section.name}.md"
-    _atomic(md_path, to_markdown(section, plot_files).encode())
+    write_bytes(md_path, to_markdown(section, plot_files).encode())
     written["md"] = md_path
     return written
 

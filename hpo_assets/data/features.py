@@ -176,8 +176,3 @@ def build_features(market: pl.DataFrame) -> pl.DataFrame:
     if bad:
         raise FeatureError(f"feature(s) {', '.join(bad)} are not finite after the warm-up")
     return out
-
-
-def warmup_rows(market: pl.DataFrame, features: pl.DataFrame) -> int:
-    """How many leading market rows the indicators' warm-up consumed."""
-    return market.height - features.height

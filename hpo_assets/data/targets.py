@@ -20,10 +20,6 @@ def label_column(h: int) -> str:
     return f"label_h{int(h)}"
 
 
-def label_columns(horizons: Iterable[int]) -> list[str]:
-    return [label_column(h) for h in horizons]
-
-
 def _check_args(frame: pl.DataFrame, horizons: Iterable[int], threshold: float, mode: str) -> list[int]:
     if mode not in LABEL_MODES:
         raise ValueError(f"label mode {mode!r} is not one of {', '.join(LABEL_MODES)}")

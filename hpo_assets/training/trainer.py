@@ -302,12 +302,6 @@ def zscore_stats(x: np.ndarray, train_idx: np.ndarray, context: int) -> tuple[np
     return mean, np.where(std > 0, std, 1.0)
 
 
-def zscore_from_train(x: np.ndarray, train_idx: np.ndarray, context: int) -> np.ndarray:
-    """Features standardised with the mean/std of the rows the training windows cover (train split only)."""
-    mean, std = zscore_stats(x, train_idx, context)
-    return ((x - mean) / std).astype(np.float32)
-
-
 def train_prepared(
     data: PreparedData,
     arch: Arch,

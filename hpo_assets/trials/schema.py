@@ -219,31 +219,13 @@ REQUIRED_COLUMNS = [
     "diverged",
     "n_curve_epochs",
 ]
-# Columns the importers fill; the rest are derived (see derive.py).
-DERIVED_COLUMNS = [
-    "duplicate_of",
-    "rank_in_study",
-    "is_best_in_study",
-    "study_in_progress",
-    "arch_ratio",
-    "arch_category",
-    "similar_successful_study",
-    "similar_successful_trial",
-    "n_curve_epochs",
-]
+# The parameters of a trial: its architecture and its training parameters, the one list of their names.
+ARCH_PARAMS = ["d_model", "n_layers", "n_heads", "d_ff"]
+TRAINING_PARAMS = ["lr", "dropout", "weight_decay", "warmup_steps"]
 # The parameters that make two trials "the same configuration".
-PARAM_COLUMNS = [
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "d_ff",
-    "lr",
-    "dropout",
-    "weight_decay",
-    "warmup_steps",
-    "epochs_config",
-    "batch_size",
-]
+PARAM_COLUMNS = [*ARCH_PARAMS, *TRAINING_PARAMS, "epochs_config", "batch_size"]
+# A trial's configuration as the trial table and the divergence report show it, with its parameter count.
+CONFIG_COLUMNS = [*ARCH_PARAMS, "param_count", *TRAINING_PARAMS, "batch_size"]
 # Flat columns (everything but the nested curve), for CSV.
 FLAT_COLUMNS = [c for c in COLUMNS if c != "learning_curve"]
 

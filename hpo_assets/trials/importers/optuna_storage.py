@@ -32,24 +32,12 @@ from hpo_assets.trials.importers.records import (
 )
 from hpo_assets.trials.names import normalize_budget, normalize_horizon, parse_study_name
 from hpo_assets.trials.provenance import fill_imported, study_provenance, tier_from_path
-from hpo_assets.trials.schema import curve_length
+from hpo_assets.trials.schema import CONFIG_COLUMNS, curve_length
 
 # Optuna RDB schema revisions whose tables the bulk reader knows (optuna 3.0 .. 5.x).
 KNOWN_REVISIONS = {"v3.0.0.d", "v3.2.0.a"}
 _METRICS = [*RESULT_METRICS, "duration_sec"]
-_ARCH_ATTRS = [
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "d_ff",
-    "param_count",
-    "lr",
-    "dropout",
-    "weight_decay",
-    "warmup_steps",
-    "batch_size",
-    "epochs_config",
-]
+_ARCH_ATTRS = [*CONFIG_COLUMNS, "epochs_config"]  # the trial attrs that hold its configuration
 
 
 @dataclass

@@ -63,3 +63,25 @@ def test_extract_from_nothing_fails_clearly(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert "nothing could be read" in err and "nowhere: does not exist" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_nan_parameter_is_named_in_a_problem_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22, case 8: a NaN learning rate used to become null in the table without a word."""
+    src = tmp_path / "src" / "hpo_2m_1_a50"
+    shutil.copytree(EXPORTS_DIR / "hpo_2m_1_a50", src)
+    items = json.loads((src / "all_trials.json").read_text())
+    (item,) = [i for i in items if i["number"] == 6]
+    item["params"]["learning_rate"] = float("nan")
+    item["params"]["d_model"] = 48.5  # a fraction for an integer parameter: the same
+    (src / "all_trials.json").write_text(json.dumps(items))  # Python writes NaN, as exporters do
+    out = tmp_path / "out"
+    assert main(["extract", str(src), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "trial 6 parameter learning_rate=nan is not a usable number: left null" in printed
+    assert "trial 6 parameter d_model=48.5 is not a usable number: left null" in printed
+    row = pl.read_parquet(out / "hpo_summary.parquet").filter(pl.col("trial_num") == 6)
+    assert row["lr"].to_list() == [None] and row["d_model"].to_list() == [None]
+    full = json.loads((out / "hpo_full.json").read_text())
+    assert any("learning_rate=nan" in p for p in full["metadata"]["problems"])

@@ -147,7 +147,7 @@ def params_to_columns(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         col = _PARAM_ALIASES.get(key)
         if col is not None:
-            out[col] = as_int(value) if col in INT_FIELDS else as_float(value)
+            out[col] = as_int(value) if col in INT_FIELDS else finite(value)
         elif key == "arch" and isinstance(value, str) and (m := _ARCH_LABEL.match(value)):
             out.setdefault("d_model", int(m.group(1)))
             out.setdefault("n_layers", int(m.group(2)))
@@ -158,6 +158,20 @@ def params_to_columns(params: dict[str, Any]) -> dict[str, Any]:
         d_ff = out["d_model"] * ratio
         out["d_ff"] = int(d_ff) if math.isfinite(d_ff) and d_ff == int(d_ff) else None
     return out
+
+
+def unusable_params(params: dict[str, Any]) -> list[str]:
+    """`name=value` of every schema parameter given but not usable (NaN, inf, text, a fraction for an
+    integer): its column is left null, and the importer says so in a problem line."""
+    bad = []
+    for key, value in params.items():
+        col = _PARAM_ALIASES.get(key)
+        if col is None or value is None:
+            continue
+        usable = as_int(value) if col in INT_FIELDS else finite(value)
+        if usable is None:
+            bad.append(f"{key}={value!r}")
+    return bad
 
 
 def params_json(params: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from hpo_assets.trials.importers.records import (
     params_to_columns,
     parse_state,
     read_json_file,
+    unusable_params,
 )
 from hpo_assets.trials.names import normalize_budget, normalize_horizon, parse_study_name
 from hpo_assets.trials.provenance import fill_imported, tier_from_path
@@ -194,6 +195,10 @@ def read_export(folder: Path, style: str | None = None) -> StudyRead:
             forced = as_bool(csv_row.get("forced_extreme"))
         if not raw_params:
             raw_params = _forced_params(user_attrs, csv_row)
+        for bad in unusable_params(raw_params):
+            read.problems.append(
+                ImportProblem(where, f"trial {number} parameter {bad} is not a usable number: left null")
+            )
         reason = None
         if "value" not in item:
             read.problems.append(ImportProblem(where, f"trial {number} has no `value`: objective left null"))

@@ -19,6 +19,7 @@ from hpo_assets.trials.importers.records import (
     params_json,
     params_to_columns,
     parse_state,
+    unusable_params,
 )
 from hpo_assets.trials.names import parse_study_name
 from hpo_assets.trials.provenance import fill_imported, tier_from_path
@@ -122,6 +123,10 @@ def _row(path: Path, data: Any, study: str, name: Any, read: StudyRead) -> dict[
     if attrs.get("learning_curve") is not None and curve is None:
         read.problems.append(ImportProblem(where, "learning_curve is not a list of records: curve not used"))
     all_params = {**params, **{k: v for k, v in arch.items() if k not in params}}
+    for bad in unusable_params(all_params):
+        read.problems.append(
+            ImportProblem(where, f"trial {number} parameter {bad} is not a usable number: left null")
+        )
     row: dict[str, Any] = {
         "study": study,
         "source": "trial_json",

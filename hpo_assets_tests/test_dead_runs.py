@@ -171,8 +171,8 @@ _WRAPPED = (
 @pytest.mark.parametrize(("env", "wrapped"), [("", "False"), ("1", "True")])
 def test_pool_wait_is_opt_in(env: str, wrapped: str) -> None:
     """Loading the code location leaves Dagster's claim alone unless HPO_ASSETS_POOL_WAIT=1."""
-    out = subprocess.run([sys.executable, "-c", _WRAPPED], env={**os.environ, "HPO_ASSETS_POOL_WAIT": env},
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    environ = {**os.environ, "HPO_ASSETS_POOL_WAIT": env}
+    out = subprocess.run([sys.executable, "-c", _WRAPPED], env=environ, capture_output=True, text=True).stdout
     assert out.strip() == wrapped
 
 

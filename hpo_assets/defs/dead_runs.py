@@ -153,10 +153,11 @@ def run_state(instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
     return "dead", f"its worker process {pid} on {host} is gone"
 
 
-def _pool_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    """Started runs: with pools at run granularity each one that uses a pool counts against its limit."""
+def _pool_runs(instance: dg.DagsterInstance) -> list[tuple[dg.DagsterRun, set[str]]]:
+    """Started runs and the pools they use: at run granularity each counts against those pools' limits."""
     records = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-    return [r.dagster_run for r in records if r.dagster_run.run_op_concurrency is not None]
+    runs = [r.dagster_run for r in records]
+    return [(run, set(run.run_op_concurrency.all_pools or ())) for run in runs if run.run_op_concurrency]
 
 
 def slot_holders(instance: dg.DagsterInstance, pools: list[str] | None = None) -> list[SlotHolder]:
@@ -179,8 +180,8 @@ def slot_holders(instance: dg.DagsterInstance, pools: list[str] | None = None) -
         seen = {run_id for run_id, _, _ in entries}
         entries += [
             (run.run_id, "whole run", True)
-            for run in started
-            if pool in (run.run_op_concurrency.all_pools or ()) and run.run_id not in seen  # type: ignore[union-attr]
+            for run, pools_used in started
+            if pool in pools_used and run.run_id not in seen
         ]
         for run_id, step_key, is_claimed in entries:
             state, why = run_state(instance, run_id)

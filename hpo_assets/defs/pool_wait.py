@@ -53,7 +53,7 @@ def _wrap(original: Any) -> Any:
         time.sleep(min(max(wait, MIN_SLEEP_S), MAX_SLEEP_S))
         return False
 
-    claim._hpo_wrapped = True  # type: ignore[attr-defined]
+    claim._hpo_wrapped = True  # type: ignore[attr-defined]  # marks the wrapper, so install() runs once
     return claim
 
 
@@ -83,4 +83,4 @@ def install() -> None:
             f"HPO_ASSETS_POOL_WAIT: dagster {dg.__version__} has InstanceConcurrencyContext.claim{found}, "
             f"not {CLAIM_PARAMETERS}; unset HPO_ASSETS_POOL_WAIT (or keep pools at run granularity)"
         )
-    InstanceConcurrencyContext.claim = _wrap(original)  # type: ignore[method-assign]
+    InstanceConcurrencyContext.claim = _wrap(original)  # type: ignore[method-assign]  # the opt-in patch

@@ -86,14 +86,23 @@ def study_attrs(part: StudyPartition, data: Any, patch_len: int, stride: int) ->
     split and shape; the trial table's provenance columns are read from these."""
     split = data.split
     return {
-        "budget": part.budget, "horizon": part.horizon, "horizon_days": part.horizon_days,
-        "tier": feature_tier(data.n_features), "n_features": data.n_features,
-        "feature_set": ",".join(data.feature_names), "context": data.context,
-        "patch_len": patch_len, "stride": stride,
-        "label_mode": data.label_mode, "label_threshold": data.label_threshold,
-        "data_start": str(data.dates[0]), "data_end": str(data.dates[-1]),
-        "split_kind": split.kind, "val_start": split.details.get("val_start"),
+        "budget": part.budget,
+        "horizon": part.horizon,
+        "horizon_days": part.horizon_days,
+        "tier": feature_tier(data.n_features),
+        "n_features": data.n_features,
+        "feature_set": ",".join(data.feature_names),
+        "context": data.context,
+        "patch_len": patch_len,
+        "stride": stride,
+        "label_mode": data.label_mode,
+        "label_threshold": data.label_threshold,
+        "data_start": str(data.dates[0]),
+        "data_end": str(data.dates[-1]),
+        "split_kind": split.kind,
+        "val_start": split.details.get("val_start"),
         "test_start": split.details.get("test_start"),
-        "n_train": len(split.train), "n_val": len(split.val),
+        "n_train": len(split.train),
+        "n_val": len(split.val),
         "val_positives": int((data.y[split.val] == 1).sum()),
-    }  # fmt: skip
+    }

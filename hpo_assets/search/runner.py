@@ -233,8 +233,9 @@ def replicate_noise(study: optuna.Study) -> dict[str, Any] | None:
     groups: dict[int, list[float]] = {}
     for t in done.values():
         of = t.user_attrs.get("replicate_of")
-        if of is not None and of in done and t.value is not None:
-            groups.setdefault(int(of), [float(done[of].value)]).append(float(t.value))  # type: ignore[arg-type]
+        first = done[of].value if of in done else None
+        if of is not None and first is not None and t.value is not None:
+            groups.setdefault(int(of), [float(first)]).append(float(t.value))
     if not groups:
         return None
     ss = sum(sum((v - sum(g) / len(g)) ** 2 for v in g) for g in groups.values())
@@ -343,11 +344,10 @@ def run_study(
         # N workers then stop at exactly the target instead of overshooting it (see storage_locks.py).
         with claim_lock(storage, study_name):
             trials = study.get_trials(deepcopy=False)
-            if any(t.state == TrialState.RUNNING and is_abandoned(t, stale_after_s=options.stale_after_s)
-                   for t in trials):  # fmt: skip
-                _recover_killed(
-                    study, space, options.stale_after_s, log
-                )  # a worker died: retry its trial now
+            running_now = [t for t in trials if t.state == TrialState.RUNNING]
+            if any(is_abandoned(t, stale_after_s=options.stale_after_s) for t in running_now):
+                # a worker died: retry its trial now
+                _recover_killed(study, space, options.stale_after_s, log)
                 trials = study.get_trials(deepcopy=False)
             counted = sum(counts_toward_target(t) for t in trials)  # other workers may have finished trials
             running = sum(

@@ -502,13 +502,13 @@ class _Run:
         logits = np.empty(0, dtype=np.float32)
         labels = np.empty(0, dtype=np.float32)
         best_val_loss = None
-        if self.best_state is not None:
+        if self.best_state is not None and self.best_epoch is not None:  # set together, at the best epoch
             self.model.load_state_dict(self.best_state)
             logits = self.predict(self.val_idx)
             labels = self.val_labels
             computed = classification_metrics(logits, labels)
             metrics.update({k: computed[k] for k in METRIC_KEYS if k in computed})
-            best = self.curve[self.best_epoch - 1]  # type: ignore[operator]
+            best = self.curve[self.best_epoch - 1]
             metrics["train_loss"] = best["train_loss"]
             best_val_loss = best["val_loss"]
         self.model.eval()

@@ -90,7 +90,7 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
         "space_size": run.space_size,
         "space_exhausted": run.exhausted,
         "direction": run.direction,
-        "best_value": dg.MetadataValue.null() if best is None else float(best.value),  # type: ignore[arg-type]
+        "best_value": dg.MetadataValue.null() if best is None or best.value is None else float(best.value),
         "best_trial": dg.MetadataValue.null() if best is None else best.number,
         "best_params": dg.MetadataValue.json(best.params if best else {}),
         "best_param_count": dg.MetadataValue.null() if best is None else int(best.user_attrs["param_count"]),

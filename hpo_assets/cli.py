@@ -64,11 +64,17 @@ def _cmd_study(args: argparse.Namespace) -> int:
         values["storage"], password = password_to_env(values["storage"], STORAGE_PASSWORD_ENV)
         if password is not None:
             os.environ[STORAGE_PASSWORD_ENV] = password
+    from hpo_assets.search.preflight import check_study_run
+    from hpo_assets.settings import storage_spec
+
+    check_study_run(key, values, storage_spec())  # dates, device, architectures, storage: one line each
     return run_study_partition(key, values, args.pool_wait)
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    if not os.environ.get("DAGSTER_HOME"):
+    from hpo_assets.settings import dagster_home
+
+    if not dagster_home():
         raise UserError("set DAGSTER_HOME: the folder of the Dagster instance whose runs to recover")
     import dagster as dg
 
@@ -81,12 +87,13 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
 def _cmd_init_instance(args: argparse.Namespace) -> int:
     from hpo_assets.defs.instance import PG_PASSWORD_ENV, PG_URL_ENV, ensure_instance, postgres_storage
+    from hpo_assets.settings import dagster_home, env
 
-    home = args.home or os.environ.get("DAGSTER_HOME")
+    home = args.home or dagster_home()
     if not home:
         raise UserError("set DAGSTER_HOME or pass --home: the folder of the Dagster instance")
 
-    url = args.postgres_url or os.environ.get(PG_URL_ENV)
+    url = args.postgres_url or env(PG_URL_ENV)
     from_env = bool(url) and not args.postgres_url
     path = ensure_instance(home, postgres_url=url, gpu_pool_limit=args.gpu_limit, url_from_env=from_env)
     print(f"Dagster instance config: {path}")

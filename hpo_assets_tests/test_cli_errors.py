@@ -92,3 +92,41 @@ def test_a_reader_that_leaves_early_is_no_error() -> None:
     err = proc.stderr.read().decode()
     proc.stderr.close()
     assert proc.wait(timeout=60) == 0 and err == "", err
+
+
+# --- issue 22, case 6: settings that pass the up-front check but used to fail inside the run --------------------
+
+
+@pytest.fixture
+def with_features(isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Features in place, so `hpo-assets study` gets as far as starting the run."""
+    import dagster as dg
+
+    from hpo_assets.defs.assets.market import features, market_data
+    from hpo_assets.defs.resources import HpoPaths
+
+    monkeypatch.setenv("DAGSTER_HOME", str(isolated_dirs / "dagster_home"))
+    assert dg.materialize([market_data, features], resources={"paths": HpoPaths()}).success
+    return isolated_dirs
+
+
+@pytest.mark.parametrize(
+    ("setting", "needles"),
+    [
+        ("start=notadate", ["start 'notadate' is not a date", "YYYY-MM-DD"]),
+        ("device=cuda:7", ["device 'cuda:7'"]),
+        ("architectures=[foo]", ["architectures: ['foo'] are not in the 2M budget's space"]),
+        ("storage=postgresql://hpo:Sl/ash_Pw@127.0.0.1:1/optuna", ["cannot be reached", "127.0.0.1"]),
+    ],
+)
+def test_a_study_setting_the_run_would_refuse_is_one_line_before_it_starts(
+    capsys, monkeypatch: pytest.MonkeyPatch, with_features: Path, setting: str, needles: list[str]
+) -> None:
+    from hpo_assets.locations import STORAGE_PASSWORD_ENV
+
+    monkeypatch.setenv(STORAGE_PASSWORD_ENV, "")  # restored after the test (the command sets it)
+    capsys.readouterr()
+    line = _error(capsys, ["study", "2M|h1", "--profile", "demo", "--set", "n_trials=1", "--set", setting])
+    assert all(n in line for n in needles) and "Sl/ash_Pw" not in line, line
+    assert not (with_features / "hpo").exists()  # nothing was created (no empty journal file)
+    assert not (with_features / "dagster_home" / "history").exists()  # and no run was started

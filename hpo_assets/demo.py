@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from hpo_assets import outputs, settings
@@ -65,7 +64,7 @@ def run_demo(profile: str = "demo", pool_wait_s: float = POOL_WAIT_S) -> int:
     )
     print(f"  outputs:        {settings.outputs_dir()}")
     print(f"  study storage:  {mask_password(settings.storage_spec())}")
-    print(f"  Dagster home:   {os.environ['DAGSTER_HOME']}")
+    print(f"  Dagster home:   {settings.dagster_home()}")
     if card is not None and card.is_file():
         print(f"  model card:     {card}  (load: hpo_assets.training.saved_model.load_calibrated_model)")
     print("  open the UI:    make ui   (then http://127.0.0.1:3000, Assets -> hpo_study)")

@@ -103,7 +103,7 @@ def recover(instance: dg.DagsterInstance, pools: list[str] | None, run_id: str =
         run = instance.get_run_by_id(run_id)
         held = [h for h in slot_holders(instance, pools) if h.run_id == run_id]
         if run is None and not held:
-            raise ValueError(f"no run {run_id!r} in {os.environ.get('DAGSTER_HOME')} and no slot held by it")
+            raise ValueError(f"no run {run_id!r} in {settings.dagster_home()} and no slot held by it")
         if run is not None and not run.is_finished:
             instance.report_run_failed(run, f"{RECOVER_COMMAND} --run {run_id}: freed by hand")
         instance.event_log_storage.free_concurrency_slots_for_run(run_id)

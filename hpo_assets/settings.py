@@ -108,3 +108,44 @@ def pool_wait_enabled() -> bool:
     if raw not in ("", "0", "1", "true", "false"):
         raise ValueError(f"HPO_ASSETS_POOL_WAIT must be 1 or 0, got {raw!r}")
     return raw in ("1", "true")
+
+
+# Every environment variable of the project is read here (README, "Environment variables").
+def env(name: str, default: str = "") -> str:
+    """An environment variable, stripped; `default` when unset or empty."""
+    return os.environ.get(name, "").strip() or default
+
+
+def dagster_home() -> str:
+    """DAGSTER_HOME, the folder of the Dagster instance ("" when unset)."""
+    return env("DAGSTER_HOME")
+
+
+def import_dirs() -> list[str]:
+    """HPO_ASSETS_IMPORT_DIRS: extra folders the import sensor watches (os.pathsep-separated)."""
+    return [p for p in env("HPO_ASSETS_IMPORT_DIRS").split(os.pathsep) if p.strip()]
+
+
+def analysis_crons() -> tuple[str, str]:
+    """Cron of the nightly analysis and importance schedules: HPO_ASSETS_ANALYSIS_CRON /
+    HPO_ASSETS_IMPORTANCE_CRON, else `analysis.schedule` / `analysis.importance_schedule`."""
+    analysis = settings().get("analysis", {})
+    return (
+        env("HPO_ASSETS_ANALYSIS_CRON", str(analysis.get("schedule", "0 3 * * *"))),
+        env("HPO_ASSETS_IMPORTANCE_CRON", str(analysis.get("importance_schedule", "30 3 * * *"))),
+    )
+
+
+def executor_kind() -> str:
+    """HPO_ASSETS_EXECUTOR: multiprocess (default), in_process or k8s (lower case)."""
+    return env("HPO_ASSETS_EXECUTOR", "multiprocess").lower()
+
+
+def gpu_limit_env() -> str:
+    """HPO_ASSETS_GPU_LIMIT as given ("" when unset): the `gpu` pool limit init-instance sets."""
+    return env("HPO_ASSETS_GPU_LIMIT")
+
+
+def budgets_file_env() -> str:
+    """HPO_ASSETS_BUDGETS: another budgets file instead of model/budgets.yaml ("" when unset)."""
+    return env("HPO_ASSETS_BUDGETS")

@@ -3,19 +3,13 @@ the day (crons in defaults.yaml `analysis:`, or HPO_ASSETS_ANALYSIS_CRON / HPO_A
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from hpo_assets import settings
 from hpo_assets.defs.jobs import analysis_job, importance_job
 from hpo_assets.defs.partitions import budget_horizon_partitions
 
-_ANALYSIS = settings.settings().get("analysis", {})
-ANALYSIS_CRON = os.environ.get("HPO_ASSETS_ANALYSIS_CRON") or str(_ANALYSIS.get("schedule", "0 3 * * *"))
-IMPORTANCE_CRON = os.environ.get("HPO_ASSETS_IMPORTANCE_CRON") or str(
-    _ANALYSIS.get("importance_schedule", "30 3 * * *")
-)
+ANALYSIS_CRON, IMPORTANCE_CRON = settings.analysis_crons()
 
 analysis_schedule = dg.ScheduleDefinition(
     name="analysis_nightly",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +24,7 @@ IMPORTED = dg.AssetKey("imported_studies")
 
 def watched_folders() -> list[str]:
     configured = settings.settings().get("imports", {}).get("watch") or []
-    extra = [p for p in os.environ.get("HPO_ASSETS_IMPORT_DIRS", "").split(os.pathsep) if p.strip()]
+    extra = settings.import_dirs()
     return [str(settings.project_path(p)) for p in dict.fromkeys([*configured, *extra])]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from optuna.storages.journal import JournalStorage
 from hpo_assets.locations import expand_env, is_url, mask_password, unmask
 from hpo_assets.search import storage_locks
 from hpo_assets.search.journal_file import JournalDamaged, JournalFile, repair_torn_tail, scan
+from hpo_assets.settings import env
 
 JOURNAL_SUFFIX = ".journal"
 # SQLAlchemy dialects Optuna's RDBStorage is known to work with.
@@ -63,7 +63,7 @@ def open_storage(
         raise StorageError("storage is empty; give a folder for journal files or an Optuna storage URL")
     if is_url(spec):
         _check_url(spec)
-        spec = unmask(spec, [os.environ.get("HPO_ASSETS_STORAGE", "")])  # a trial table's masked source_path
+        spec = unmask(spec, [env("HPO_ASSETS_STORAGE")])  # a trial table's masked source_path
         if not create and spec.startswith("sqlite:///"):
             db = Path(spec.removeprefix("sqlite:///"))
             if not db.is_file():

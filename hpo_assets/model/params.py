@@ -10,6 +10,8 @@ import re
 from dataclasses import asdict, dataclass
 
 _LABEL = re.compile(r"^d(\d+)-L(\d+)-H(\d+)-F(\d+)$")
+# How the model's inputs are normalised: features z-scored with training statistics, or per window (RevIN).
+NORMALIZATIONS: tuple[str, ...] = ("zscore", "revin")
 
 
 @dataclass(frozen=True, order=True)

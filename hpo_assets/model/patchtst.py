@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpo_assets.model.parametrization import Scaling
-from hpo_assets.model.params import Arch, n_patches
+from hpo_assets.model.params import NORMALIZATIONS, Arch, n_patches
 
 FAST_DROPOUT = True  # False: FastDropout falls back to F.dropout (benchmarks compare the two)
 
@@ -145,8 +145,8 @@ class PatchTSTClassifier(nn.Module):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if normalization not in ("revin", "zscore"):
-            raise ValueError(f"normalization must be 'revin' or 'zscore', got {normalization!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}")
         # "zscore": the inputs are already standardised with training-split statistics (the trainer
         # does it), so no per-window step; the learned per-feature affine stays (same parameter count).
         self.normalization = normalization

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
@@ -24,6 +24,7 @@ from hpo_assets.objectives import RESULT_METRICS
 from hpo_assets.search.liveness import HEARTBEAT_S, Heartbeat, worker_identity
 from hpo_assets.search.space import TRAIN_PARAMS, ArchChoice, SearchSpace, configs_from_params
 from hpo_assets.search.steering import Steer, tested_configs
+from hpo_assets.settings import model_shape
 
 EpochHook = Callable[[int, dict[str, Any]], None]  # (trial number, epoch record)
 Log = Callable[[str], None]
@@ -250,8 +251,8 @@ class TorchTrainer:
     objective: str = "val_auc"
     seed: int = 42
     device: str | None = None
-    patch_len: int = 16
-    stride: int = 8
+    patch_len: int = field(default_factory=lambda: model_shape().patch_len)  # the `model:` shape
+    stride: int = field(default_factory=lambda: model_shape().stride)
     num_threads: int | None = None  # CPU threads per trial; None = torch's setting
     cpu_bf16: bool = False  # bf16 autocast on a CPU with bf16 matmuls (AMX / AVX512-BF16)
     parametrization: str = "standard"  # standard | mup | completep (model/parametrization.py)

@@ -31,6 +31,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from hpo_assets.model.params import NORMALIZATIONS
 from hpo_assets.training.schedule import total_steps, warmup_steps_for
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ TRAIN_PARAMS: tuple[str, ...] = (
     "normalization",
 )
 PARAM_NAMES: tuple[str, ...] = (*ARCH_PARAMS, *TRAIN_PARAMS)
-NORMALIZATIONS: tuple[str, ...] = ("zscore", "revin")
 # Ordinal on a log scale (all values > 0); the other numeric ones are ordinal on a linear scale.
 LOG_PARAMS = frozenset({"d_model", "n_layers", "n_heads", "d_ff_ratio", "lr", "batch_size"})
 INT_PARAMS = frozenset({"d_model", "n_layers", "n_heads", "d_ff_ratio", "batch_size"})

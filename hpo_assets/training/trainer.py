@@ -24,10 +24,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from hpo_assets.model.parametrization import PARAMETRIZATIONS, clip_groups, optimizer_groups
-from hpo_assets.model.params import Arch, count_parameters
+from hpo_assets.model.params import NORMALIZATIONS, Arch, count_parameters
 from hpo_assets.model.patchtst import PatchTSTClassifier, no_decay_parameter_names
 from hpo_assets.objectives import OBJECTIVES, RESULT_METRICS
-from hpo_assets.settings import settings
+from hpo_assets.settings import model_shape, settings
 from hpo_assets.training.cpu_share import free_threads
 from hpo_assets.training.device import autocast, bf16_supported, pick_device, prepare_device
 from hpo_assets.training.divergence import LOSS_KEYS, first_divergence
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 Objective = Literal["val_auc", "val_loss"]
 _STUDY = settings()["study"]  # defaults shared with the study settings
-NORMALIZATIONS = ("revin", "zscore")
+_SHAPE = model_shape()  # the `model:` input shape, the default of every window/patch argument
 CUDA_CHECK_EVERY = 16  # optimiser steps between divergence screens on CUDA (each screen syncs)
 
 
@@ -241,9 +241,9 @@ def train(
     val_idx: np.ndarray,
     arch: Arch,
     cfg: TrainConfig,
-    context: int = 80,
-    patch_len: int = 16,
-    stride: int = 8,
+    context: int = _SHAPE.context,
+    patch_len: int = _SHAPE.patch_len,
+    stride: int = _SHAPE.stride,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train on windows ending at `train_idx`, early-stop on `val_idx`; see the module docstring.
@@ -307,8 +307,8 @@ def train_prepared(
     arch: Arch,
     cfg: TrainConfig,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
-    patch_len: int = 16,
-    stride: int = 8,
+    patch_len: int = _SHAPE.patch_len,
+    stride: int = _SHAPE.stride,
 ) -> TrainResult:
     """`train` on a PreparedData: its features, labels, train/val split and context."""
     return train(

@@ -45,6 +45,10 @@ def atomic_write(target: Any, write: Callable[[Path], Any]) -> Any:
         try:
             write(tmp)
             os.replace(tmp, target)
+        except OSError as exc:  # e.g. a full disk: name the file (polars' own error names none)
+            if exc.filename:
+                raise
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
         finally:
             tmp.unlink(missing_ok=True)
         return target
@@ -88,7 +92,16 @@ def files_together(folder: Any) -> Iterator[Any]:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
     try:
-        yield staging
+        try:
+            yield staging
+        except OSError as exc:  # name the file as the caller knows it, not its staging copy
+            name = str(exc.filename or "")
+            if not name.startswith(str(staging)):
+                raise
+            final = folder / Path(name).relative_to(staging)
+            raise OSError(
+                exc.errno, f"{exc.strerror or exc} (the previous files are kept)", str(final)
+            ) from exc
         files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != FOLDER_LOCK)
         with folder_lock(folder):
             for src in files:

@@ -94,3 +94,32 @@ def test_two_extract_runs_into_one_folder_leave_one_runs_files(tmp_path: Path) -
         assert [p.returncode for p in procs] == [0, 0], errors
         assert _one_run(out) in {str(s) for s in sources}
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".hpo-assets-write.lock"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1 MiB tmpfs (needs root, as a container's test run has); skipped where it cannot be mounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_extract_on_a_full_disk_names_the_file_and_keeps_the_previous_set(small_disk: Path) -> None:
+    out = small_disk / "out"
+    first = _extract(EXPORTS_DIR / "hpo_2m_1_a50", out)
+    assert first.wait(timeout=120) == 0, first.stderr.read().decode()
+    first.stderr.close()
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * (free - 150_000))  # room for less than the next set
+    second = _extract(EXPORTS_DIR, out)
+    err = second.communicate(timeout=120)[1].decode()
+    assert second.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "No space left on device" in err and f"{out}/hpo_" in err and ".staging-" not in err, err
+    assert _one_run(out) == str(EXPORTS_DIR / "hpo_2m_1_a50")  # the previous run's files, all of them
+    assert [p.name for p in out.iterdir() if p.name.startswith(".staging-")] == []

@@ -394,39 +394,63 @@ def _worker_cmd(*args: str) -> list[str]:
 
 
 def lease_check(lease_dir: Path, timeout_s: float = 120) -> dict[str, Any]:
-    """A subprocess leases a GPU the way a study step does, then reports what CUDA shows it."""
+    """2M steps lease the way a study step does, all at once (budgets.yaml packs them per GPU), each
+    holding its lease a moment; each reports what CUDA shows it."""
+    from hpo_assets.model.budgets import gpu_slots, trials_per_gpu
+
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    proc = subprocess.run(
-        _worker_cmd("lease", "--lease-dir", str(lease_dir)),
-        capture_output=True, text=True, timeout=timeout_s, env=env,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"lease worker failed: {proc.stderr[-2000:]}")
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    seen["only_its_gpu"] = seen["device_count"] == 1 and seen["cuda_visible_devices"] == seen["leased"]
-    return seen
+    n = trials_per_gpu("2M")
+    procs = [
+        subprocess.Popen(
+            _worker_cmd("lease", "--lease-dir", str(lease_dir)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for _ in range(n)
+    ]
+    seen = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+        if proc.returncode != 0:
+            raise RuntimeError(f"lease worker failed: {stderr[-2000:]}")
+        seen.append(json.loads(stdout.strip().splitlines()[-1]))
+    slots = [(s["leased"], tuple(s["slots"])) for s in seen]
+    return {
+        "steps": seen,
+        "trials_per_gpu_2M": n,
+        "slots_per_gpu": gpu_slots(),
+        "only_its_gpu": all(
+            s["device_count"] == 1 and s["cuda_visible_devices"] == s["leased"] for s in seen
+        ),
+        "distinct_slots": len(set(slots)) == len(slots),
+    }
 
 
 def lease_worker(lease_dir: str) -> None:
+    from hpo_assets.model.budgets import gpu_slots, trials_per_gpu
     from hpo_assets.training import leases
 
     devices = leases.visible_devices()
-    lease = leases.acquire(lease_dir, devices, holder={"step": "gpu_check lease"}, timeout_s=60)
+    lease = leases.acquire(
+        lease_dir, devices, holder={"step": "gpu_check lease"}, timeout_s=60,
+        share=trials_per_gpu("2M"), slots=gpu_slots(),
+    )  # fmt: skip
     os.environ["CUDA_VISIBLE_DEVICES"] = lease.cuda_visible_devices
     import torch  # after the lease, as in a study step: CUDA reads the variable when it starts
 
-    print(
-        json.dumps(
-            {
-                "visible_before": devices,
-                "leased": lease.physical_id,
-                "cuda_visible_devices": os.environ["CUDA_VISIBLE_DEVICES"],
-                "device_count": torch.cuda.device_count(),
-                "device": lease.device,
-                "name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            }
-        )
-    )
+    report = {
+        "visible_before": devices,
+        "leased": lease.physical_id,
+        "slots": list(lease.slots),
+        "cuda_visible_devices": os.environ["CUDA_VISIBLE_DEVICES"],
+        "device_count": torch.cuda.device_count(),
+        "device": lease.device,
+        "name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    time.sleep(2)  # held while the others lease: they must take other slots
+    print(json.dumps(report))
     lease.release()
 
 

@@ -130,7 +130,7 @@ def test_the_check_on_cuda(tmp_path: Path) -> None:
             "--study-trials", "3", "--pack-levels", "1", "2", "--pack-window-s", "5"]  # fmt: skip
     assert gpu_check.main(args) == 0
     report = json.loads(out.read_text())
-    assert report["lease"]["only_its_gpu"] is True
+    assert report["lease"]["only_its_gpu"] is True and report["lease"]["distinct_slots"] is True
     shape = report["shapes"]["2M"]
     assert shape["samples_per_s"] > 0 and shape["host_syncs"] >= 1
     assert report["reproducibility"]["val_auc_diff"] <= gpu_check.CUDA_TOLERANCE

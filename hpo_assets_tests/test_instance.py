@@ -41,7 +41,7 @@ def test_gpu_limit_from_gpus_env_and_cli_and_a_user_limit_is_kept(
 ) -> None:
     monkeypatch.delenv("HPO_ASSETS_GPU_LIMIT", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
-    assert gpu_limit() == 3
+    assert gpu_limit() == 3 * 4, "3 GPUs x 4 slots (2M packs 4 trials per GPU in budgets.yaml)"
     monkeypatch.setenv("HPO_ASSETS_GPU_LIMIT", "8")  # a cluster: the limit is a setting, not local GPUs
     assert gpu_limit() == 8
     monkeypatch.setenv("HPO_ASSETS_GPU_LIMIT", "lots")
@@ -49,7 +49,7 @@ def test_gpu_limit_from_gpus_env_and_cli_and_a_user_limit_is_kept(
         gpu_limit()
     monkeypatch.delenv("HPO_ASSETS_GPU_LIMIT")
     assert main(["init-instance", "--home", str(tmp_path)]) == 0
-    assert _pools(tmp_path) == {"gpu": 3}
+    assert _pools(tmp_path) == {"gpu": 12}
     assert main(["init-instance", "--home", str(tmp_path), "--gpu-limit", "2"]) == 0
     assert _pools(tmp_path) == {"gpu": 2}
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")

@@ -37,14 +37,27 @@ def gpu_count() -> int:
     return len(visible_devices())
 
 
-def gpu_limit(n_gpus: int | None = None) -> int:
-    """Steps in the `gpu` pool at once: HPO_ASSETS_GPU_LIMIT if set, else the GPUs found (at least 1)."""
+def gpu_limit(n_gpus: int | None = None, slots: int | None = None) -> int:
+    """Steps in the `gpu` pool at once: HPO_ASSETS_GPU_LIMIT if set, else GPUs x slots per GPU (at least 1).
+
+    Slots per GPU are the most trials any budget packs on one (budgets.yaml `trials_per_gpu`); the GPU
+    lease (training/leases.py) then lets a budget's steps share a device only as far as its own value
+    allows, so a 2B step waits for a whole free GPU while four 2M steps share one. A CPU-only machine
+    runs one step at a time.
+    """
     raw = os.environ.get("HPO_ASSETS_GPU_LIMIT", "").strip()
     if raw:
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"HPO_ASSETS_GPU_LIMIT must be a whole number >= 1, got {raw!r}")
         return int(raw)
-    return max(1, gpu_count() if n_gpus is None else n_gpus)
+    gpus = gpu_count() if n_gpus is None else n_gpus
+    if gpus < 1:
+        return 1
+    if slots is None:
+        from hpo_assets.model.budgets import gpu_slots
+
+        slots = gpu_slots()
+    return gpus * slots
 
 
 PG_URL_ENV = "HPO_ASSETS_PG_URL"

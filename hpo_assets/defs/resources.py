@@ -45,10 +45,12 @@ class HpoPaths(dg.ConfigurableResource):
 
 
 class GpuLeases(dg.ConfigurableResource):
-    """One GPU per training step: a file-lock lease under the instance folder, exported as CUDA_VISIBLE_DEVICES.
+    """A share of one GPU per training step: file-lock slots under the instance folder, exported as
+    CUDA_VISIBLE_DEVICES.
 
-    The `gpu` pool bounds how many steps train at once; the lease decides which device each one gets,
-    so two steps never share `cuda:0`. A step with no GPU to lease trains on "cpu".
+    The `gpu` pool bounds how many steps train at once (GPUs x slots); the lease decides which device
+    each one gets and how much of it: a budget's `trials_per_gpu` (budgets.yaml) trials share a device,
+    a step naming no budget gets a whole one. A step with no GPU to lease trains on "cpu".
     """
 
     lease_dir: str = Field(
@@ -61,6 +63,11 @@ class GpuLeases(dg.ConfigurableResource):
     )
     wait_timeout_s: float = Field(
         default=0.0, description="Give up waiting for a free GPU after this many seconds; 0 = wait."
+    )
+    slots_per_gpu: int = Field(
+        default=0,
+        description="Lease slots per GPU; 0 = the largest trials_per_gpu in budgets.yaml. Every step of a "
+        "machine must use the same value.",
     )
 
     _lease: Any = PrivateAttr(default=None)
@@ -77,17 +84,31 @@ class GpuLeases(dg.ConfigurableResource):
             return leases.visible_devices()
         return [part.strip() for part in self.devices.split(",") if part.strip()]
 
-    def device_for(self, requested: str, holder: dict | None = None, log: Any = None) -> str:
-        """The device a step trains on: an explicit "cpu"/"cuda:N" as asked; otherwise a leased GPU or "cpu"."""
+    def slots(self) -> int:
+        from hpo_assets.model.budgets import gpu_slots
+
+        return self.slots_per_gpu if self.slots_per_gpu > 0 else gpu_slots()
+
+    def device_for(
+        self, requested: str, holder: dict | None = None, log: Any = None, budget: str | None = None
+    ) -> str:
+        """The device a step trains on: an explicit "cpu"/"cuda:N" as asked; otherwise a leased GPU or "cpu".
+
+        `budget` (the one the step trains) sets how many such steps may share the GPU; None = a whole GPU.
+        """
+        from hpo_assets.model.budgets import trials_per_gpu
+
         if requested.strip().lower() not in ("", "auto", "cuda"):
             return requested
         if self._lease is None:
             self._lease = leases.acquire(
                 self.folder(),
                 self.device_ids(),
-                holder=holder,
+                holder={**(holder or {}), **({"budget": budget} if budget else {})},
                 timeout_s=self.wait_timeout_s or None,
                 on_wait=log,
+                share=trials_per_gpu(budget),
+                slots=self.slots(),
             )
             self._saved_env = os.environ.get("CUDA_VISIBLE_DEVICES")
             os.environ["CUDA_VISIBLE_DEVICES"] = self._lease.cuda_visible_devices

@@ -25,6 +25,7 @@ _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _BUDGET_RE = re.compile(r"^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([KMBGT]?)\s*$", re.IGNORECASE)
 _CHOICE_KEYS = ("d_model", "n_layers", "n_heads", "d_ff_ratio")
 _BOUND_KEYS = ("min_head_dim", "max_head_dim", "min_layers_per_width", "max_layers_per_width")
+_PACKING_KEY = "trials_per_gpu"
 
 
 class BudgetConfigError(ValueError):
@@ -104,7 +105,7 @@ def _load(path: Path) -> dict[str, Any]:
 def _check_section(path: Path, where: str, section: Any, complete: bool) -> None:
     if not isinstance(section, dict):
         raise BudgetConfigError(f"budget configuration {path}: '{where}' must be a mapping")
-    unknown = set(section) - set(_CHOICE_KEYS) - set(_BOUND_KEYS)
+    unknown = set(section) - set(_CHOICE_KEYS) - set(_BOUND_KEYS) - {_PACKING_KEY}
     if unknown:
         raise BudgetConfigError(f"budget configuration {path}: '{where}' has unknown keys {sorted(unknown)}")
     for key in _CHOICE_KEYS:
@@ -124,6 +125,11 @@ def _check_section(path: Path, where: str, section: Any, complete: bool) -> None
     for key in _BOUND_KEYS:
         if key in section and (not isinstance(section[key], int | float) or section[key] < 0):
             raise BudgetConfigError(f"budget configuration {path}: '{where}.{key}' must be a number >= 0")
+    packing = section.get(_PACKING_KEY, 1)
+    if isinstance(packing, bool) or not isinstance(packing, int) or packing < 1:
+        raise BudgetConfigError(
+            f"budget configuration {path}: '{where}.{_PACKING_KEY}' must be a whole number >= 1, got {packing!r}"
+        )
 
 
 def _check_tolerance(tolerance: Any, where: str) -> float:
@@ -148,6 +154,23 @@ def budget_choices(budget: str | int, config_path: str | Path | None = None) -> 
     raw = _load(Path(config_path or budgets_file()).resolve())
     named = {parse_budget(k): v or {} for k, v in (raw.get("budgets") or {}).items()}
     return {**raw["default"], **named.get(parse_budget(budget), {})}
+
+
+def trials_per_gpu(budget: str | int | None, config_path: str | Path | None = None) -> int:
+    """How many trials of `budget` may share one GPU (its `trials_per_gpu`, else the default's, else 1).
+
+    None (a step that trains several budgets, or none named) gets a whole GPU.
+    """
+    if budget is None:
+        return 1
+    return int(budget_choices(budget, config_path).get(_PACKING_KEY, 1))
+
+
+def gpu_slots(config_path: str | Path | None = None) -> int:
+    """Slots per GPU: the most trials any configured budget packs on one (the `gpu` pool allows GPUs x this)."""
+    raw = _load(Path(config_path or budgets_file()).resolve())
+    sections = [raw["default"], *((v or {}) for v in (raw.get("budgets") or {}).values())]
+    return max(int(s.get(_PACKING_KEY, 1)) for s in sections)
 
 
 def budget_space(

@@ -1,8 +1,10 @@
-"""GPU leases: each training process holds one device to itself, by an advisory file lock per device index.
+"""GPU leases: each training process holds its share of one device, by advisory file locks per device slot.
 
 Dagster's `gpu` pool limits how many study steps run at once, not which device each one gets; without
-a lease every step would train on `cuda:0`. A lease is `flock` on `<lease_dir>/<index>.lock`, so the
-kernel releases it when the holding process dies, however it dies (kill -9 included): no stale leases.
+a lease every step would train on `cuda:0`. A device has `slots` slots (`<lease_dir>/<index>.<slot>.lock`);
+a trial of a budget that packs `share` trials per GPU locks ceil(slots / share) of one device's slots, so
+several small trials share a device while a 2B trial (share 1) gets all of it. A lease is `flock`, so
+the kernel releases it when the holding process dies, however it dies (kill -9 included): no stale leases.
 No torch import here: the lease must be taken before CUDA is initialised in the process, so that
 `CUDA_VISIBLE_DEVICES` still applies.
 """
@@ -16,7 +18,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CPU = "cpu"
@@ -49,12 +51,14 @@ def visible_devices(environ: dict[str, str] | None = None) -> list[str]:
 
 @dataclass
 class Lease:
-    """One held device: `index` into the visible list, its physical id, and the open locked file."""
+    """One held share of a device: `index` into the visible list, its physical id, the slots and their locked files."""
 
     index: int | None
     physical_id: str | None
     path: Path | None
     _fd: int | None = None
+    slots: tuple[int, ...] = ()
+    _more_fds: list[int] = field(default_factory=list)
 
     @property
     def device(self) -> str:
@@ -67,16 +71,18 @@ class Lease:
         return "" if self.physical_id is None else self.physical_id
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        _unlock(([] if self._fd is None else [self._fd]) + self._more_fds)
+        self._fd, self._more_fds = None, []
 
     def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def slot_path(lease_dir: str | os.PathLike[str], index: int, slot: int) -> Path:
+    return Path(lease_dir) / f"{index}.{slot}.lock"
 
 
 def _try_lock(path: Path, holder: dict) -> int | None:
@@ -91,16 +97,55 @@ def _try_lock(path: Path, holder: dict) -> int | None:
     return fd
 
 
-def holders(lease_dir: Path, n_devices: int) -> dict[int, str]:
-    """Who holds each index (the holder line written by the lease), for a message while waiting."""
+def _unlock(fds: list[int]) -> None:
+    for fd in fds:
+        os.ftruncate(fd, 0)  # a free slot names no holder
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def holders(lease_dir: Path, n_devices: int, slots: int = 1) -> dict[str, str]:
+    """Who holds each slot ("index.slot": the holder line written by the lease), for a message while waiting."""
     out = {}
     for index in range(n_devices):
-        path = Path(lease_dir) / f"{index}.lock"
-        try:
-            out[index] = path.read_text().strip() or "?"
-        except OSError:
-            out[index] = "?"
+        for slot in range(slots):
+            try:
+                text = slot_path(lease_dir, index, slot).read_text().strip()
+            except OSError:
+                continue
+            if text:
+                out[f"{index}.{slot}"] = text
     return out
+
+
+def units_for(share: int, slots: int) -> int:
+    """Slots one trial locks: ceil(slots / share), so at most `share` such trials fit one device."""
+    if share < 1 or slots < 1:
+        raise ValueError(f"a lease needs share >= 1 and slots >= 1, got share={share!r}, slots={slots!r}")
+    return min(slots, -(-slots // share))
+
+
+def _take(folder: Path, devices: list[str], info: dict, units: int, slots: int) -> Lease | None:
+    """Best fit: the device with the fewest free slots that still holds `units` (big trials keep whole devices)."""
+    free: list[tuple[int, list[tuple[int, int]]]] = []
+    for index, physical in enumerate(devices):
+        got = []
+        for slot in range(slots):
+            fd = _try_lock(slot_path(folder, index, slot), {**info, "device": physical, "slot": slot})
+            if fd is not None:
+                got.append((slot, fd))
+        free.append((index, got))
+    fits = [(len(got), index) for index, got in free if len(got) >= units]
+    chosen = min(fits)[1] if fits else None
+    lease = None
+    for index, got in free:
+        keep = got[:units] if index == chosen else []
+        _unlock([fd for _, fd in got[len(keep) :]])
+        if keep:
+            fds = [fd for _, fd in keep]
+            lease = Lease(index, devices[index], slot_path(folder, index, keep[0][0]), fds[0],
+                          tuple(s for s, _ in keep), fds[1:])  # fmt: skip
+    return lease
 
 
 def acquire(
@@ -111,31 +156,37 @@ def acquire(
     timeout_s: float | None = None,
     poll_s: float = 0.5,
     on_wait: Callable[[str], None] | None = None,
+    share: int = 1,
+    slots: int = 1,
 ) -> Lease:
-    """Lease one of `devices` (physical ids) for this process; a CPU lease when the list is empty.
+    """Lease a share of one of `devices` (physical ids) for this process; a CPU lease when the list is empty.
 
-    Tries every index without blocking, then sleeps `poll_s` and tries again (waiting costs no CPU);
+    `slots` is the number of slots per device (the same for every process of the machine: the most
+    trials any budget packs per GPU); `share` is how many trials of this one's budget may share a device.
+    Tries every device without blocking, then sleeps `poll_s` and tries again (waiting costs no CPU);
     after `timeout_s` (None = forever) raises LeaseError naming the holders. `on_wait` hears once
     that the process waits, and who holds the devices.
     """
     if not devices:
         return Lease(None, None, None)
+    units = units_for(share, slots)
     folder = Path(lease_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    info = {"pid": os.getpid(), **(holder or {})}
+    info = {"pid": os.getpid(), **(holder or {}), "share": share}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     told = False
     while True:
-        for index, physical in enumerate(devices):
-            path = folder / f"{index}.lock"
-            fd = _try_lock(path, {**info, "device": physical})
-            if fd is not None:
-                return Lease(index, physical, path, fd)
+        lease = _take(folder, devices, info, units, slots)
+        if lease is not None:
+            return lease
         if not told and on_wait is not None:
-            on_wait(f"all {len(devices)} GPU(s) are leased ({holders(folder, len(devices))}); waiting")
+            on_wait(
+                f"all {len(devices)} GPU(s) are leased (this trial needs {units} of {slots} slot(s) of one) "
+                f"({holders(folder, len(devices), slots)}); waiting"
+            )
             told = True
         if deadline is not None and time.monotonic() >= deadline:
             raise LeaseError(
-                f"no GPU free in {lease_dir} after {timeout_s:g} s; held by {holders(folder, len(devices))}"
+                f"no GPU free in {lease_dir} after {timeout_s:g} s; held by {holders(folder, len(devices), slots)}"
             )
         time.sleep(poll_s)

@@ -133,3 +133,17 @@ def test_trials_per_gpu_from_a_budgets_file_and_a_bad_value_named(tmp_path: Path
         budgets.BudgetConfigError, match=r"budgets\.20M\.trials_per_gpu' must be a whole number"
     ):
         budgets.trials_per_gpu("20M", bad)
+
+
+@pytest.mark.parametrize(("partition", "slots"), [("2M|h1", (0,)), ("20M|h5", (0, 1)), ("2B|h1", (0, 1, 2, 3)),
+                                                  ("h1", (0, 1, 2, 3)), (None, (0, 1, 2, 3))])  # fmt: skip
+def test_the_budget_follows_the_steps_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partition: str | None, slots: tuple[int, ...]
+) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpu = GpuLeases(lease_dir=str(tmp_path), devices="3")
+    gpu.device_for("", holder={"partition": partition} if partition else None)
+    try:
+        assert gpu._lease.slots == slots
+    finally:
+        gpu.teardown_after_execution(None)  # type: ignore[arg-type]

@@ -94,12 +94,15 @@ class GpuLeases(dg.ConfigurableResource):
     ) -> str:
         """The device a step trains on: an explicit "cpu"/"cuda:N" as asked; otherwise a leased GPU or "cpu".
 
-        `budget` (the one the step trains) sets how many such steps may share the GPU; None = a whole GPU.
+        `budget` (the one the step trains) sets how many such steps may share the GPU; when None, the
+        budget of the holder's "partition" ("2M|h1") is used, and a step of no one budget gets a whole GPU.
         """
         from hpo_assets.model.budgets import trials_per_gpu
 
         if requested.strip().lower() not in ("", "auto", "cuda"):
             return requested
+        if budget is None:
+            budget = _partition_budget((holder or {}).get("partition"))
         if self._lease is None:
             self._lease = leases.acquire(
                 self.folder(),
@@ -129,3 +132,15 @@ class GpuLeases(dg.ConfigurableResource):
                 os.environ.pop("CUDA_VISIBLE_DEVICES", None)
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = self._saved_env
+
+
+def _partition_budget(partition: Any) -> str | None:
+    """The budget of a "budget|horizon" partition key; None for anything else (e.g. a horizon alone)."""
+    from hpo_assets.search.partition import parse_partition
+
+    if not partition:
+        return None
+    try:
+        return parse_partition(partition).budget
+    except ValueError:
+        return None

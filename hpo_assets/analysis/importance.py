@@ -60,10 +60,10 @@ class ImportanceSettings:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name != "seed" and (v < 0 if f.name.endswith(("bootstrap", "shuffles")) else v <= 0):
+            v, counts = getattr(self, f.name), f.name.endswith(("bootstrap", "shuffles"))
+            if f.name != "seed" and (v < 0 if counts else v <= 0):
                 raise ValueError(
-                    f"ImportanceSettings.{f.name} must be {'>= 0' if f.name.endswith(('bootstrap', 'shuffles')) else '> 0'}, got {v}"
+                    f"ImportanceSettings.{f.name} must be {'>= 0' if counts else '> 0'}, got {v}"
                 )
         if not 0 < self.alpha < 1:
             raise ValueError(f"ImportanceSettings.alpha must be in (0, 1), got {self.alpha}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import optuna
@@ -52,22 +53,40 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict:
     return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
 
 
-def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
-    assert dg.materialize([market_data, features], resources={"paths": HpoPaths()}).success
-    instance = dg.DagsterInstance.ephemeral()
-    first = _study_run({**TINY, "n_trials": 4}, instance=instance)
-    assert first.success
-    logged = [e.user_message for e in instance.all_logs(first.run_id)]
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory):
+    """market data -> features -> a 4-trial 2M|h1 study, once for the tests below (about a minute on CPU)."""
+    root = tmp_path_factory.mktemp("study")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HPO_ASSETS_OUTPUTS", str(root / "outputs"))
+        env.setenv("HPO_ASSETS_STORAGE", str(root / "hpo"))
+        assert dg.materialize([market_data, features], resources={"paths": HpoPaths()}).success
+        instance = dg.DagsterInstance.ephemeral()
+        result = _study_run({**TINY, "n_trials": 4}, instance=instance)
+        assert result.success
+        journal = root / "hpo" / "hpo-2M-h1.journal"
+        study = optuna.load_study(
+            study_name="hpo-2M-h1", storage=open_storage(str(journal.parent), "hpo-2M-h1")
+        )
+        yield SimpleNamespace(root=root, instance=instance, result=result, journal=journal, study=study)
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if t.state == TrialState.COMPLETE]
+
+
+def test_trials_are_logged_with_their_label_and_epochs(first_run) -> None:
+    logged = [e.user_message for e in first_run.instance.all_logs(first_run.result.run_id)]
     assert any(m.startswith("trial 1/4 #0: ") and "[forced min_d_model]" in m for m in logged)
     assert any(m.startswith("trial 4/4 #3 epoch 1/2: ") and "val_auc=" in m for m in logged)
-    journal = isolated_dirs / "hpo" / "hpo-2M-h1.journal"
-    study = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(str(journal.parent), "hpo-2M-h1"))
-    trials = study.trials
+
+
+def test_four_trials_forced_extremes_first_each_recording_its_configuration(first_run) -> None:
+    trials = first_run.study.trials
     assert len(trials) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
     assert [t.user_attrs["forced_extreme"] for t in trials] == [True, True, False, False]
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert complete
+    assert _complete(first_run.study)
     for t in trials:
         assert TRIAL_ATTRS <= set(t.user_attrs), TRIAL_ATTRS - set(t.user_attrs)
         ua = t.user_attrs
@@ -75,11 +94,17 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
         assert label in TINY["architectures"] and ua["epochs_config"] == 2
         assert ua["d_ff"] == t.params["d_ff_ratio"] * t.params["d_model"]
         assert 1.5e6 <= t.user_attrs["param_count"] <= 2.5e6  # the real 2M budget, +-25%
-    for t in complete:
+
+
+def test_complete_trials_record_their_metrics_at_the_best_epoch(first_run) -> None:
+    for t in _complete(first_run.study):
         assert DONE_ATTRS <= set(t.user_attrs), DONE_ATTRS - set(t.user_attrs)
         assert t.value == t.user_attrs["val_auc"]
         assert t.intermediate_values[t.user_attrs["best_epoch"]] == pytest.approx(t.value, abs=1e-6)
-    ua = study.user_attrs
+
+
+def test_the_study_records_its_partition_shape_and_provenance(first_run) -> None:
+    ua = first_run.study.user_attrs
     assert (ua["budget"], ua["horizon"], ua["horizon_days"], ua["tier"]) == ("2M", "h1", 1, "a20")
     assert (ua["objective"], ua["source"], ua["n_features"], ua["context"]) == (
         "val_auc",
@@ -92,11 +117,17 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
     assert (ua["label_mode"], ua["label_threshold"], ua["split_kind"]) == ("high", 0.01, "contiguous")
     assert ua["val_start"] >= "2015-10-01" and ua["test_start"] >= "2016-10-01"
     assert 0 < ua["val_positives"] < ua["n_val"] and ua["feature_set"].count(",") == 24
-    table = extract([str(journal.parent)]).table
+
+
+def test_the_trial_table_carries_the_provenance_and_best_epoch_metrics(first_run) -> None:
+    ua = first_run.study.user_attrs
+    table = extract([str(first_run.journal.parent)]).table
     row = table.row(0, named=True)
     assert (row["label_threshold"], row["val_size"], row["val_positives"]) == (
-        0.01, ua["n_val"], ua["val_positives"],
-    )  # fmt: skip
+        0.01,
+        ua["n_val"],
+        ua["val_positives"],
+    )
     for r in table.filter(pl.col("state") == "COMPLETE").iter_rows(named=True):
         # the metric columns measure the restored best_epoch checkpoint: they match the curve at that epoch
         at = r["learning_curve"][r["best_epoch"] - 1]
@@ -104,27 +135,39 @@ def test_materialize_then_raise_the_target(isolated_dirs: Path) -> None:
         assert r["val_loss"] == pytest.approx(at["val_loss"], abs=1e-5)
         assert r["early_stopped"] == (r["epochs_trained"] < 2)
 
-    meta = _metadata(first)
+
+def test_metadata_counts_best_value_and_the_history_plot(first_run) -> None:
+    trials, complete = first_run.study.trials, _complete(first_run.study)
+    meta = _metadata(first_run.result)
     assert meta["trials_counted"] == 4 and meta["trials_complete"] == len(complete)
     assert meta["trials_pruned"] == sum(t.state == TrialState.PRUNED for t in trials)
     assert meta["best_value"] == max(t.value for t in complete)
-    assert meta["dashboard_command"] == f"optuna-dashboard {journal}"
+    assert meta["dashboard_command"] == f"optuna-dashboard {first_run.journal}"
     png = Path(meta["history_path"])
-    assert png == isolated_dirs / "outputs" / "studies" / "hpo-2M-h1_history.png"
+    assert png == first_run.root / "outputs" / "studies" / "hpo-2M-h1_history.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prefix = "![history](data:image/png;base64,"
     assert meta["history"].startswith(prefix)
     assert base64.b64decode(meta["history"][len(prefix) : -1]) == png.read_bytes()
+
+
+def test_top_trials_table_and_checks(first_run) -> None:
+    meta = _metadata(first_run.result)
     top = meta["top_trials"]
-    assert len(top.records) == min(5, len(complete)) and top.schema.columns[2].type == "float"
+    assert (
+        len(top.records) == min(5, len(_complete(first_run.study))) and top.schema.columns[2].type == "float"
+    )
     # UI tables show 4 significant digits
     assert top.records[0].data["value"] == float(f"{meta['best_value']:.4g}")
-    assert all(c.passed for c in first.get_asset_check_evaluations())
+    assert all(c.passed for c in first_run.result.get_asset_check_evaluations())
 
-    # Raise the target: the same study continues to exactly 6 trials, nothing repeated or rewritten.
-    before = {t.number: (t.params, t.value, t.state) for t in trials}
+
+def test_raising_the_target_continues_the_same_study(first_run) -> None:
+    """Last of the group (it adds trials): the study continues to exactly 6, nothing repeated or rewritten."""
+    before = {t.number: (t.params, t.value, t.state) for t in first_run.study.trials}
     second = _study_run({**TINY, "n_trials": 6})
     assert second.success
+    journal = first_run.journal
     study = optuna.load_study(study_name="hpo-2M-h1", storage=open_storage(str(journal.parent), "hpo-2M-h1"))
     assert len(study.trials) == 6
     assert {t.number: (t.params, t.value, t.state) for t in study.trials[:4]} == before

@@ -58,3 +58,16 @@ def test_study_settings_name_the_bad_field() -> None:
     ]:
         with pytest.raises(StudyConfigError, match=needle):
             study_settings(**given)
+
+
+def test_the_dagster_config_is_the_study_settings_plus_profile() -> None:
+    """A study setting is declared once: the Launchpad's fields, defaults and descriptions are StudySettings'."""
+    from hpo_assets.defs.assets.studies import HpoStudyConfig
+    from hpo_assets.search.study_settings import DEFAULTS, StudySettings
+
+    fields = HpoStudyConfig.model_fields
+    assert list(fields) == ["profile", *StudySettings.model_fields]
+    for name, info in StudySettings.model_fields.items():
+        assert fields[name].annotation == info.annotation, name
+        assert fields[name].description == info.description, name
+        assert fields[name].get_default(call_default_factory=True) == getattr(DEFAULTS, name), name

@@ -166,6 +166,10 @@ def run_job(job: str, instance: dg.DagsterInstance, **kwargs: Any) -> bool:
             data = event.event_specific_data
             if event.is_step_failure and isinstance(data, StepFailureData):
                 err = data.error
+                while (
+                    err is not None and err.cause is not None and (err.cls_name or "").startswith("Dagster")
+                ):
+                    err = err.cause  # Dagster's wrapper ("Error occurred while executing op"): say the cause
                 print(f"  FAILED {event.step_key}: {err.message.strip() if err else 'unknown error'}")
         return False
     print(f"  done in {time.monotonic() - started:.1f} s")

@@ -193,3 +193,38 @@ def test_writers_killed_at_random_offsets_while_another_appends(tmp_path: Path) 
     side = sorted(folder.glob("s.journal.torn-*"))
     assert side and all(f.read_bytes().startswith(b'{"op_code":') for f in side)  # torn bytes kept aside
     assert len(side) <= kills
+
+
+def test_a_full_disk_under_the_storage_names_the_journal_and_the_study_resumes(tmp_path: Path) -> None:
+    """Issue 22, case 6: an append that hits a full disk names the journal; the bytes it left are a torn
+    tail that the next append (after space is freed) moves aside."""
+    import os
+    import subprocess
+
+    from hpo_assets.search.journal_file import scan
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        journal = _real_journal(disk, "s", n_trials=2)
+        st = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * (st.f_bavail * st.f_frsize - 2000))
+        study = optuna.load_study(study_name="s", storage=open_storage(str(disk), "s"))
+        with pytest.raises(OSError, match="appending to the journal failed: No space left on device") as info:
+            for i in range(50):  # until the disk is full
+                study.set_user_attr(f"big{i}", "x" * 1500)
+        assert info.value.filename == str(journal)
+        (disk / "filler").unlink()
+        study = optuna.load_study(study_name="s", storage=open_storage(str(disk), "s"))
+        study.set_user_attr("after", 1)
+        scan(journal, full=True)  # every line whole again
+        assert (
+            optuna.load_study(study_name="s", storage=open_storage(str(disk), "s")).user_attrs["after"] == 1
+        )
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -207,10 +207,15 @@ class JournalFile(JournalFileBackend):
             torn = cut_torn_tail(self._path)
             if torn is not None:
                 self._report(torn.describe())
-            with open(self._path, "ab") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with open(self._path, "ab") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:  # e.g. a full disk: the bytes written are a torn tail the next append cuts
+                raise OSError(
+                    exc.errno, f"appending to the journal failed: {exc.strerror}", str(self._path)
+                ) from exc
 
 
 def repair_torn_tail(path: Path) -> TornTail | None:

@@ -106,3 +106,24 @@ def test_library_log_records_reach_the_run_log(tmp_path: Path) -> None:
         assert any("library record 7f3a" in m for m in messages)
     finally:
         instance.dispose()
+
+
+def test_run_retries_are_on_for_study_and_model_jobs_only(tmp_path: Path) -> None:
+    from hpo_assets.defs.jobs import JOBS
+
+    ensure_instance(tmp_path, gpu_pool_limit=1)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 0
+        assert instance.run_retries_retry_on_asset_or_op_failure, "a preempted k8s step pod fails its step"
+    finally:
+        instance.dispose()
+    retried = {job.name for job in JOBS if (job.tags or {}).get("dagster/max_retries") == "3"}
+    assert retried == {"study_job", "study_demo_job", "calibrated_model_job", "cross_budget_job"}
+
+
+def test_config_of_the_version_before_run_retries_is_replaced(tmp_path: Path) -> None:
+    old = {k: v for k, v in instance_config().items() if k != "run_retries"}
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(old))
+    ensure_instance(tmp_path, gpu_pool_limit=1)
+    assert yaml.safe_load((tmp_path / "dagster.yaml").read_text())["run_retries"]["enabled"] is True

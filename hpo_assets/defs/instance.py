@@ -1,4 +1,4 @@
-"""The Dagster instance's dagster.yaml and its `gpu` pool: only GPU steps are limited, one per GPU.
+"""The Dagster instance's dagster.yaml and its `gpu` pool: only GPU steps are limited, GPUs x slots.
 
 Dagster has no per-pool limit in dagster.yaml (only `default_limit`, which would cap every pool), so the
 `gpu` limit lives in the instance's storage, set here once (`dagster instance concurrency set gpu N`
@@ -7,7 +7,9 @@ not as launched processes polling for a slot.
 
 Run monitoring (run by the daemon that `dagster dev` starts) fails runs that never start or overrun and
 frees the slots of runs that ended without releasing them; a run whose process was killed (which
-Dagster never notices for an in-process run) is found by dead_runs.py.
+Dagster never notices for an in-process run) is found by dead_runs.py. Run retries relaunch a failed run
+of a study or model job (tagged dagster/max_retries in jobs.py), so a preempted or killed run resumes
+its study without anyone re-submitting it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ RUN_MONITORING = {
         "free_slots_after_run_end_seconds": 30,
     }
 }
+
+
+# Run retries (the daemon relaunches a failed run of a job tagged dagster/max_retries, see jobs.py): 0 for
+# untagged jobs. Step failures are retried too: under the k8s executor a preempted step pod fails its step.
+RUN_RETRIES = {"run_retries": {"enabled": True, "max_retries": 0, "retry_on_asset_or_op_failure": True}}
 
 
 def gpu_count() -> int:
@@ -110,6 +117,7 @@ def instance_config(postgres_url: str | None = None, from_env: bool = False) -> 
         "concurrency": {"pools": {"granularity": "run"}},
         **AUTOMATION,
         **RUN_MONITORING,
+        **RUN_RETRIES,
         "telemetry": {"enabled": False},
         # library modules log through logging.getLogger(__name__): show those records in the run log
         "python_logs": {"managed_python_loggers": ["hpo_assets"], "python_log_level": "INFO"},
@@ -126,9 +134,12 @@ def _written_by_old_version(existing: dict) -> bool:
         "default_limit"
     }:
         return True
-    # the file of the version before run monitoring: the same settings without it
-    without = {k: v for k, v in instance_config().items() if k not in RUN_MONITORING}
-    return {k: v for k, v in existing.items() if k != "storage"} == without
+    # the files of the versions before run monitoring and before run retries: the same settings without them
+    mine = {k: v for k, v in existing.items() if k != "storage"}
+    current = instance_config()
+    older = [{k: v for k, v in current.items() if k not in dropped} for dropped in
+             (set(RUN_RETRIES), set(RUN_RETRIES) | set(RUN_MONITORING))]  # fmt: skip
+    return mine in older
 
 
 def set_gpu_pool(home: str | os.PathLike[str], limit: int | None = None) -> int:

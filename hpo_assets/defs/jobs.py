@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+# A run killed from outside (a preempted pod, kill -9, a lost node) is relaunched by the daemon up to this
+# many times (the instance enables run retries; dagster.yaml's default is 0 for every other job); the
+# retry resumes the study from its storage: finished trials stay, the killed one is recovered.
+MAX_RETRIES = "3"
+RETRIED = {"dagster/max_retries": MAX_RETRIES}
+
 market_job = dg.define_asset_job(
     "market_job",
     selection=dg.AssetSelection.groups("market"),
@@ -17,7 +23,7 @@ def _study_job(name: str, profile: str, description: str) -> dg.UnresolvedAssetJ
         name,
         selection=dg.AssetSelection.assets("hpo_study"),
         config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
-        tags={"hpo_assets/profile": profile},
+        tags={"hpo_assets/profile": profile, **RETRIED},
         description=description,
     )
 
@@ -57,12 +63,14 @@ baselines_job = dg.define_asset_job(
 calibrated_model_job = dg.define_asset_job(
     "calibrated_model_job",
     selection=dg.AssetSelection.assets("calibrated_model"),
+    tags=RETRIED,
     description="Retrain, test, calibrate and save the best model of one budget x horizon study.",
 )
 
 cross_budget_job = dg.define_asset_job(
     "cross_budget_job",
     selection=dg.AssetSelection.assets("cross_budget_validation"),
+    tags=RETRIED,
     description="Train every budget's best architecture with every budget's best training parameters (one horizon).",
 )
 

@@ -85,22 +85,16 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def build(task: Task) -> tuple[Any, Any, Any]:
-    """(prepared data, the table's SearchSpace, the profile's StudySettings) for a task."""
-    from hpo_assets import settings
-    from hpo_assets.data.dataset import prepare_dataset
+    """(prepared data, the table's SearchSpace, the profile's StudySettings) for a task, built by the
+    same functions a study uses (search/build.py), the training lists narrowed to the task's grid."""
     from hpo_assets.data.market import default_market_path, load_market
-    from hpo_assets.model.budgets import budget_space
-    from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace, arch_choices, load_training_choices
+    from hpo_assets.search.build import prepared_for, study_space
+    from hpo_assets.search.space import TRAIN_PARAMS, SearchSpace
     from hpo_assets.search.study_settings import study_settings
 
     cfg = study_settings(task.profile)
-    model = settings.settings()["model"]
-    data = prepare_dataset(load_market(default_market_path()), task.horizon, start=cfg.start or None,
-                           end=cfg.end or None, **cfg.split_dates())  # fmt: skip
-    entries = budget_space(task.budget, n_features=data.n_features, context=data.context,
-                           patch_len=int(model["patch_len"]), stride=int(model["stride"]))  # fmt: skip
-    full = SearchSpace.build(arch_choices(entries), load_training_choices(task.budget),
-                             n_train=len(data.split.train), max_epochs=cfg.max_epochs)  # fmt: skip
+    data = prepared_for(load_market(default_market_path()), task.horizon, cfg)
+    full = study_space(task.budget, data, cfg)
     choices: dict[str, list[Any]] = {k: [full.middle_choice(k)] for k in TRAIN_PARAMS}
     for name, values in (("lr", task.lrs), ("dropout", task.dropouts)):
         missing = [v for v in values if v not in full.choices[name]]
@@ -163,13 +157,10 @@ def done_runs(task: Task) -> set[tuple[int, int]]:
 
 def train_one(data: Any, space: Any, cfg: Any, params: dict[str, Any], seed: int) -> dict[str, Any]:
     """One real run by the project's trainer; the row the table stores (objective None when there is none)."""
-    from hpo_assets import settings
-    from hpo_assets.search.objective import TorchTrainer
+    from hpo_assets.search.build import torch_trainer
     from hpo_assets.search.space import TRAIN_PARAMS
 
-    model = settings.settings()["model"]
-    trainer = TorchTrainer(data, cfg.max_epochs, cfg.patience, "val_auc", seed, "cpu", int(model["patch_len"]),
-                           int(model["stride"]), num_threads=cfg.cpu_threads or 1)  # fmt: skip
+    trainer = torch_trainer(data, cfg, "cpu", seed=seed)
     arch = space.arch_of(params)
     row: dict[str, Any] = {"status": "failed", "val_auc": None, "reason": None, "best_epoch": None,
                            "epochs_trained": 0, "curve_val_auc": [], "curve_val_loss": [],
@@ -299,7 +290,8 @@ def provenance(task: Task, frame: pl.DataFrame, n_grid: int, space: Any, cfg: An
                 "a random subset by the fixed visit order"
             )
             + ")",
-            f"- space: {len(space.archs)} architectures (every valid one of the {task.budget} band) x lr "
+            f"- space: {frame['arch'].n_unique()} of the {len(space.archs)} valid architectures of the {task.budget} "
+            "band (all of them unless the table was cut) x lr "
             f"{list(space.choices['lr'])} x dropout {list(space.choices['dropout'])}; fixed: "
             + ", ".join(
                 f"{k} {space.choices[k][0]}"

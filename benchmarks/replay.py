@@ -16,6 +16,9 @@ the stored curves (Optuna's own pruners see the stored per-epoch val AUC); compu
 
     .venv/bin/python benchmarks/replay.py [--tables 2M_h1 2M_h5] [--replays 200] [--trials 50] [--workers 2]
 
+Finished (table, arm) replays are cached in benchmarks/.cache/replay/ by the table's bytes and this
+file's source, so a rerun only computes what changed.
+
 Noise the intervals reflect: the arms' own randomness and which seed answered, over replays of one
 fixed table (conditional on the table: another table of the same grid would move every arm together).
 """
@@ -54,6 +57,7 @@ from hpo_assets.search.space import (  # noqa: E402
 from hpo_assets.stats.bootstrap import block_indices, percentile_interval  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
+CACHE = Path(__file__).resolve().parent / ".cache" / "replay"  # finished (table, arm) replays; rerun-safe
 STREAM = 7_919  # the common-random-numbers stream of seed replicates
 CHECKPOINTS = (10, 25, 50)
 EQUAL_COMPUTE = 25.0  # full-run equivalents (epochs / max_epochs) at which arms are compared
@@ -478,17 +482,26 @@ def replay_one(table: Table, arm: str, replay: int, n: int) -> tuple[np.ndarray,
 
 
 def _job(args: tuple[str, str, list[int], int, Path]) -> tuple[str, str, np.ndarray, np.ndarray, float]:
+    """One arm's replays on one table; cached by (table bytes, this file, arm, replays, trials)."""
+    import hashlib
+
     name, arm, replays, n, data = args
+    digest = hashlib.sha1((Path(data) / f"{name}.parquet").read_bytes() + Path(__file__).read_bytes())
+    digest.update(json.dumps([arm, replays, n]).encode())
+    cache = CACHE / f"{name}.{arm}.{digest.hexdigest()[:16]}.npz"
+    if cache.exists():
+        got = np.load(cache)
+        return name, arm, got["regret"], got["cost"], float(got["cpu"])
     table = load_table(name, data)
     t0 = time.process_time()
     curves = [replay_one(table, arm, r, n) for r in replays]
-    return (
-        name,
-        arm,
-        np.stack([c[0] for c in curves]),
-        np.stack([c[1] for c in curves]),
-        time.process_time() - t0,
-    )
+    regret, cost = np.stack([c[0] for c in curves]), np.stack([c[1] for c in curves])
+    cpu = time.process_time() - t0
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    np.savez(tmp, regret=regret, cost=cost, cpu=cpu)
+    tmp.replace(cache)
+    return name, arm, regret, cost, cpu
 
 
 # --- endpoints and statistics ------------------------------------------------------------------
@@ -620,10 +633,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, arm, reg, cost, cpu in pool.map(_job, [j for j in jobs if j[2]]):
             got.setdefault((name, arm), []).append((reg, cost, cpu))
     results: dict[str, Any] = {}
+    verdicts: dict[tuple[str, str, str], str] = {}  # (table, comparison, endpoint) -> verdict
+    shown = [k for k in ("regret@10", "regret@25", "regret@50", f"regret@{EQUAL_COMPUTE:g}runs", "aurc",
+                         "trials_to_eps")]  # fmt: skip
     for name in tables:
-        print(f"\n{name}: normalised held-out regret (0 = the table's best mean, 1 = a random configuration), "
-              f"mean over replays [{LEVEL:.0%} bootstrap interval]")  # fmt: skip
         ends: dict[str, dict[str, np.ndarray]] = {}
+        print(f"\n{name}: normalised held-out regret (0 = the table's best mean, 1 = a random configuration), "
+              f"mean over replays [{LEVEL:.0%} bootstrap interval]; trials_to_eps: trials until regret <= "
+              f"{EPSILON} ({n + 1} = never within {n}); compute in full runs")  # fmt: skip
+        print(f"  {'arm':<17}{'replays':>7}  " + "  ".join(f"{k:<22}" for k in shown if k.startswith("regret") or
+              k in ("aurc", "trials_to_eps")) + "  compute@50  CPU s/replay")  # fmt: skip
         for arm in args.arms:
             parts = got[(name, arm)]
             m = counts[arm]
@@ -631,30 +650,54 @@ def main(argv: Sequence[str] | None = None) -> None:
             reg = np.concatenate([p[0] for p in parts])[order]
             cost = np.concatenate([p[1] for p in parts])[order]
             ends[arm] = endpoints(reg, cost, n)
-            cpu = sum(p[2] for p in parts)
-            row = []
-            for k, v in ends[arm].items():
-                if k == "compute_to_eps":
+            cells = []
+            for k in shown:
+                if k not in ends[arm]:
+                    cells.append(f"{'-':<22}")
                     continue
-                mean, lo, hi = mean_interval(v)
-                row.append(f"{k} {mean:.3f} [{_f(lo)}, {_f(hi)}]")
-            reach = np.isfinite(ends[arm]["compute_to_eps"]).mean()
-            print(f"  {arm:<16} ({m} replays) " + "; ".join(row) + f"; reached eps in {reach:.0%}; compute for "
-                  f"{n} trials {cost[:, -1].mean():.1f} runs; {cpu / m:.2f} CPU s per replay")  # fmt: skip
+                mean, lo, hi = mean_interval(ends[arm][k])
+                digits = 1 if k == "trials_to_eps" else 3
+                cells.append(f"{mean:.{digits}f} [{_f(lo, '', digits)}, {_f(hi, '', digits)}]".ljust(22))
+            cpu = sum(p[2] for p in parts)
+            print(
+                f"  {arm:<17}{m:>7}  " + "  ".join(cells) + f"  {cost[:, -1].mean():>10.1f}  {cpu / m:>12.2f}"
+            )
         results[name] = {arm: {k: v.tolist() for k, v in e.items()} for arm, e in ends.items()}
         for ref in ("random", "ours"):
             if ref not in ends:
                 continue
-            print(f"  paired differences arm - {ref} over common replays (negative = lower regret than {ref}); "
-                  "Wilcoxon p Holm-adjusted over the arms; a verdict needs the interval to exclude 0 and "
-                  "p_adj < 0.05:")  # fmt: skip
-            for k in ("regret@10", "regret@25", "regret@50", f"regret@{EQUAL_COMPUTE:g}runs", "aurc"):
+            print(f"  paired differences arm - {ref} over common replays (negative = lower regret); Wilcoxon "
+                  "signed-rank p Holm-adjusted over the arms; verdict: interval excludes 0 and p_adj < 0.05, "
+                  "else inconclusive")  # fmt: skip
+            for k in shown[:-1]:
                 others = [a for a in ends if a != ref and k in ends[a]]
+                if not others or k not in ends[ref]:
+                    continue
                 ds = [paired(*_common(ends[a][k], ends[ref][k])) for a in others]
                 adj = holm([d["p"] for d in ds])
-                print(f"    {k}: " + "; ".join(
-                    f"{a} {d['mean']:+.3f} [{_f(d['lo'], '+')}, {_f(d['hi'], '+')}] p_adj {pa:.3g} {verdict(d, pa)}"
-                    for a, d, pa in zip(others, ds, adj, strict=True)))  # fmt: skip
+                cells = []
+                for a, d, pa in zip(others, ds, adj, strict=True):
+                    v = verdict(d, pa)
+                    verdicts[(name, f"{a} vs {ref}", k)] = v
+                    cells.append(f"{a} {d['mean']:+.3f} [{_f(d['lo'], '+')}, {_f(d['hi'], '+')}] p_adj {pa:.2g}"
+                                 + ("" if v == "inconclusive" else f" {v.upper()}"))  # fmt: skip
+                print(f"    {k}: " + "; ".join(cells))
+    print("\ndecisions (a change needs 'better' on its endpoint in every table):")
+    rules = [("n_forced 6 -> 0", "ours_no_extremes vs ours", "aurc"),
+             ("per-trial seeds fixed (vs varied)", "ours_fixed_seed vs ours", "aurc"),
+             ("pruner median (vs none)", "ours_median vs ours", f"regret@{EQUAL_COMPUTE:g}runs"),
+             ("pruner hyperband (vs none)", "ours_hyperband vs ours", f"regret@{EQUAL_COMPUTE:g}runs"),
+             *((f"sampler {a} (vs ours)", f"{a} vs ours", "aurc") for a in ("random", "seed", "qmc", "gp", "tpe_cl4")),
+             *((f"{a} beats random search", f"{a} vs random", "aurc") for a in args.arms if a != "random")]  # fmt: skip
+    for label, comp, k in rules:
+        vs = [verdicts.get((name, comp, k)) for name in tables]
+        if any(v is None for v in vs):
+            continue
+        win = all(v == "better" for v in vs)
+        print(
+            f"  {label}: {', '.join(f'{t} {v}' for t, v in zip(tables, vs, strict=True))} on {k} -> "
+            + ("WINS on every table" if win else "no change")
+        )
     if args.json:
         args.json.write_text(json.dumps(results))
     print(f"\nwall {time.perf_counter() - wall0:.0f} s with {args.workers} worker process(es); load average "
@@ -667,8 +710,8 @@ def _common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a[:m], b[:m]
 
 
-def _f(x: float | None, sign: str = "") -> str:
-    return "None" if x is None else f"{x:{sign}.3f}"
+def _f(x: float | None, sign: str = "", digits: int = 3) -> str:
+    return "None" if x is None else f"{x:{sign}.{digits}f}"
 
 
 if __name__ == "__main__":

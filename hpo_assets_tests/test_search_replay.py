@@ -115,14 +115,14 @@ def test_verdict_rule_false_positives_and_power() -> None:
     n, sd = 200, 0.3 * np.sqrt(5 / 3)
     shift = replay.detectable(sd, n)
     false_pos = detected = 0
-    for i in range(120):
+    for i in range(100):
         null = 0.3 * rng.standard_t(5, n)
         d = replay.paired(null, np.zeros(n), seed=i)
         false_pos += replay.verdict(d, d["p"]) != "inconclusive"
         alt = replay.paired(null - shift, np.zeros(n), seed=i)
         detected += replay.verdict(alt, alt["p"]) == "better"
-    assert false_pos / 120 <= 0.09
-    assert 0.6 <= detected / 120 <= 0.95
+    assert false_pos / 100 <= 0.09
+    assert 0.6 <= detected / 100 <= 0.95
 
 
 def test_holm_adjusts_upward_and_keeps_order() -> None:

@@ -11,11 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hpo_assets.locations import mask_password
 from hpo_assets.model.budgets import budget_space
+from hpo_assets.search.liveness import is_abandoned
 from hpo_assets.search.objective import EpochHook, Log, TorchTrainer, Trainer
 from hpo_assets.search.partition import StudyPartition, parse_partition, study_attrs, transfer_study_names
-from hpo_assets.search.runner import StudyOptions, StudyRun, run_study
+from hpo_assets.search.runner import StudyOptions, StudyRun, run_study, study_counts
 from hpo_assets.search.space import SearchSpace, arch_choices, load_training_choices, restrict_archs
+from hpo_assets.search.steering import repeated_trials
 from hpo_assets.search.storage import open_storage
 from hpo_assets.search.study_settings import DEFAULTS, StudyConfigError, StudySettings
 from hpo_assets.search.transfer import WarmStart, load_sources, plan_warm_start
@@ -101,6 +104,44 @@ class StudyRunner:
     @property
     def study_name(self) -> str:
         return self.part.study_name
+
+    def describe(self) -> str:
+        """One line: the space, the data, the device and the storage this study runs with."""
+        space, split = self.space, self.data.split
+        return (
+            f"{self.study_name}: {space.size:,} configurations ({len(space.archs)} architectures), "
+            f"{len(split.train)} train / {len(split.val)} val samples, device {self.device}, "
+            f"storage {mask_password(self.storage)}"
+        )
+
+    def summary(self, run: StudyRun, study: Any) -> dict[str, Any]:
+        """What a run leaves in `<study>.json`: where the study is, its counts and its best trial."""
+        return {
+            "study_name": self.study_name,
+            "storage": mask_password(self.storage),
+            "partition": self.part.key,
+            **study_counts(study),
+            "best_trial": run.best.number if run.best else None,
+            "best_value": run.best.value if run.best else None,
+            "exhausted": run.exhausted,
+        }
+
+    def checks(self, study: Any) -> dict[str, tuple[bool, dict[str, Any]]]:
+        """The study's checks after a run: name -> (passed, what was counted)."""
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        repeats = repeated_trials(self.space, trials)
+        running = [t.number for t in trials if t.state == TrialState.RUNNING and is_abandoned(t)]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        return {
+            "no_repeated_configuration": (
+                not repeats,
+                {"trials": len(trials), "repeats": len(repeats), "repeated_trials": str(repeats)},
+            ),
+            "no_trial_left_running": (not running, {"abandoned_running_trials": str(running)}),
+            "has_complete_trial": (bool(complete), {"complete_trials": len(complete)}),
+        }
 
     def run(self, log: Log = logger.info, epoch_hook: EpochHook | None = None) -> StudyRun:
         return run_study(

@@ -22,10 +22,7 @@ from hpo_assets.locations import mask_password
 from hpo_assets.planning.plan import StudyEstimate, estimate_study
 from hpo_assets.search.build import build_study, study_data
 from hpo_assets.search.history import history_png, top_trials
-from hpo_assets.search.liveness import is_abandoned
-from hpo_assets.search.runner import StudyRun, study_counts
-from hpo_assets.search.space import SearchSpace
-from hpo_assets.search.steering import repeated_trials
+from hpo_assets.search.runner import StudyRun
 from hpo_assets.search.storage import dashboard_command, open_storage
 from hpo_assets.search.study_settings import StudyConfigError, StudySettings, study_settings
 
@@ -155,12 +152,8 @@ def hpo_study(
     except (ValueError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"hpo_study: {mask_password(exc)}", allow_retries=False) from None
 
-    part, data, space, spec = runner.part, runner.data, runner.space, runner.storage
-    context.log.info(
-        f"{part.study_name}: {space.size:,} configurations ({len(space.archs)} architectures), "
-        f"{len(data.split.train)} train / {len(data.split.val)} val samples, device {runner.device}, "
-        f"storage {mask_password(spec)}"
-    )
+    part, spec = runner.part, runner.storage
+    context.log.info(runner.describe())
     estimate = estimate_study(runner)
     context.log.info(
         f"{part.study_name}: predicted {estimate.hours:.4g} compute-hours for "
@@ -178,16 +171,7 @@ def hpo_study(
     png = history_png(study, cfg.objective)
     png_path = outputs.write_bytes(paths.outputs(*outputs.STUDIES_DIR, f"{part.study_name}_history.png"), png)
     summary_path = paths.outputs(*outputs.STUDIES_DIR, f"{part.study_name}.json")
-    summary = {
-        "study_name": part.study_name,
-        "storage": mask_password(spec),
-        "partition": part.key,
-        **study_counts(study),
-        "best_trial": run.best.number if run.best else None,
-        "best_value": run.best.value if run.best else None,
-        "exhausted": run.exhausted,
-    }
-    outputs.write_text(summary_path, json.dumps(summary, indent=2))
+    outputs.write_text(summary_path, json.dumps(runner.summary(run, study), indent=2))
     if run.exhausted:
         context.log.warning(f"{part.study_name}: the search space is exhausted; the study stopped early")
     return dg.MaterializeResult(
@@ -196,7 +180,10 @@ def hpo_study(
             **_measured(estimate, time.monotonic() - started),
             "summary_path": dg.MetadataValue.path(str(summary_path)),
         },
-        check_results=_checks(study, space),
+        check_results=[
+            dg.AssetCheckResult(check_name=name, passed=passed, metadata=counted)
+            for name, (passed, counted) in runner.checks(study).items()
+        ],
     )
 
 
@@ -223,29 +210,3 @@ def _measured(estimate: StudyEstimate, seconds: float) -> dict[str, Any]:
         "prediction_basis": dg.MetadataValue.text(estimate.basis),
         "predicted_sec_per_epoch": dg.MetadataValue.float(float(estimate.seconds_per_epoch)),
     }
-
-
-def _checks(study: Any, space: SearchSpace) -> list[dg.AssetCheckResult]:
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    repeats = repeated_trials(space, trials)
-    running = [t.number for t in trials if t.state == TrialState.RUNNING and is_abandoned(t)]
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    return [
-        dg.AssetCheckResult(
-            check_name="no_repeated_configuration",
-            passed=not repeats,
-            metadata={"trials": len(trials), "repeats": len(repeats), "repeated_trials": str(repeats)},
-        ),
-        dg.AssetCheckResult(
-            check_name="no_trial_left_running",
-            passed=not running,
-            metadata={"abandoned_running_trials": str(running)},
-        ),
-        dg.AssetCheckResult(
-            check_name="has_complete_trial",
-            passed=bool(complete),
-            metadata={"complete_trials": len(complete)},
-        ),
-    ]

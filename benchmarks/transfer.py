@@ -49,10 +49,12 @@ HEAD_DIM = 32
 
 
 def _data() -> Any:
-    from hpo_assets.data.dataset import prepare_dataset
+    """h1 data as a study with the default settings trains on (all the data, the `split:` section)."""
     from hpo_assets.data.market import default_market_path, load_market
+    from hpo_assets.search.build import prepared_for
+    from hpo_assets.search.study_settings import DEFAULTS
 
-    return prepare_dataset(load_market(default_market_path()), horizon=1)
+    return prepared_for(load_market(default_market_path()), 1, DEFAULTS)
 
 
 def _prior_loss(data: Any) -> float:

@@ -225,7 +225,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         else ImportanceSettings()
     )
     root = Path(args.outputs) if args.outputs else None
-    files = analyze(table, Path(args.out), outputs_root=root, settings=settings, workers=args.workers)
+    from hpo_assets.outputs import files_together, relocate_text
+
+    out = Path(args.out)
+    with files_together(out) as stage:  # the report folder is replaced as one set (outputs.py)
+        staged = analyze(table, stage, outputs_root=root, settings=settings, workers=args.workers)
+        relocate_text(stage, out, ["hpo_report.html", "hpo_report.md", "hpo_report.json"])
+    files = {key: out / Path(path).relative_to(stage) for key, path in staged.items()}
     print(
         f"analysed {table.height} trials of {table['study'].n_unique()} studies; wrote {len(files)} files to {args.out}"
     )

@@ -112,6 +112,16 @@ def files_together(folder: Any) -> Iterator[Any]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def relocate_text(staging: Path, folder: Path, names: list[str]) -> None:
+    """Files of a staged set that name their own paths (a report's file index): point them at `folder`."""
+    for name in names:
+        path = staging / name
+        if path.is_file():
+            text = path.read_text()
+            if str(staging) in text:
+                write_text(path, text.replace(str(staging), str(folder)))
+
+
 def write_text(target: Any, text: str) -> Any:
     return atomic_write(target, lambda p: p.write_text(text))
 

@@ -123,3 +123,23 @@ def test_extract_on_a_full_disk_names_the_file_and_keeps_the_previous_set(small_
     assert "No space left on device" in err and f"{out}/hpo_" in err and ".staging-" not in err, err
     assert _one_run(out) == str(EXPORTS_DIR / "hpo_2m_1_a50")  # the previous run's files, all of them
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging-")] == []
+
+
+@pytest.mark.slow
+def test_analyze_on_a_full_disk_keeps_the_previous_report_folder(small_disk: Path, capsys) -> None:
+    """`analyze` used to print "No space left on device" without a path and leave old and new files mixed."""
+    from hpo_assets.cli import main
+
+    out = small_disk / "report"
+    assert main(["analyze", str(EXPORTS_DIR), "--out", str(out), "--fast"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert (
+        str(out / "coverage_report.json") in before["hpo_report.json"].decode()
+    )  # indexed at their final place
+    capsys.readouterr()
+    assert main(["analyze", str(EXPORTS_DIR / "hpo_2m_1_a50"), "--out", str(out), "--fast"]) == 2  # no room
+    err = capsys.readouterr().err.strip()
+    assert "No space left on device" in err and f"'{out}/" in err and ".staging-" not in err, err
+    assert {
+        p.name: p.read_bytes() for p in out.iterdir()
+    } == before  # every file of the first report, unchanged

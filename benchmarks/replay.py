@@ -274,24 +274,28 @@ class Observer:
         self.trials.append(Trial(c, s, value, epochs))
 
     def regret_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """(regret after each trial, cumulative compute in full runs after each trial)."""
+        """(regret after each trial, cumulative compute in full runs after each trial); after trial t the
+        incumbent is scored on the seeds not observed for it by trial t (pruned runs count as observed)."""
         t = self.table
         sums: dict[int, list[float]] = {}
+        seen: dict[int, set[int]] = {}
         best_c = -1
         out, cost, spent = [], [], 0.0
         worst = t.regret(t.worst)
         for tr in self.trials:
             spent += tr.epochs / t.max_epochs
+            seen.setdefault(tr.config, set()).add(tr.seed)
             if tr.value is not None:
                 sums.setdefault(tr.config, []).append(tr.value)
                 best_c = max(sums, key=lambda c: float(np.mean(sums[c])))
-            out.append(worst if best_c < 0 else t.regret(self.heldout(best_c)))
+            out.append(worst if best_c < 0 else t.regret(self.heldout(best_c, seen[best_c])))
             cost.append(spent)
         return np.asarray(out), np.asarray(cost)
 
-    def heldout(self, c: int) -> float:
-        """Mean of the seeds this arm has not observed for c (all seeds when it observed every one)."""
-        seen = set(self.visits.get(c, []))
+    def heldout(self, c: int, seen: set[int] | None = None) -> float:
+        """Mean of the seeds not observed for c (`seen`, default all this arm's visits; every seed when
+        all were observed); a seed without an objective counts as the table's worst run."""
+        seen = set(self.visits.get(c, [])) if seen is None else seen
         rest = [j for j in range(self.table.n_seeds) if j not in seen] or list(range(self.table.n_seeds))
         vals = self.table.y[c, rest]
         vals = np.where(np.isfinite(vals), vals, self.table.worst)
@@ -642,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"mean over replays [{LEVEL:.0%} bootstrap interval]; trials_to_eps: trials until regret <= "
               f"{EPSILON} ({n + 1} = never within {n}); compute in full runs")  # fmt: skip
         print(f"  {'arm':<17}{'replays':>7}  " + "  ".join(f"{k:<22}" for k in shown if k.startswith("regret") or
-              k in ("aurc", "trials_to_eps")) + "  compute@50  CPU s/replay")  # fmt: skip
+              k in ("aurc", "trials_to_eps")) + "  compute_to_eps(median)  compute@n  CPU s/replay")  # fmt: skip
         for arm in args.arms:
             parts = got[(name, arm)]
             m = counts[arm]
@@ -660,7 +664,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 cells.append(f"{mean:.{digits}f} [{_f(lo, '', digits)}, {_f(hi, '', digits)}]".ljust(22))
             cpu = sum(p[2] for p in parts)
             print(
-                f"  {arm:<17}{m:>7}  " + "  ".join(cells) + f"  {cost[:, -1].mean():>10.1f}  {cpu / m:>12.2f}"
+                f"  {arm:<17}{m:>7}  "
+                + "  ".join(cells)
+                + f"  {float(np.median(ends[arm]['compute_to_eps'])):>22.1f}  {cost[:, -1].mean():>9.1f}  {cpu / m:>12.2f}"
             )
         results[name] = {arm: {k: v.tolist() for k, v in e.items()} for arm, e in ends.items()}
         for ref in ("random", "ours"):

@@ -193,8 +193,9 @@ def run_study_partition(key: str, values: dict[str, Any], pool_wait_s: float = P
         raise ValueError(f"no features at {features}: run `hpo-assets demo` or materialize market_job first")
     instance = local_instance()
     profile = str(values.get("profile") or "defaults")  # the run's tag names what it runs, not study_job's
+    run_config = {"ops": {"hpo_study": {"config": values}}}
+    tags = {"hpo_assets/profile": profile}
     ok = pool_ready(instance, pool_wait_s) and run_job(
-        "study_job", instance, partition_key=key, run_config={"ops": {"hpo_study": {"config": values}}},
-        tags={"hpo_assets/profile": profile},
-    )  # fmt: skip
+        "study_job", instance, partition_key=key, run_config=run_config, tags=tags
+    )
     return 0 if ok else 1

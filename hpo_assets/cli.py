@@ -95,7 +95,20 @@ def _cmd_init_instance(args: argparse.Namespace) -> int:
 
     url = args.postgres_url or env(PG_URL_ENV)
     from_env = bool(url) and not args.postgres_url
-    path = ensure_instance(home, postgres_url=url, gpu_pool_limit=args.gpu_limit, url_from_env=from_env)
+    from hpo_assets.locations import literal_password, mask_password
+
+    if url and not from_env and literal_password(url) and not env(PG_PASSWORD_ENV):
+        raise UserError(
+            f"--postgres-url {mask_password(url)!r} holds a password: set {PG_PASSWORD_ENV} to it (dagster.yaml "
+            "refers to that variable, never the password; every Dagster process needs it)"
+        )
+    try:
+        path = ensure_instance(home, postgres_url=url, gpu_pool_limit=args.gpu_limit, url_from_env=from_env)
+    except (OSError, ValueError):
+        raise
+    except Exception as exc:  # Dagster / PostgreSQL errors opening the instance: one line, masked
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"the Dagster instance in {home} cannot be opened: {mask_password(reason)}") from None
     print(f"Dagster instance config: {path}")
     if url and from_env:
         print(

@@ -130,3 +130,12 @@ def test_a_study_setting_the_run_would_refuse_is_one_line_before_it_starts(
     assert all(n in line for n in needles) and "Sl/ash_Pw" not in line, line
     assert not (with_features / "hpo").exists()  # nothing was created (no empty journal file)
     assert not (with_features / "dagster_home" / "history").exists()  # and no run was started
+
+
+def test_init_instance_with_a_password_but_not_its_variable(capsys, tmp_path: Path, monkeypatch) -> None:
+    """It used to write dagster.yaml, then fail opening it with Dagster's PostProcessingError traceback."""
+    monkeypatch.delenv("HPO_ASSETS_PG_PASSWORD", raising=False)
+    url = "postgresql+psycopg2://hpo:Sl/ash_Pw@127.0.0.1:1/dagster"
+    line = _error(capsys, ["init-instance", "--home", str(tmp_path / "home"), "--postgres-url", url])
+    assert "HPO_ASSETS_PG_PASSWORD" in line and "Sl/ash_Pw" not in line and "hpo:***@127.0.0.1" in line
+    assert not (tmp_path / "home" / "dagster.yaml").exists()

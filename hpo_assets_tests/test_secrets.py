@@ -184,3 +184,26 @@ def test_a_literal_password_in_set_storage_is_stored_nowhere(postgres_url: str, 
         assert (
             SLASH not in failed.stderr and QUERY not in failed.stderr and len(failed.stderr.splitlines()) == 1
         )
+
+
+def test_a_literal_password_is_moved_to_the_environment_in_either_form() -> None:
+    import os
+
+    from hpo_assets.locations import expand_env, password_to_env
+
+    ref = "${" + STORAGE_PASSWORD_ENV + "}"
+    for url, password in [
+        (f"postgresql+psycopg://hpo:{SLASH}@db:5432/optuna", SLASH),
+        (f"postgresql+psycopg://hpo@db/optuna?sslmode=require&password={QUERY}", QUERY),
+    ]:
+        stored, moved = password_to_env(url, STORAGE_PASSWORD_ENV)
+        assert moved == password and password not in stored and ref in stored
+        os.environ[STORAGE_PASSWORD_ENV] = moved
+        try:
+            assert expand_env(stored) == url  # what the run opens is the URL as given
+        finally:
+            del os.environ[STORAGE_PASSWORD_ENV]
+    assert password_to_env("postgresql://hpo:${PGPW}@db/optuna", STORAGE_PASSWORD_ENV) == (
+        "postgresql://hpo:${PGPW}@db/optuna",
+        None,
+    )

@@ -125,11 +125,10 @@ def _cmd_space(args: argparse.Namespace) -> int:
     import json
 
     from hpo_assets.model.budgets import budget_label, budget_space, parse_budget, space_table
-    from hpo_assets.settings import settings
+    from hpo_assets.settings import model_shape
 
-    model = settings()["model"]
     shape = {
-        k: getattr(args, k) if getattr(args, k) is not None else model[k]
+        k: getattr(args, k) if getattr(args, k) is not None else getattr(model_shape(), k)
         for k in ("n_features", "context", "patch_len", "stride")
     }
     entries = budget_space(args.budget, tolerance=args.tolerance, **shape)

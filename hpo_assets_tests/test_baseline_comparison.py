@@ -63,8 +63,9 @@ def test_paired_interval_is_narrower_than_two_independent_ones_on_correlated_sco
     (row,) = versus(fold_aucs(folds, horizon=1, n_resamples=400))
     assert row["auc_diff_se"] < 0.5 * row["auc_diff_se_unpaired"]
     assert row["auc_diff_lo"] > 0 and row["verdict"] == "model better"  # a real +AUC gain, seen only paired
-    # pooled = the mean over folds of each fold's difference
-    assert row["auc_diff"] == pytest.approx(np.mean([f["auc_diff"] for f in row["folds"]]))
+    # pooled = each fold's difference weighted by its positives x negatives (the pairs it orders)
+    pairs = [f.y.sum() * (len(f.y) - f.y.sum()) for f in folds]
+    assert row["auc_diff"] == pytest.approx(np.average([f["auc_diff"] for f in row["folds"]], weights=pairs))
     assert len(row["folds"]) == 2 and all(f["auc_diff_se"] > row["auc_diff_se"] * 0.9 for f in row["folds"])
 
 

@@ -58,14 +58,15 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
         )
     test_n = next(r["n"] for r in doc["rows"] if r["split"] == "test")
     assert test_n == len(data.split.test)  # the demo profile's split = the studies' split
-    # the demo profile's 2 walk-forward folds: each baseline refitted per fold, pooled AUC = mean over folds
+    # the demo profile's 2 walk-forward folds: each baseline refitted per fold, pooled AUC weighted by positives x negatives
     assert doc["n_folds"] == 2 and [f["fold"] for f in doc["folds"]] == [0, 1]
     assert doc["folds"][0]["test_last"] < doc["folds"][1]["test_first"]
     for model in ("logistic", "hgb"):
         tests = [r for r in doc["test_folds"] if r["model"] == model and r["split"] == "test"]
         pooled = next(r for r in doc["rows"] if r["model"] == model and r["split"] == "test")
         assert [r["fold"] for r in tests] == [0, 1] and sum(r["n"] for r in tests) == pooled["n"]
-        assert pooled["auc"] == pytest.approx(np.mean([r["auc"] for r in tests]), abs=1e-12)
+        pairs = [r["positives"] * (r["n"] - r["positives"]) for r in tests]  # folds weighted by the pairs they order
+        assert pooled["auc"] == pytest.approx(np.average([r["auc"] for r in tests], weights=pairs), abs=1e-12)
         assert pooled["auc_lo"] <= pooled["auc"] <= pooled["auc_hi"]
     assert _meta(result, "baselines")["n_folds"] == 2
 

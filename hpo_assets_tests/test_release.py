@@ -101,7 +101,7 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
         and pred.schema["logit"] == pl.Float64
     )
     assert pred.height == 2 * len(data.split.test)
-    per_fold = []
+    per_fold, weights = [], []
     for k, f in enumerate(card["test_folds"]):
         rows = pred.filter(pl.col("fold") == k)
         assert (f["fold"], f["n"], f["test_first"], f["test_last"]) == (
@@ -116,7 +116,9 @@ def test_release_reproduces_the_trial_and_the_loaded_model_gives_the_cards_proba
         seed_auc = [roc_auc_score(g["label"], g["logit"]) for _, g in rows.group_by("seed")]
         assert f["auc"] == pytest.approx(np.mean(seed_auc), abs=1e-9)
         per_fold.append(np.mean(seed_auc))
-    assert t["auc"] == pytest.approx(np.mean(per_fold), abs=1e-9)  # mean over folds of the mean over seeds
+        weights.append(f["positives"] * (f["n"] - f["positives"]))
+    # the mean over seeds, pooled over folds by their positives x negatives (the pairs each fold orders)
+    assert t["auc"] == pytest.approx(np.average(per_fold, weights=weights), abs=1e-9)
     first, second = card["test_folds"]
     assert first["test_first"] >= WINDOW["test_start"] and first["test_last"] < second["test_first"]
     assert first["val_first"] >= WINDOW["val_start"] and second["train_last"] > first["train_last"]

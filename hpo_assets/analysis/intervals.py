@@ -78,7 +78,14 @@ def block_bootstrap_auc(
 ) -> Estimate:
     """AUC of day-ordered validation scores with the project's block bootstrap 95% interval over days
     (hpo_assets/stats/bootstrap.py: block length from the AUC's own per-day series, never below h)."""
-    from hpo_assets.stats.bootstrap import Fold, describe, draw, mean_auc, percentile_interval
+    from hpo_assets.stats.bootstrap import (
+        Fold,
+        describe,
+        draw,
+        effective_blocks,
+        mean_auc,
+        percentile_interval,
+    )
 
     scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
     ok = np.isfinite(scores)
@@ -89,7 +96,7 @@ def block_bootstrap_auc(
     fold = Fold(labels, {"m": scores[None, :]})
     rs = draw([fold], int(horizon_days or 1), n_boot, seed)
     auc, reps = mean_auc([fold], "m", rs)
-    lo, hi, se, valid = percentile_interval(reps)
+    lo, hi, se, valid = percentile_interval(reps, centre=auc, blocks=effective_blocks(rs, [fold]))
     if auc is None or lo is None:
         return Estimate(auc)
     return Estimate(

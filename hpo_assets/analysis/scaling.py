@@ -8,7 +8,7 @@ from the validation size, both selection-biased (the winner was chosen on this v
 
 Verdict per horizon (and tier), the rule applied: compare the smallest and the largest budget by
 parameter count. With test evidence for both, the paired difference of their mean-over-seeds AUCs on
-the same resampled test days (seeds resampled with the days); "improves"/"worsens" only when its 95%
+the same resampled test days (seed effect carried with the days); "improves"/"worsens" only when its 95%
 interval excludes 0, else "inconclusive", with the smallest difference that rule detects at 80% power.
 Validation maxima get "no verdict" (selection-biased, their expected inflation printed); points whose
 evidence kinds differ are never compared. The slope of error vs log10 N (>= 3 budgets) is descriptive:

@@ -3,8 +3,8 @@
 Two marginal intervals that overlap say little about which model is better: both are scored on the
 same days, so their errors are correlated. The difference is bootstrapped instead, with the shared
 block bootstrap of `hpo_assets.stats.bootstrap`: per fold the same resampled blocks of days for every
-model, and the model's k retrained seeds resampled alongside them (its AUC is the mean over seeds, so
-seed luck is noise too). Pooled = the mean over folds. A verdict only when the interval excludes zero.
+model, and the model's k retrained seed effect carried alongside them (its AUC is the mean over seeds, so
+seed luck is noise too). Pooled = the folds weighted by positives x negatives (the pairs each orders). A verdict only when the interval excludes zero.
 """
 
 from __future__ import annotations
@@ -17,12 +17,21 @@ from typing import Any
 import numpy as np
 
 from hpo_assets.baselines.reference import BaselineFit
-from hpo_assets.stats.bootstrap import LEVEL, Fold, Resamples, describe, draw, mean_auc, percentile_interval
+from hpo_assets.stats.bootstrap import (
+    LEVEL,
+    Fold,
+    Resamples,
+    describe,
+    draw,
+    effective_blocks,
+    mean_auc,
+    percentile_interval,
+)
 
 NOISE = (
     "95% percentile interval of the paired AUC difference (model's mean over its retrained seeds minus the "
     "baseline), the mean over the walk-forward test folds: block bootstrap of the test days within each fold, "
-    "the same resampled days for both models, the model's seeds resampled with them; it reflects which days "
+    "the same resampled days for both models, the model's seed effect carried with them; it reflects which days "
     "were tested and the training seed, not how the configuration was selected"
 )
 
@@ -55,6 +64,12 @@ class FoldAucs:
     def noise(self) -> str:
         return describe(self.resamples.blocks, self.resamples.kind, self.resamples.n_resamples)
 
+    def blocks(self, fold: int | None = None) -> float:
+        """Independent blocks behind the pooled (or one fold's) interval, for its small-sample widening."""
+        if fold is None:
+            return effective_blocks(self.resamples, self.folds)
+        return len(self.folds[fold].y) / self.resamples.blocks[fold]
+
 
 def fold_aucs(
     folds: Sequence[Fold], horizon: int, n_resamples: int = 1000, seed: int = 0, level: float = LEVEL
@@ -81,19 +96,24 @@ def fold_aucs(
     return FoldAucs(folds, rs, pooled, per_fold, level)
 
 
-def auc_block(point: float | None, replicates: np.ndarray, level: float = LEVEL) -> dict[str, Any]:
+def auc_block(
+    point: float | None, replicates: np.ndarray, level: float = LEVEL, blocks: float | None = None
+) -> dict[str, Any]:
     """{auc, auc_lo, auc_hi, auc_se, resamples}: a point and its percentile interval."""
-    lo, hi, se, valid = percentile_interval(replicates, level)
+    lo, hi, se, valid = percentile_interval(replicates, level, point, blocks)
     return {"auc": point, "auc_lo": lo, "auc_hi": hi, "auc_se": se, "resamples": valid}
 
 
 def difference(
-    a: tuple[float | None, np.ndarray], b: tuple[float | None, np.ndarray], level: float = LEVEL
+    a: tuple[float | None, np.ndarray],
+    b: tuple[float | None, np.ndarray],
+    level: float = LEVEL,
+    blocks: float | None = None,
 ) -> dict[str, Any]:
     """a - b with the interval of the replicate differences (paired: both from the same resamples), the
     SE two independent intervals would give (`auc_diff_se_unpaired`) and the verdict."""
     point = None if a[0] is None or b[0] is None else a[0] - b[0]
-    lo, hi, se, valid = percentile_interval(a[1] - b[1], level)
+    lo, hi, se, valid = percentile_interval(a[1] - b[1], level, point, blocks)
     se_a, se_b = (percentile_interval(x[1], level)[2] for x in (a, b))
     unpaired = None if se_a is None or se_b is None else math.sqrt(se_a**2 + se_b**2)
     return {"auc_diff": point, "auc_diff_lo": lo, "auc_diff_hi": hi, "auc_diff_se": se,
@@ -108,11 +128,11 @@ def versus(aucs: FoldAucs, model: str = "model") -> list[dict[str, Any]]:
             continue
         row: dict[str, Any] = {
             "baseline": other,
-            **difference(aucs.pooled[model], aucs.pooled[other], aucs.level),
+            **difference(aucs.pooled[model], aucs.pooled[other], aucs.level, aucs.blocks()),
         }
         row["block"] = aucs.resamples.blocks[0] if len(aucs.folds) == 1 else list(aucs.resamples.blocks)
         row["folds"] = [
-            {"fold": f, **difference(per[model], per[other], aucs.level)}
+            {"fold": f, **difference(per[model], per[other], aucs.level, aucs.blocks(f))}
             for f, per in enumerate(aucs.per_fold)
         ]
         rows.append(row)

@@ -1,7 +1,7 @@
 """The reference predictors on walk-forward test folds: fitted per fold on that fold's training samples,
 chosen on its validation period, scored on its test days; per-fold rows and a pooled row per baseline.
 
-Pooled AUC = the mean over folds, with the paired block bootstrap of `baselines.comparison` (the same
+Pooled AUC = the folds weighted by positives x negatives, with the paired block bootstrap of `baselines.comparison` (the same
 resampled days as any model it is compared with); pooled log loss and Brier are over all test days
 (the folds tile the test period in time order), with the calibration package's block-bootstrap intervals.
 """
@@ -71,14 +71,14 @@ def fold_rows(
         for row in baseline_rows(data, n_resamples, seed, fits=list(fold_fits)):
             row = {"fold": k, **row}
             if row["split"] == "test":
-                block = auc_block(*aucs.per_fold[k][row["model"]], aucs.level)
+                block = auc_block(*aucs.per_fold[k][row["model"]], aucs.level, aucs.blocks(k))
                 row.update({key: block[key] for key in ("auc", "auc_lo", "auc_hi", "auc_se")})
                 row["block"] = aucs.resamples.blocks[k]
                 row["test_first"], row["test_last"] = (str(data.dates[data.split.test[i]]) for i in (0, -1))
             per_fold.append(row)
     rows = [{**r, "fold": 0} for r in per_fold if r["fold"] == 0 and r["split"] == "validation"]
     for first in fits[0]:
-        pooled = auc_block(*aucs.pooled[first.model], aucs.level)
+        pooled = auc_block(*aucs.pooled[first.model], aucs.level, aucs.blocks())
         tests = [r for r in per_fold if r["model"] == first.model and r["split"] == "test"]
         rows.append({
             "model": first.model, "split": "test", "fold": "pooled", **{k: pooled[k] for k in ("auc", "auc_lo", "auc_hi", "auc_se")},

@@ -125,7 +125,7 @@ def auc_block_sensitivity(
 def pooled_auc_sensitivity(
     folds: Sequence[shared.Fold], model: str, horizon: int, n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> dict[str, Any]:
-    """`auc_block_sensitivity` of the pooled AUC (mean over folds of the mean over seeds, seeds resampled
+    """`auc_block_sensitivity` of the pooled AUC (mean over seeds, folds weighted by positives x negatives, seed effect carried
     with the days, `stats.bootstrap.mean_auc`): each fold's automatic block halved, kept, doubled."""
     base = shared.draw(folds, horizon, n_resamples, seed)
     rows = []

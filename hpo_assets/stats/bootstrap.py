@@ -1,5 +1,5 @@
 """The one block bootstrap of the project: block length from the data, circular or stationary blocks,
-resamples drawn once and shared by every model compared (paired), seeds resampled with days.
+resamples drawn once and shared by every model compared (paired), the seed effect carried with the days.
 
 Why blocks: neighbouring days share inputs (an 80-day window) and labels (an h-day window), and market
 regimes last months, so day-level errors are correlated and an i.i.d. bootstrap is too narrow. Why a
@@ -12,6 +12,7 @@ are given, of the training seed); it does not reflect the selection of the confi
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,6 +24,7 @@ Kind = Literal["stationary", "circular"]
 N_RESAMPLES = 1000
 LEVEL = 0.95
 KIND: Kind = "stationary"
+MIN_BLOCKS = 4  # a resample holds at least this many blocks on average
 
 
 def optimal_block_length(x: Any, kind: Kind = KIND) -> float:
@@ -82,7 +84,7 @@ def auc_influence(y: Any, score: Any) -> np.ndarray:
 def block_length(n: int, horizon: int, series: Sequence[Any] = ()) -> int:
     """max(h, Politis-White of each series), at most n // 4 (so a resample holds several blocks)."""
     est = max([optimal_block_length(s) for s in series], default=1.0)
-    return int(max(1, min(max(int(horizon), math.ceil(est)), max(1, n // 4))))
+    return int(max(1, min(max(int(horizon), math.ceil(est)), max(1, n // MIN_BLOCKS))))
 
 
 def block_indices(n: int, block: int, n_resamples: int, seed: int = 0, kind: Kind = KIND) -> np.ndarray:
@@ -130,8 +132,8 @@ class Fold:
 
 @dataclass(frozen=True)
 class Resamples:
-    """Day resamples per fold and seed resamples per model, drawn once so every model compared sees the
-    same days (a paired comparison) and every seed count the same draws."""
+    """Day resamples per fold, drawn once so every model compared sees the same days (a paired
+    comparison), and per model one standard normal per resample and fold for its seed effect."""
 
     days: list[np.ndarray]
     blocks: list[int]
@@ -149,7 +151,7 @@ def draw(
     block: int | None = None,
 ) -> Resamples:
     """Resamples for `folds`: per fold a block length from the AUC placement series of every model's
-    mean score (unless `block` is given), and per model with k > 1 seeds k seeds drawn with replacement."""
+    mean score (unless `block` is given); per model (R, folds) normals for the seed component."""
     days, blocks = [], []
     rng = np.random.default_rng(seed + 7919)
     for f, fold in enumerate(folds):
@@ -160,40 +162,88 @@ def draw(
         blocks.append(int(b))
         days.append(block_indices(n, b, n_resamples, seed + 1000 * f, kind))
     models = sorted({m for fold in folds for m in fold.scores})
-    seeds = {}
-    for m in models:
-        k = max(fold.scores[m].shape[0] for fold in folds if m in fold.scores)
-        seeds[m] = rng.integers(0, k, size=(n_resamples, k)) if k > 1 else np.zeros((n_resamples, 1), int)
+    seeds = {m: rng.standard_normal((n_resamples, len(folds))) for m in models}
     return Resamples(days, blocks, seeds, kind, n_resamples)
 
 
+def seed_variance(point: np.ndarray, per_seed: np.ndarray) -> float:
+    """Variance of the seed effect on the AUC (between seeds, on the days scored), net of what the day
+    resampling already carries. Seeds and days are crossed (every seed scored on the same days), so the
+    seeds' spread holds the seed-by-day interaction that the day bootstrap also resamples: resampling
+    seeds too would count it twice (Owen 2007, the pigeonhole bootstrap), and the interval over-covers.
+    Method of moments: between-seed variance minus the interaction variance from the day replicates."""
+    k = per_seed.shape[0]
+    if k < 2:
+        return 0.0
+    between = float(np.nanvar(point, ddof=1))
+    dev = per_seed - np.nanmean(per_seed, axis=0, keepdims=True)
+    interaction = float(np.nanmean(np.nanvar(dev, axis=1, ddof=1))) * k / (k - 1)
+    return max(0.0, between - interaction)
+
+
+def _pairs(y: np.ndarray) -> np.ndarray:
+    pos = (np.asarray(y) > 0.5).sum(axis=-1)
+    return (pos * (np.asarray(y).shape[-1] - pos)).astype(np.float64)
+
+
 def mean_auc(folds: Sequence[Fold], model: str, rs: Resamples) -> tuple[float | None, np.ndarray]:
-    """(point, replicates): the mean over folds of the mean over seeds of the model's AUC; replicates
-    resample days within each fold and seeds alongside them (NaN where a resample has one class)."""
-    points, reps = [], []
-    for fold, idx in zip(folds, rs.days, strict=True):
+    """(point, replicates): the model's AUC, the mean over its k seeds, pooled over folds with weights
+    positives x negatives (the share of correctly ordered pairs within folds, so a fold with 3
+    positives weighs what it knows). Replicates resample days within each fold; the seed effect is added
+    as a normal with the variance `seed_variance` estimates / k (k = 1: not estimable, left out)."""
+    num_p = den_p = 0.0
+    num_r = np.zeros(rs.n_resamples)
+    den_r = np.zeros(rs.n_resamples)
+    for f, (fold, idx) in enumerate(zip(folds, rs.days, strict=True)):
         s = np.atleast_2d(np.asarray(fold.scores[model], dtype=np.float64))
         y = np.asarray(fold.y)
         point = auc_rows(np.broadcast_to(y, s.shape), s)
-        points.append(np.nanmean(point) if np.isfinite(point).any() else np.nan)
+        w = float(_pairs(y))
+        if np.isfinite(point).any() and w > 0:
+            num_p += w * float(np.nanmean(point))
+            den_p += w
         yr = y[idx]
         per_seed = np.stack([auc_rows(yr, row[idx]) for row in s])  # (k, R)
-        pick = rs.seeds[model][:, : s.shape[0]] % s.shape[0]
-        reps.append(np.take_along_axis(per_seed.T, pick, axis=1).mean(axis=1))
-    value = float(np.mean(points)) if np.all(np.isfinite(points)) else None
-    return value, np.mean(np.stack(reps), axis=0)
+        k = s.shape[0]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with one class is NaN for every seed
+            rep = np.nanmean(per_seed, axis=0) if k > 1 else per_seed[0]
+            rep = rep + math.sqrt(seed_variance(point, per_seed) / k) * rs.seeds[model][:, f]
+        wr = _pairs(yr)
+        ok = np.isfinite(rep) & (wr > 0)
+        num_r += np.where(ok, wr * np.nan_to_num(rep), 0.0)
+        den_r += np.where(ok, wr, 0.0)
+    value = num_p / den_p if den_p > 0 else None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps = np.where(den_r > 0, num_r / den_r, np.nan)
+    return value, reps
 
 
 def percentile_interval(
-    replicates: np.ndarray, level: float = LEVEL
+    replicates: np.ndarray, level: float = LEVEL, centre: float | None = None, blocks: float | None = None
 ) -> tuple[float | None, float | None, float | None, int]:
-    """(lo, hi, se, valid resamples); no interval with fewer than 20 finite replicates."""
+    """(lo, hi, se, valid resamples); no interval with fewer than 20 finite replicates.
+
+    With `centre` and `blocks` (the number of independent blocks the days hold) each half-width is
+    widened by t(blocks - 1) / z: a block bootstrap of a few months of days sees only that many
+    independent pieces, and its variance is biased low by as much (measured in sim_comparisons)."""
     valid = replicates[np.isfinite(replicates)]
     if valid.size < 20:
         return None, None, None, int(valid.size)
     tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(valid, [tail, 100 - tail])
-    return float(lo), float(hi), float(np.std(valid, ddof=1)), int(valid.size)
+    lo, hi = (float(v) for v in np.percentile(valid, [tail, 100 - tail]))
+    if centre is not None and blocks is not None and blocks > 1:
+        from scipy.stats import norm, t
+
+        q = 1 - (1 - level) / 2
+        widen = float(t.ppf(q, blocks - 1) / norm.ppf(q))
+        lo, hi = centre - widen * (centre - lo), centre + widen * (hi - centre)
+    return lo, hi, float(np.std(valid, ddof=1)), int(valid.size)
+
+
+def effective_blocks(rs: Resamples, folds: Sequence[Fold]) -> float:
+    """Independent pieces of evidence the resampled days hold: the sum over folds of days / block."""
+    return float(sum(len(f.y) / b for f, b in zip(folds, rs.blocks, strict=True)))
 
 
 def interval(

@@ -15,7 +15,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from hpo_assets.stats.bootstrap import KIND, Fold, Kind, describe, draw, mean_auc, percentile_interval
+from hpo_assets.stats.bootstrap import (
+    KIND,
+    Fold,
+    Kind,
+    describe,
+    draw,
+    effective_blocks,
+    mean_auc,
+    percentile_interval,
+)
 
 Z95 = 1.959963984540054
 Z80_POWER = 0.8416212335729143
@@ -88,10 +97,12 @@ def paired_on_folds(
     rs = draw(folds, horizon, n_resamples, seed, kind)
     va, ra = mean_auc(folds, a, rs)
     vb, rb = mean_auc(folds, b, rs)
-    lo, hi, se, valid = percentile_interval(rb - ra)
+    diff0 = None if va is None or vb is None else vb - va
+    lo, hi, se, valid = percentile_interval(rb - ra, centre=diff0, blocks=effective_blocks(rs, folds))
     seeds = {m: int(max(f.scores[m].shape[0] for f in folds)) for m in (a, b)}
     noise = (f"paired: {describe(rs.blocks, rs.kind, valid)}, the same resampled days for both models, "
-             f"their {seeds[a]} and {seeds[b]} seeds resampled with the days, over {len(folds)} test fold(s)")  # fmt: skip
+             f"the seed effect of their {seeds[a]} and {seeds[b]} seeds (between-seed variance net of the day noise) "
+             f"carried with the days, over {len(folds)} test fold(s), folds weighted by positives x negatives")  # fmt: skip
     diff = None if va is None or vb is None else vb - va
     mdd = None if se is None else (Z95 + Z80_POWER) * se
     return Paired(diff, lo, hi, se, mdd, len(folds), int(sum(len(f.y) for f in folds)), seeds, noise, va, vb)
@@ -104,9 +115,9 @@ def single_model(frame: pl.DataFrame, horizon: int, n_resamples: int = 1000, see
         return Paired(None, None, None, None, None, 0, 0, {}, problem)
     rs = draw(folds, horizon, n_resamples, seed)
     value, reps = mean_auc(folds, "m", rs)
-    lo, hi, se, valid = percentile_interval(reps)
+    lo, hi, se, valid = percentile_interval(reps, centre=value, blocks=effective_blocks(rs, folds))
     k = int(max(f.scores["m"].shape[0] for f in folds))
-    noise = f"test: {describe(rs.blocks, rs.kind, valid)}, {k} seeds resampled with the days, {len(folds)} fold(s)"
+    noise = f"test: {describe(rs.blocks, rs.kind, valid)}, the seed effect of {k} seeds carried with the days, {len(folds)} fold(s)"
     return Paired(
         value, lo, hi, se, None, len(folds), int(sum(len(f.y) for f in folds)), {"m": k}, noise, value
     )

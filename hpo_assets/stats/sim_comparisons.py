@@ -99,7 +99,7 @@ def simulate(
     rng = np.random.default_rng(seed)
     fired = right = covered = valid = 0
     n = sc.folds * sc.days
-    ses = []
+    ses: list[float] = []
     for i in range(n_sims):
         z = _ar1(rng, n + 200, PHI)[200:]
         y = (z + rng.normal(size=n) > CUT).astype(int)
@@ -119,7 +119,7 @@ def simulate(
         if p.lo is None or p.hi is None:
             continue
         valid += 1
-        ses.append(p.se)
+        ses.append(float(p.se or 0.0))
         fire = p.lo > 0 or p.hi < 0
         fired += fire
         right += fire and (p.lo > 0) == (truth > 0)

@@ -4,7 +4,7 @@ Cell (A, B) trains B's best architecture (B's protocol: epochs, patience, parame
 best training parameters (lr, dropout, weight decay, warm-up, batch size), k seeds, and scores the
 test split. The diagonal (B, B) is B's own best trial retrained under the same protocol. The transfer
 gap of a cell is its mean test AUC minus the diagonal's in the same column; its interval comes from a
-paired block bootstrap (the same resampled test days for both cells, each cell's seeds resampled with
+paired block bootstrap (the same resampled test days for both cells, each cell's seed effect carried with
 them: `stats.bootstrap` via `baselines.comparison`), so shared day-to-day noise cancels and seed luck
 counts. A gap whose interval holds 0 is "inconclusive". The matrix is scored on the studies' whole test
 split (one window), not on walk-forward folds.
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 CELL_NOISE = (
     "mean test AUC over the cell's seeds (uncalibrated); 95% interval: block bootstrap of the test days with "
-    "the cell's seeds resampled alongside them; gaps use the same resampled days for both cells (paired), "
-    "each cell's seeds resampled: the noise of the evaluated days and of the training seed"
+    "the cell's seed effect carried alongside them; gaps use the same resampled days for both cells (paired), "
+    "each cell's seed effect carried: the noise of the evaluated days and of the training seed"
 )
 
 
@@ -85,7 +85,9 @@ def cross_budget_matrix(
     rows = []
     for (a, b), cell in cells.items():
         mine, diag = name[(a, b)], name[(b, b)]
-        iv = auc_block(*aucs.pooled[mine]) if aucs is not None and mine in scores else {}
+        iv = (
+            auc_block(*aucs.pooled[mine], blocks=aucs.blocks()) if aucs is not None and mine in scores else {}
+        )
         g = (
             difference(aucs.pooled[mine], aucs.pooled[diag])
             if aucs is not None and a != b and mine in scores and diag in scores

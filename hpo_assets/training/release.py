@@ -118,7 +118,7 @@ def folds_markdown(card: dict[str, Any]) -> str:
     names = [r["baseline"] for r in card["vs_baselines"]]
     lines += [
         "",
-        "Model minus baseline, AUC per fold (paired: same resampled days; the model's seeds resampled with them):",
+        "Model minus baseline, AUC per fold (paired: same resampled days; the model's seed effect carried with them):",
         "",
         "| baseline | pooled [95%] | "
         + " | ".join(f"fold {f['fold']}" for f in card["test_folds"])
@@ -213,10 +213,10 @@ def release_model(
     seed_aucs = [by_seed[r.seed] for r in runs]
     noise = (
         f"mean over {len(folds)} walk-forward test fold(s) of the mean over {len(seeds)} retrained seeds of the "
-        f"uncalibrated test AUC; {aucs.noise()} within each fold, the seeds resampled with the days: the noise "
+        f"uncalibrated test AUC; {aucs.noise()} within each fold, the seed effect carried with the days: the noise "
         "of which days were tested and of the training seed, not of how the configuration was selected"
     )
-    pooled = auc_block(*aucs.pooled["model"], aucs.level)
+    pooled = auc_block(*aucs.pooled["model"], aucs.level, aucs.blocks())
     test_block = {
         **{k: pooled[k] for k in ("auc", "auc_lo", "auc_hi", "auc_se")},
         "n": int(y_test.size),
@@ -230,7 +230,7 @@ def release_model(
     }
     test_folds = []
     for fr, (best, sel, p), per in zip(fold_runs, best_of_fold, aucs.per_fold, strict=True):
-        block = auc_block(*per["model"], aucs.level)
+        block = auc_block(*per["model"], aucs.level, aucs.blocks(fr.fold))
         span = fr.span()
         test_folds.append({
             "fold": fr.fold, "test_first": span["test_first"], "test_last": span["test_last"],

@@ -98,9 +98,9 @@ def test_a_maximum_of_noisy_trials_is_inflated_by_about_the_expected_maximum_of_
 @pytest.mark.slow
 def test_the_paired_rule_holds_its_error_rate_and_covers_on_known_truth() -> None:
     # fixed-seed subset of benchmarks/stats_calibration.py: 4 folds x 125 days, 5 seeds per model
-    null = simulate(Scenario("equal", 0.66, 0.0), n_sims=60, n_resamples=300, seed=11)
-    assert null["sims"] >= 50
+    null = simulate(Scenario("equal", 0.66, 0.0), n_sims=40, n_resamples=200, seed=11)
+    assert null["sims"] >= 30
     assert null["fires_ci"][0] <= 0.05  # the false-positive rate is consistent with <= 5%
     assert null["coverage_ci"][1] >= 0.93  # and coverage with >= 93%
-    big = simulate(Scenario("+0.10", 0.62, 0.10), n_sims=30, n_resamples=300, seed=12)
+    big = simulate(Scenario("+0.10", 0.62, 0.10), n_sims=16, n_resamples=200, seed=12)
     assert big["right_direction"] >= 0.8 and big["coverage_ci"][1] >= 0.93

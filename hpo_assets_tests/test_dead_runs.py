@@ -172,8 +172,10 @@ _WRAPPED = (
 def test_pool_wait_is_opt_in(env: str, wrapped: str) -> None:
     """Loading the code location leaves Dagster's claim alone unless HPO_ASSETS_POOL_WAIT=1."""
     environ = {**os.environ, "HPO_ASSETS_POOL_WAIT": env}
-    out = subprocess.run([sys.executable, "-c", _WRAPPED], env=environ, capture_output=True, text=True).stdout
-    assert out.strip() == wrapped
+    out = subprocess.run(
+        [sys.executable, "-c", _WRAPPED], env=environ, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == wrapped
 
 
 def test_pool_wait_installs_on_the_dagster_in_use(instance: dg.DagsterInstance) -> None:

@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo_assets import settings
-from hpo_assets.search.runner import counts_toward_target
+from hpo_assets.search.runner import counts_toward_target, study_counts
 from hpo_assets.search.storage import open_storage
 from hpo_assets_tests.test_workers_postgres import _database
 
@@ -128,3 +128,16 @@ def test_a_worker_killed_mid_trial_is_retried_by_the_others(
     )  # the extreme is tested
     assert [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)] == []
     assert sum(counts_toward_target(t) for t in trials) == 8
+    counts = study_counts(optuna.load_study(study_name="shared", storage=open_storage(spec, "shared")))
+    assert counts["killed"] == counts["retried"] == 1
+
+
+def test_a_retry_still_waiting_is_not_counted_as_retried() -> None:
+    study = optuna.create_study()
+    killed = study.ask()
+    study._storage.set_trial_user_attr(killed._trial_id, "killed_run", True)
+    study.tell(killed, state=TrialState.FAIL)
+    study.enqueue_trial({}, user_attrs={"retry_of": killed.number})
+    assert study_counts(study)["killed"] == 1 and study_counts(study)["retried"] == 0
+    study.tell(study.ask(), 0.5)  # the retry runs
+    assert study_counts(study)["retried"] == 1

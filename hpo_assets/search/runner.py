@@ -83,6 +83,7 @@ class StudyRun:
     new_trials: list[int] = field(default_factory=list)
     best: FrozenTrial | None = None
     noise: dict[str, Any] | None = None
+    retried: int = 0  # killed trials whose retry has run (a retry still WAITING is not counted)
 
     @property
     def best_value(self) -> float | None:
@@ -214,6 +215,10 @@ def study_counts(study: optuna.Study) -> dict[str, int]:
         "failed": len(failed),
         "diverged": sum(bool(t.user_attrs.get("diverged")) for t in trials),  # PRUNED (live) or FAIL (older)
         "killed": sum(bool(t.user_attrs.get("killed_run")) for t in failed),
+        "retried": len(
+            {t.user_attrs.get("retry_of") for t in trials if t.state.is_finished()}
+            & {t.number for t in failed if t.user_attrs.get("killed_run")}
+        ),
         "running": sum(t.state == TrialState.RUNNING for t in trials),
         "waiting": sum(t.state == TrialState.WAITING for t in trials),
         "skipped_duplicates": sum(bool(t.user_attrs.get("skipped_duplicate")) for t in trials),
@@ -400,6 +405,7 @@ def run_study(
         failed=counts["failed"],
         diverged=counts["diverged"],
         killed=counts["killed"],
+        retried=counts["retried"],
         skipped_duplicates=counts["skipped_duplicates"],
         steered=counts["steered"],
         replicates=counts["replicates"],

@@ -75,7 +75,8 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
         "trials_pruned": run.pruned,
         "trials_failed": run.failed,
         "trials_diverged": run.diverged,
-        "trials_killed_and_retried": run.killed,
+        "trials_killed": run.killed,
+        "trials_killed_and_retried": run.retried,  # only retries that ran (a WAITING one is not)
         "skipped_as_duplicate": run.skipped_duplicates,
         "steered_from_repeat": run.steered,
         "replicates": run.replicates,

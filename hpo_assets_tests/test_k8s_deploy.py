@@ -94,6 +94,15 @@ def test_helm_values_name_the_image_workspace_and_settings_the_code_reads() -> N
     assert values["postgresql"]["postgresqlHost"] and values["global"]["postgresqlSecretName"]
 
 
+def test_helm_values_retry_runs_as_the_local_instance_does() -> None:
+    from hpo_assets.defs.instance import RUN_RETRIES
+
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    retries, local = values["dagsterDaemon"]["runRetries"], RUN_RETRIES["run_retries"]
+    assert (retries["enabled"], retries["maxRetries"], retries["retryOnAssetOrOpFailure"]) == (
+        local["enabled"], local["max_retries"], local["retry_on_asset_or_op_failure"])  # fmt: skip
+
+
 def test_dockerfile_installs_the_extras_a_cluster_needs_and_serves_the_module() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"pip install [^\n]*\.\[postgres,k8s,s3\]", text)

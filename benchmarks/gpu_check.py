@@ -368,8 +368,8 @@ def demo_study(data: Any, device: str, storage: Path, n_trials: int | None = Non
         max_epochs=cfg.max_epochs,
     )
     trainer = TorchTrainer(
-        data, cfg.max_epochs, cfg.patience, cfg.objective, cfg.seed, device, patch_len, stride,
-        (cfg.cpu_threads or None) if device == "cpu" else None,
+        data, cfg.max_epochs, cfg.patience, objective=cfg.objective, seed=cfg.seed, device=device,
+        patch_len=patch_len, stride=stride, num_threads=(cfg.cpu_threads or None) if device == "cpu" else None,
     )  # fmt: skip
     t = time.perf_counter()
     run = run_study(

@@ -100,9 +100,11 @@ def test_planted_repeats_are_counted_with_their_compute_hours() -> None:
     )
     assert row["exact_repeat_hours"] == pytest.approx(1.5)
     assert row["effective_repeat_hours"] == pytest.approx(0.2)
-    assert row["wasted_hours"] == pytest.approx(1.5 + 0.2 + 0.1 + 0.02 + 0.01)
+    assert row["wasted_hours"] == pytest.approx(1.5 + 0.2 + 0.1 + 0.02)  # a pruned trial is not waste
     assert row["exact_repeat_pct"] == pytest.approx(20.0)
-    assert row["skipped"] == 1 and row["wasted"] == 6
+    assert row["skipped"] == 1 and row["wasted"] == 5
+    # the pruner's early stop saved the median COMPLETE trial (3600 s) minus what it ran (36 s)
+    assert row["pruned_hours"] == pytest.approx(0.01) and row["pruned_saved_hours"] == pytest.approx(0.99)
 
 
 def test_examples_have_10_13_15_exact_repeats_with_forced_trials_restored() -> None:

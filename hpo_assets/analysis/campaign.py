@@ -57,6 +57,8 @@ def analyze(
             files[f"{section.name} {key}"] = path
     sections = [scal, cov, summ, cons, warm]
     index = {k: str(v) for k, v in files.items() if k.endswith((" md", " json")) or k.endswith(".png")}
-    report = write_report(sections, table, out_dir, {**(extra_files or {}), **index})
+    report = write_report(
+        sections, table, out_dir, {**(extra_files or {}), **index}, outputs_root=outputs_root
+    )
     files.update({f"hpo_report {k}": v for k, v in report.items()})
     return files

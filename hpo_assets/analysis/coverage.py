@@ -1,11 +1,14 @@
 """Coverage and cost of each study: how much of its space was tried, where it did not look, and which
-trials bought no information (exact and effective repeats, diverged, failed, pruned) with their compute-hours.
+trials bought no information (exact and effective repeats, diverged, failed) with their compute-hours, and
+what the pruner saved.
 
 Waste kinds are exclusive, in this order: exact repeat (identical parameters to an earlier COMPLETE trial),
 effective repeat (different parameters, identical training run: same architecture and bit-identical
 objective and val_loss as an earlier COMPLETE trial, or a `duplicate_of` whose parameters differ),
-diverged, failed, pruned. A repeat skipped before training (FAIL "duplicate of #k") cost nothing and is
+diverged, failed. A repeat skipped before training (FAIL "duplicate of #k") cost nothing and is
 counted as skipped, not waste; a deliberate seed replicate (`replicate_of`) measures noise and is not waste.
+A pruned trial is an early stop the pruner chose: not waste but compute saved, estimated as the median
+duration of the study's COMPLETE trials minus what the pruned trial ran (never below 0).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from hpo_assets.analysis.columns import REPLICATE_OF, first_column, param_column
 from hpo_assets.analysis.rendering import draw
 from hpo_assets.analysis.section import Section
 
-WASTE_KINDS = ["exact_repeat", "effective_repeat", "diverged", "failed", "pruned"]
+WASTE_KINDS = ["exact_repeat", "effective_repeat", "diverged", "failed"]
 ARCH = ["d_model", "n_layers", "n_heads", "d_ff"]
 NEIGHBOURHOOD_STEPS = 1  # "near the best": within this many grid steps of it in every parameter
 
@@ -201,6 +204,16 @@ def coverage(df: pl.DataFrame, space_sizes: dict[str, int] | None = None) -> Sec
             if wasted.height and wasted["_h"].null_count() < wasted.height
             else (0.0 if not wasted.height else None)
         )
+        pruned = study.filter(pl.col("kind") == "pruned")
+        full = study.filter(pl.col("state") == "COMPLETE")["_h"].drop_nulls()
+        row["pruned"] = pruned.height
+        row["pruned_pct"] = 100.0 * pruned.height / n
+        row["pruned_hours"] = pruned["_h"].sum() / 3600.0 if pruned.height else 0.0
+        row["pruned_saved_hours"] = (
+            float((float(full.median()) - pruned["_h"].fill_null(0.0)).clip(lower_bound=0.0).sum()) / 3600.0
+            if pruned.height and full.len()
+            else (0.0 if not pruned.height else None)
+        )
         row["skipped"] = study.filter(pl.col("kind") == "skipped").height
         row["replicates"] = study.filter(pl.col("kind") == "replicate").height
         row["compute_hours"] = total_h
@@ -259,7 +272,9 @@ def coverage(df: pl.DataFrame, space_sizes: dict[str, int] | None = None) -> Sec
     section.headline = [
         f"{total_w} of {table.height} trials ({100.0 * total_w / table.height:.0f}%) bought no new information "
         "(" + ", ".join(f"{int(per_study[k].sum())} {k.replace('_', ' ')}" for k in WASTE_KINDS) + "); "
-        f"{hours:.2f} of {all_hours:.2f} compute-hours.",
+        f"{hours:.2f} of {all_hours:.2f} compute-hours. The pruner stopped {int(per_study['pruned'].sum())} trials "
+        f"early, saving about {float(per_study['pruned_saved_hours'].fill_null(0.0).sum()):.2f} compute-hours "
+        "(median COMPLETE trial minus what each ran): saved, not wasted.",
         "Exact repeats per study: " + ", ".join(f"{r['study']} {r['exact_repeat']}" for r in rows) + ".",
     ]
     section.data = {

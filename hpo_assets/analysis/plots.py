@@ -46,9 +46,9 @@ def importance_bars(table: pl.DataFrame, title: str) -> bytes:
         )
         colors = ["tab:blue" if d else "lightgray" for d in t["distinguishable"].to_list()]
         ax.barh(y, imp, xerr=err, color=colors, capsize=3)
-        floor = t["noise_floor"][0]
-        if floor is not None:
-            ax.axvline(floor, color="tab:red", ls="--", lw=1, label="noise floor")
+        floors = np.array([np.nan if f is None else f for f in t["noise_floor"].to_list()], dtype=float)
+        if np.isfinite(floors).any():  # each parameter's own null 95th percentile (nulls grow with levels)
+            ax.scatter(floors, y, marker="|", s=160, color="tab:red", label="own null, 95th pct", zorder=3)
             ax.legend(fontsize=7, loc="lower right")
         ax.set_yticks(y, t["parameter"].to_list(), fontsize=8)
         ax.set_title(f"{study}\n{kind}", fontsize=8)
@@ -92,47 +92,113 @@ def importance_heatmap(side: pl.DataFrame, evaluator: str) -> bytes:
     ax.set_xticks(range(len(cols)), [f"{b}\n{h}" for b, h in cols], fontsize=8)
     ax.set_yticks(range(len(params)), params, fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.8, fraction=0.6 / width, pad=0.15 / width)
-    ax.set_title(f"{evaluator} importance (* clears the noise floor)", fontsize=9)
+    ax.set_title(f"{evaluator} importance (* distinguishable: adjusted p < 0.05)", fontsize=9)
     return _png(fig)
 
 
 def scaling_plot(points: pl.DataFrame, baselines: pl.DataFrame) -> bytes:
-    """Objective vs exact parameter count (log x), one line per horizon/tier, 95% error bars, baselines dashed."""
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    ax = fig.subplots()
+    """One panel per horizon: the best result per budget against its exact parameter count (log x) with
+    95% error bars, marker by evidence kind, and the test baselines as one labelled band (lowest to
+    highest pooled test AUC) with the best one named."""
     pts = points.filter(pl.col("param_count").is_not_null() & pl.col("value").is_not_null())
+    horizons = sorted(set(pts["horizon"].drop_nulls().to_list())) or ["-"]
+    fig = Figure(figsize=(min(4.2 * len(horizons), 12.6), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(horizons), squeeze=False)[0]
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, ((horizon, tier), g) in enumerate(pts.group_by("horizon", "tier", maintain_order=True)):
-        g = g.sort("param_count")
-        x, v = g["param_count"].to_numpy().astype(float), g["value"].to_numpy().astype(float)
-        lo = np.array([a if a is not None else np.nan for a in g["lo"].to_list()], dtype=float)
-        hi = np.array([a if a is not None else np.nan for a in g["hi"].to_list()], dtype=float)
-        err = np.vstack([np.nan_to_num(v - lo), np.nan_to_num(hi - v)])
-        c = colors[k % len(colors)]
-        ax.errorbar(
-            x,
-            v,
-            yerr=err,
-            marker="o",
-            capsize=4,
-            color=c,
-            label=f"{horizon} {tier or ''} ({g['evidence'][0]})",
-        )
-        for xi, vi, b in zip(x, v, g["budget"].to_list(), strict=True):
-            ax.annotate(b, (xi, vi), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        for r in baselines.filter(pl.col("horizon") == horizon).iter_rows(named=True):
-            if r["auc"] is not None:
-                ax.axhline(r["auc"], color=c, ls=":", lw=1)
-                ax.annotate(f"{r['model']} ({r['split']})", (ax.get_xlim()[0], r["auc"]), fontsize=6, color=c)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # a narrow range crowds minor labels
-    ax.set_xlabel("exact parameter count")
-    ax.set_ylabel("AUC (best per budget)")
-    if pts.is_empty():
-        ax.text(0.5, 0.5, "no budget with a known parameter count", ha="center", transform=ax.transAxes)
-    else:
+    for ax, horizon in zip(axes, horizons, strict=True):
+        sub = pts.filter(pl.col("horizon") == horizon)
+        for k, ((tier,), g) in enumerate(sub.group_by("tier", maintain_order=True)):
+            g = g.sort("param_count")
+            x, v = g["param_count"].to_numpy().astype(float), g["value"].to_numpy().astype(float)
+            lo = np.array([a if a is not None else np.nan for a in g["lo"].to_list()], dtype=float)
+            hi = np.array([a if a is not None else np.nan for a in g["hi"].to_list()], dtype=float)
+            err = np.vstack([np.nan_to_num(v - lo), np.nan_to_num(hi - v)])
+            kinds = sorted(set(g["evidence"].to_list()))
+            ax.errorbar(x, v, yerr=err, marker="o" if kinds == ["test"] else "s", capsize=4,
+                        color=colors[k % len(colors)], label=f"{tier or 'all'} ({', '.join(kinds)})")  # fmt: skip
+            for xi, vi, b in zip(x, v, g["budget"].to_list(), strict=True):
+                ax.annotate(b, (xi, vi), textcoords="offset points", xytext=(5, 3), fontsize=8)
+        base = baselines.filter(
+            (pl.col("horizon") == horizon) & (pl.col("split") == "test") & pl.col("auc").is_not_null()
+            & (pl.col("model") != "majority")
+        )  # fmt: skip
+        if base.height:
+            lo_b, hi_b = float(base["auc"].to_numpy().min()), float(base["auc"].to_numpy().max())
+            best = base.sort("auc", descending=True).row(0, named=True)
+            ax.axhspan(lo_b, max(hi_b, lo_b + 1e-3), color="0.85", zorder=0, label="baselines (test) range")
+            ax.axhline(hi_b, color="0.4", lw=1, ls="--", zorder=1)
+            ax.annotate(f"best baseline: {best['model']} {hi_b:.3f}", (0.02, hi_b), xycoords=("axes fraction", "data"),
+                        xytext=(0, 3), textcoords="offset points", fontsize=7, color="0.3")  # fmt: skip
+        ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("exact parameter count")
+        ax.set_title(f"{horizon}", fontsize=10)
+        if sub.is_empty():
+            ax.text(0.5, 0.5, "no budget with a known parameter count", ha="center", transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("AUC of the best trial per budget")
+    fig.suptitle("Scaling: best result per budget with 95% intervals (circles: test folds, squares: "
+                 "validation maxima, selection-biased); grey band: baselines", fontsize=9)  # fmt: skip
+    return _png(fig)
+
+
+def _count_label(x: float, _pos: int) -> str:
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if x >= div:
+            return f"{x / div:g}{unit}"
+    return f"{x:g}"
+
+
+def studies_side_by_side(df: pl.DataFrame, horizon: str) -> bytes:
+    """Best-so-far against trial number and against compute-hours, one line per study of one horizon."""
+    fig = Figure(figsize=(10.5, 3.6), layout="constrained")
+    by_trial, by_hours = fig.subplots(1, 2)
+    sub = df.filter((pl.col("horizon") == horizon) & pl.col("objective").is_not_null())
+    for (study,), g in sub.sort("trial_num").group_by("study", maintain_order=True):
+        g = g.sort("trial_num")
+        sign = 1.0 if g["direction"][0] == "maximize" else -1.0
+        obj = sign * g["objective"].to_numpy().astype(float)
+        best = sign * np.maximum.accumulate(obj)
+        label = f"{g['budget'][0]} ({study})"
+        by_trial.step(g["trial_num"].to_numpy(), best, where="post", label=label)
+        secs = g["duration_sec"].fill_null(0.0).to_numpy().astype(float)
+        by_hours.step(np.cumsum(secs) / 3600.0, best, where="post", label=label)
+    by_trial.set_xlabel("trial number")
+    by_hours.set_xlabel("compute-hours (cumulative, trials with an objective)")
+    objective = sub["objective_name"][0] if sub.height else "objective"
+    for ax in (by_trial, by_hours):
+        ax.set_ylabel(f"best {objective} so far")
+        ax.grid(alpha=0.3)
+    if sub.height:
+        by_trial.legend(fontsize=7)
+    fig.suptitle(f"{horizon}: studies side by side (validation, the search's own view)", fontsize=10)
+    return _png(fig)
+
+
+def learning_curves(df: pl.DataFrame, horizon: str, top: int = 3) -> bytes:
+    """Validation AUC per epoch of each study's top trials at one horizon (from the stored curves)."""
+    sub = df.filter((pl.col("horizon") == horizon) & (pl.col("n_curve_epochs") > 0))
+    studies = sub["study"].unique(maintain_order=True).to_list()
+    fig = Figure(figsize=(min(3.6 * max(len(studies), 1), 12.6), 3.3), layout="constrained")
+    axes = fig.subplots(1, max(len(studies), 1), squeeze=False)[0]
+    for ax, study in zip(axes, studies, strict=False):
+        g = sub.filter(pl.col("study") == study).sort("rank_in_study", nulls_last=True).head(top)
+        for r in g.iter_rows(named=True):
+            curve = [c for c in r["learning_curve"] or [] if c.get("val_auc") is not None]
+            if curve:
+                ax.plot([c["epoch"] for c in curve], [c["val_auc"] for c in curve], marker=".",
+                        label=f"#{r['trial_num']} (rank {r['rank_in_study']})")  # fmt: skip
+        ax.set_title(f"{g['budget'][0] if g.height else ''} {study}", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("val AUC")
         ax.legend(fontsize=7)
-    ax.set_title("Scaling: best result per budget with 95% intervals; dotted = baselines", fontsize=9)
+        ax.grid(alpha=0.3)
+    if not studies:
+        axes[0].text(0.5, 0.5, "no stored learning curves", ha="center", transform=axes[0].transAxes)
+    fig.suptitle(f"{horizon}: learning curves of each study's top {top} trials", fontsize=10)
     return _png(fig)
 
 

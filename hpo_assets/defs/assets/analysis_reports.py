@@ -217,7 +217,7 @@ def hpo_report(paths: HpoPaths) -> dg.MaterializeResult:
     files = {f"{n} (Markdown)": str(folder / f"{n}.md") for n in names if (folder / f"{n}.md").is_file()}
     files["trial table"] = str(paths.outputs(*outputs.TRIAL_TABLE_FILE))
     files["summary folder"] = str(paths.outputs(*outputs.SUMMARY_DIR, "_").parent)
-    written = write_report(sections, _table(paths), folder, files)
+    written = write_report(sections, _table(paths), folder, files, outputs_root=folder.parent)
     head = "\n".join(f"- {s}" for sec in sections for s in sec.headline[:3])
     meta: dict = {"headline": dg.MetadataValue.md(head or "_(no analysis yet)_"), "html": dg.MetadataValue.path(str(written["html"])),
                   "markdown": dg.MetadataValue.path(str(written["md"])), "sections": len(sections)}  # fmt: skip

@@ -190,8 +190,10 @@ def winners_side_by_side(df: pl.DataFrame) -> pl.DataFrame:
     if win.is_empty():
         return pl.DataFrame({"parameter": []}, schema={"parameter": pl.String})
     win = win.sort("horizon", pl.col("budget").map_elements(_size, return_dtype=pl.Float64))
-    params = [
-        c for c in ["param_count", *param_columns(win), "objective", "trial_num", "study"] if c in win.columns
+    params = [  # a parameter no winner recorded gets no row
+        c
+        for c in ["param_count", *param_columns(win), "objective", "trial_num", "study"]
+        if c in win.columns and win[c].null_count() < win.height
     ]
     cols = {f"{r['budget']}|{r['horizon']}": r for r in win.iter_rows(named=True)}
     data: dict[str, list] = {"parameter": params}

@@ -601,8 +601,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--gp-replays",
         type=int,
-        default=20,
-        help="replays of the GPSampler arm (about 24 CPU s each at 50 trials: 200 take 80 CPU min)",
+        default=6,
+        help="replays of the GPSampler arm (about 55 CPU s each at 50 trials on 2M_h1: 200 take 3 CPU hours)",
     )
     ap.add_argument("--data", type=Path, default=DATA, help="folder of the tables")
     ap.add_argument("--json", type=Path, default=None, help="also write every endpoint's numbers here")

@@ -448,3 +448,14 @@ def test_label_notes_flag_only_labels_that_do_not_measure_size() -> None:
     # A label that names no size (an imported study's own name) is compared with nothing, not an error.
     named = pl.DataFrame({"horizon": ["h1"], "tier": [""], "budget": ["a50-large"], "param_count": [1_000]})
     assert label_notes(named) == []
+
+
+def test_the_shipped_examples_next_to_a_demo_card_keep_their_own_numbers(tmp_path: Path) -> None:
+    # after `make demo` the demo's own 2M|h1 card sits at models/2M_h1: it must not become the import's point
+    _card(tmp_path, "hpo-2M-h1", "2M", 1_566_003, 2.0)
+    sec = scaling(extract([str(EXPORTS_DIR)]).table, outputs_root=tmp_path, plot=False)
+    p = sec.tables["points"].filter(pl.col("budget") == "2M").row(0, named=True)
+    assert (p["study"], p["trial_num"], p["param_count"]) == ("hpo_2m_1_a50", 15, 236_175)
+    assert p["evidence"] != "test" and p["value"] == pytest.approx(0.7302, abs=1e-4)
+    assert any("is for study hpo-2M-h1 trial 0, not hpo_2m_1_a50" in n for n in sec.notes)
+    assert set(sec.tables["points"]["evidence"]) != {"test"}

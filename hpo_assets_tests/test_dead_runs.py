@@ -16,7 +16,7 @@ import yaml
 
 from hpo_assets.cli import main
 from hpo_assets.defs.dead_runs import free_dead_runs, lease_tags, slot_holders
-from hpo_assets.defs.instance import ensure_instance, instance_config
+from hpo_assets.defs.instance import RUN_RETRIES, ensure_instance, instance_config
 from hpo_assets.defs.pool_wait import install
 from hpo_assets.local_runs import PoolBusy, wait_for_pool
 
@@ -59,7 +59,8 @@ def test_instance_enables_run_monitoring_and_frees_slots_after_run_end(tmp_path:
 
 
 def test_an_untouched_instance_file_of_the_previous_version_gains_monitoring(tmp_path: Path) -> None:
-    old = {k: v for k, v in instance_config().items() if k != "run_monitoring"}
+    # the file of the version before run monitoring (and before run retries, which came later)
+    old = {k: v for k, v in instance_config().items() if k not in {"run_monitoring", *RUN_RETRIES}}
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(old))
     ensure_instance(tmp_path)
     new = yaml.safe_load((tmp_path / "dagster.yaml").read_text())

@@ -312,6 +312,31 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    """optuna-dashboard over every study of the storage (all budgets x horizons), on one port."""
+    from hpo_assets.locations import mask_password
+    from hpo_assets.search.combined_storage import dashboard_storage
+    from hpo_assets.settings import storage_spec
+
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise UserError(
+            "optuna-dashboard is not installed: pip install 'hpo-assets[dashboard]' (make ui installs it)"
+        ) from None
+    spec = storage_spec(args.storage or "")
+    storage, names, problems = dashboard_storage(spec)
+    for problem in problems:
+        print(f"hpo-assets dashboard: error: {problem}", file=sys.stderr)
+    print(
+        f"optuna-dashboard: {len(names)} studies of {mask_password(spec)} ({', '.join(names)}) "
+        f"on http://{args.host}:{args.port}/",
+        flush=True,
+    )
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     """Predicted compute-hours of a backfill, before launching it."""
     from hpo_assets.locations import mask_password
@@ -504,6 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--storage", default="", help="journal folder or Optuna storage URL (default: .hpo/)")
     st.set_defaults(func=_cmd_studies)
+
+    dash = sub.add_parser(
+        "dashboard", help="optuna-dashboard over every study of a storage (compare budgets and horizons)"
+    )
+    dash.add_argument("--storage", default="", help="journal folder or Optuna storage URL (default: .hpo/)")
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dash.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dash.set_defaults(func=_cmd_dashboard)
     return parser
 
 

@@ -162,6 +162,35 @@ def test_top_trials_table_and_checks(first_run) -> None:
     assert all(c.passed for c in first_run.result.get_asset_check_evaluations())
 
 
+def test_each_trial_is_an_observation_with_progress_and_eta(first_run) -> None:
+    """What the asset page shows while the study runs, read back through the instance's API."""
+    records = first_run.instance.fetch_observations(
+        dg.AssetKey("hpo_study"), limit=100, ascending=True
+    ).records
+    mine = [r for r in records if r.event_log_entry.run_id == first_run.result.run_id]
+    assert all(r.asset_observation.partition == "2M|h1" for r in mine)
+    meta = [{k: getattr(v, "value", v) for k, v in r.asset_observation.metadata.items()} for r in mine]
+    trials = [m for m in meta if m["event"] == "trial"]
+    assert meta[0]["event"] == "start" and meta[0]["trials_counted"] == 0 and meta[0]["best_value"] is None
+    assert [m["trials_counted"] for m in trials] == [1, 2, 3, 4]
+    assert all(m["trials_target"] == 4 for m in meta)
+    best, expected = None, []  # best so far: the running maximum over the COMPLETE trials
+    for t in first_run.study.trials:
+        if t.state == TrialState.COMPLETE:
+            best = t.value if best is None else max(best, t.value)
+        expected.append(best)
+    assert [m["best_value"] for m in trials] == expected
+    assert [m["trial_state"] for m in trials] == [t.state.name for t in first_run.study.trials]
+    elapsed = [m["elapsed_hours"] for m in trials]
+    assert elapsed == sorted(elapsed) and elapsed[0] > 0
+    assert trials[-1]["eta_hours"] == 0.0 and trials[-1]["eta_basis"] == "target reached"
+    assert trials[0]["eta_hours"] == pytest.approx(3 * elapsed[0])  # 3 left at the first trial's pace
+    assert meta[0]["predicted_hours"] == pytest.approx(_metadata(first_run.result)["predicted_hours"])
+    logged = [e.user_message for e in first_run.instance.all_logs(first_run.result.run_id)]
+    assert any(m.startswith("progress: hpo-2M-h1: 2/4 trials, trial #1 ") and "ETA" in m for m in logged)
+    assert any(" epoch 1/2: " in m and " elapsed=" in m for m in logged)
+
+
 def test_raising_the_target_continues_the_same_study(first_run) -> None:
     """Last of the group (it adds trials): the study continues to exactly 6, nothing repeated or rewritten."""
     before = {t.number: (t.params, t.value, t.state) for t in first_run.study.trials}

@@ -16,7 +16,7 @@ from hpo_assets.model.budgets import budget_space
 from hpo_assets.search.liveness import is_abandoned
 from hpo_assets.search.objective import EpochHook, Log, TorchTrainer, Trainer
 from hpo_assets.search.partition import StudyPartition, parse_partition, study_attrs, transfer_study_names
-from hpo_assets.search.runner import StudyOptions, StudyRun, run_study, study_counts
+from hpo_assets.search.runner import StudyOptions, StudyRun, TrialHook, run_study, study_counts
 from hpo_assets.search.space import SearchSpace, arch_choices, load_training_choices, restrict_archs
 from hpo_assets.search.steering import repeated_trials
 from hpo_assets.search.storage import open_storage
@@ -143,7 +143,9 @@ class StudyRunner:
             "has_complete_trial": (bool(complete), {"complete_trials": len(complete)}),
         }
 
-    def run(self, log: Log = logger.info, epoch_hook: EpochHook | None = None) -> StudyRun:
+    def run(
+        self, log: Log = logger.info, epoch_hook: EpochHook | None = None, trial_hook: TrialHook | None = None
+    ) -> StudyRun:
         return run_study(
             self.space,
             self.trainer,
@@ -155,6 +157,7 @@ class StudyRunner:
             log=log,
             epoch_hook=epoch_hook,
             warm_start=self.warm_start,
+            trial_hook=trial_hook,
         )
 
 

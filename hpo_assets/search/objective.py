@@ -26,7 +26,7 @@ from hpo_assets.search.space import TRAIN_PARAMS, ArchChoice, SearchSpace, confi
 from hpo_assets.search.steering import Steer, tested_configs
 from hpo_assets.settings import model_shape
 
-EpochHook = Callable[[int, dict[str, Any]], None]  # (trial number, epoch record)
+EpochHook = Callable[[int, dict[str, Any]], object]  # (trial number, epoch record); its result is ignored
 Log = Callable[[str], None]
 logger = logging.getLogger(__name__)  # the default `log`; Dagster passes its run log instead
 
@@ -155,6 +155,7 @@ def run_trial(
     )
 
     curve: list[dict[str, Any]] = []
+    started = time.perf_counter()
 
     def on_epoch(record: Mapping[str, Any]) -> None:
         rec = plain(dict(record))
@@ -167,13 +168,13 @@ def run_trial(
         ctx.log(
             f"{label} #{trial.number} epoch {epoch}/{ctx.epochs_config or '?'}: "
             + " ".join(f"{k}={_fmt(rec.get(k))}" for k in ("train_loss", "val_loss", "val_auc") if k in rec)
+            + f" elapsed={time.perf_counter() - started:.1f}s"
         )
         if ctx.epoch_hook is not None:
             ctx.epoch_hook(trial.number, rec)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-    started = time.perf_counter()
     try:
         with Heartbeat(trial.storage, trial._trial_id, ctx.heartbeat_s):
             result = ctx.train(arch, hp, on_epoch)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,9 @@ from hpo_assets.search.study_settings import StudyConfigError, StudySettings
 from hpo_assets.search.transfer import RegionSampler, WarmStart
 
 logger = logging.getLogger(__name__)  # a Dagster instance shows it in the run log (python_logs)
+TrialHook = Callable[
+    [optuna.Study, FrozenTrial], object
+]  # (study, the trial that just ended); result ignored
 KILLED_REASON = "left RUNNING by a killed run"
 
 
@@ -300,11 +304,13 @@ def run_study(
     log: Log = logger.info,
     epoch_hook: EpochHook | None = None,
     warm_start: WarmStart | None = None,
+    trial_hook: TrialHook | None = None,
 ) -> StudyRun:
     """Continue `study_name` in `storage` until `options.n_trials` trials count, or the space is exhausted.
 
     Never restarts a study: completed trials stay, a finished study runs nothing more. With
     `warm_start` (search/transfer.py) its transferred configurations are enqueued first.
+    `trial_hook(study, trial)` hears each trial as it ends (search/progress.py).
     """
     study, sampler = _open_study(space, storage, study_name, options, warm_start, log)
     if UID_ATTR not in study.user_attrs:  # its identity, beyond its name (trials/identity.py): set once
@@ -328,6 +334,12 @@ def run_study(
     study.set_user_attr("space_size", space.size)
     study.set_user_attr("space_distinct", space.n_effective)
     study.set_user_attr("n_trials_target", options.n_trials)
+    if study.metric_names != [
+        options.objective
+    ]:  # optuna-dashboard names the value "val_auc", not "Objective 0"
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use since
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([options.objective])
     study.set_user_attr("skipped_duplicates", study_counts(study)["skipped_duplicates"])
 
     with claim_lock(storage, study_name):  # one worker at a time: each killed trial and extreme enqueued once
@@ -379,6 +391,8 @@ def run_study(
         label = f"trial {counted + running + 1}/{options.n_trials}"
         frozen = run_trial(study, trial, ctx, steer=lambda n: sampler.steered.pop(n, None), label=label)
         new.append(frozen.number)
+        if trial_hook is not None:
+            trial_hook(study, frozen)
         if "duplicate_of" in frozen.user_attrs:  # keep the study's count current if this run is killed later
             c = study_counts(study)
             study.set_user_attr("skipped_duplicates", c["skipped_duplicates"])

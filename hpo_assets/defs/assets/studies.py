@@ -22,6 +22,7 @@ from hpo_assets.locations import mask_password
 from hpo_assets.planning.plan import StudyEstimate, estimate_study
 from hpo_assets.search.build import build_study, study_data
 from hpo_assets.search.history import history_png, top_trials
+from hpo_assets.search.progress import Snapshot, StudyProgress
 from hpo_assets.search.runner import StudyRun
 from hpo_assets.search.storage import dashboard_command, open_storage
 from hpo_assets.search.study_settings import StudyConfigError, StudySettings, study_settings
@@ -161,8 +162,9 @@ def hpo_study(
         f"{estimate.trials_to_run} trials ({estimate.basis})"
     )
     started = time.monotonic()
+    progress = _progress(context, runner, estimate)
     try:
-        run = runner.run(log=_study_log(context))
+        run = runner.run(log=_study_log(context), epoch_hook=progress.epoch, trial_hook=progress.trial_ended)
     except StudyConfigError as exc:  # e.g. another objective than the stored study's
         raise dg.Failure(description=f"hpo_study: {mask_password(exc)}", allow_retries=False) from None
 
@@ -186,6 +188,63 @@ def hpo_study(
             for name, (passed, counted) in runner.checks(study).items()
         ],
     )
+
+
+def _progress(context: dg.AssetExecutionContext, runner: Any, estimate: StudyEstimate) -> StudyProgress:
+    """Progress of this run as AssetObservations on hpo_study (per trial, and while a trial trains at most
+    once a minute): the asset page shows a running study is alive, how far it is and its ETA."""
+
+    def observe(snap: Snapshot) -> None:
+        if snap.event == "trial":
+            context.log.info(f"progress: {snap.line()}")
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=context.partition_key,
+                metadata=_progress_metadata(snap),
+            )
+        )
+
+    progress = StudyProgress(
+        runner.study_name,
+        runner.options.n_trials,
+        predicted_s=estimate.hours * 3600.0 if estimate.trials_to_run else None,
+        epochs=runner.settings.max_epochs,
+        sinks=[observe],
+    )
+    import optuna
+
+    try:
+        existing = optuna.load_study(
+            study_name=runner.study_name,
+            storage=open_storage(runner.storage, runner.study_name, create=False),
+        )
+    except (KeyError, ValueError):  # a new study (StorageMissing is a ValueError): nothing done yet
+        existing = None
+    progress.start(existing)
+    return progress
+
+
+def _progress_metadata(snap: Snapshot) -> dict[str, Any]:
+    def number(value: float | int | None) -> Any:
+        return dg.MetadataValue.null() if value is None else value
+
+    return {
+        "progress": dg.MetadataValue.text(snap.line()),
+        "event": snap.event,
+        "trials_counted": snap.trials_done,
+        "trials_target": snap.trials_target,
+        "trials_this_run": snap.trials_this_run,
+        "best_value": number(snap.best_value),
+        "best_trial": number(snap.best_trial),
+        "trial": number(snap.trial),
+        "trial_state": dg.MetadataValue.text(snap.trial_state or ""),
+        "epoch": number(snap.epoch),
+        "elapsed_hours": dg.MetadataValue.float(snap.elapsed_s / 3600.0),
+        "predicted_hours": number(None if snap.predicted_s is None else snap.predicted_s / 3600.0),
+        "eta_hours": number(None if snap.eta_s is None else snap.eta_s / 3600.0),
+        "eta_basis": dg.MetadataValue.text(snap.eta_basis),
+    }
 
 
 _EPOCH_LINE = re.compile(r"#\d+ epoch \d+/")

@@ -12,9 +12,9 @@ Rows:
   coverage of the interval (goal 93-97%);
 - model vs baseline: the same paired interval against a one-seed baseline: coverage and false verdicts;
 - importance: family-wise false "distinguishable" rate on null studies (goal <= 5%), detection of a
-  planted learning-rate effect (hpo_assets/stats/sim_importance.py);
+  planted learning-rate effect (hpo_assets/simulation/importance.py);
 - ECE: false "miscalibrated" rate and coverage of the perfect-calibration range for a calibrated
-  predictor (hpo_assets/stats/sim_calibration.py).
+  predictor (hpo_assets/simulation/calibration.py).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _goal(ok: bool | None) -> str:
 
 
 def comparison_rows(profile: str, sims: int, resamples: int, seed: int) -> list[dict[str, Any]]:
-    from hpo_assets.stats.sim_comparisons import scenarios, simulate
+    from hpo_assets.simulation.comparisons import scenarios, simulate
 
     rows = []
     for sc in scenarios(profile):
@@ -87,7 +87,7 @@ def main() -> None:
                          f"{_goal(r['coverage_ci'][1] >= 0.93 and r['coverage_ci'][0] <= 0.97)}; "
                          f"median SE {r['median_se']:.4f}, seed SD {r['seed_sd_auc']:.4f}, {r['sims']} sims")  # fmt: skip
     if "importance" in only:
-        from hpo_assets.stats.sim_importance import importance_rates
+        from hpo_assets.simulation.importance import importance_rates
 
         print("importance", flush=True)
         imp = importance_rates(a.importance_studies, a.seed)
@@ -100,7 +100,7 @@ def main() -> None:
                          f"{_goal(f['lo'] <= 0.05)}; detection of a {imp['effect']} AUC lr effect "
                          f"{_fmt(d['rate'], (d['lo'], d['hi']))} ({f['n']} studies each)")  # fmt: skip
     if "ece" in only:
-        from hpo_assets.stats.sim_calibration import ece_rates
+        from hpo_assets.simulation.calibration import ece_rates
 
         print("ece", flush=True)
         ece = ece_rates(a.ece_sims, a.seed)

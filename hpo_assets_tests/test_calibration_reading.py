@@ -15,7 +15,7 @@ from hpo_assets.calibration.bootstrap import auc_block_sensitivity
 from hpo_assets.calibration.evaluation import evaluate, flat, spread
 from hpo_assets.calibration.metrics import expected_calibration_error, maximum_calibration_error
 from hpo_assets.calibration.model_card import card_markdown, reliability_png
-from hpo_assets.stats.sim_calibration import ar1_probabilities, ece_rates
+from hpo_assets.simulation.calibration import ar1_probabilities, ece_rates
 
 
 def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

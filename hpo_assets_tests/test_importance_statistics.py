@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from hpo_assets.analysis import importance as imp
-from hpo_assets.stats.sim_importance import importance_rates, simulate_study, wilson
+from hpo_assets.simulation.importance import importance_rates, simulate_study, wilson
 
 # a cheap forest: the step-down maxT is exact for any statistic, so its error rate does not depend on it
 CHEAP_FOREST = imp.ImportanceSettings(fanova_trees=4, fanova_depth=4, fanova_shuffles=40)

@@ -65,7 +65,9 @@ def test_baselines_and_calibrated_model_write_the_file_contract(prepared) -> Non
         tests = [r for r in doc["test_folds"] if r["model"] == model and r["split"] == "test"]
         pooled = next(r for r in doc["rows"] if r["model"] == model and r["split"] == "test")
         assert [r["fold"] for r in tests] == [0, 1] and sum(r["n"] for r in tests) == pooled["n"]
-        pairs = [r["positives"] * (r["n"] - r["positives"]) for r in tests]  # folds weighted by the pairs they order
+        pairs = [
+            r["positives"] * (r["n"] - r["positives"]) for r in tests
+        ]  # folds weighted by the pairs they order
         assert pooled["auc"] == pytest.approx(np.average([r["auc"] for r in tests], weights=pairs), abs=1e-12)
         assert pooled["auc_lo"] <= pooled["auc"] <= pooled["auc_hi"]
     assert _meta(result, "baselines")["n_folds"] == 2

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from hpo_assets.simulation.comparisons import Scenario, simulate
 from hpo_assets.stats import bootstrap as bs
 from hpo_assets.stats.paired import paired_on_folds
 from hpo_assets.stats.selection import expected_inflation
-from hpo_assets.stats.sim_comparisons import Scenario, simulate
 
 
 def _ar1(n: int, phi: float, seed: int) -> np.ndarray:

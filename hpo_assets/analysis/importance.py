@@ -14,7 +14,7 @@ controlled by the Westfall-Young step-down maxT (Holm's step-down, with the perm
 place of Bonferroni bounds) on importances standardized by their own null: plain Holm on per-parameter
 permutation p-values cannot fire with 100 shuffles and 9 parameters (smallest Holm p is 9/101 > 0.05).
 A parameter is "distinguishable from noise" only when its adjusted p < alpha (0.05).
-`hpo_assets/stats/sim_importance.py` measures the false "distinguishable" rate on null studies and the
+`hpo_assets/simulation/importance.py` measures the false "distinguishable" rate on null studies and the
 detection rate of a planted lr effect at this project's sizes.
 
 The interval is the 2.5-97.5 percentile over bootstrap resamples of trials: it describes how stable the
@@ -325,7 +325,7 @@ def importance(
         "shuffles, so an adjusted p within a few 1/(shuffles + 1) of alpha is borderline.",
         f"PED-ANOVA compares the top {TARGET_QUANTILE:.0%} of trials (5 of 50) with all: its test has much less "
         "power than fANOVA's at these sizes, so its 'not distinguishable' is weak evidence (measured by "
-        "hpo_assets/stats/sim_importance.py).",
+        "hpo_assets/simulation/importance.py).",
     ]
     if s.reduced():
         section.notes.insert(0, first_look)

@@ -7,7 +7,7 @@ y ~ Bernoulli(p) many times on the very predictions evaluated (same bins), and t
 set against the simulated mean and 95% range. For h > 1 neighbouring labels share h - 1 days of
 their h-day windows; the simulation keeps that dependence with a Gaussian copula whose latent
 noise is an h-day moving sum (latent correlation (h - k) / h at lag k), so each label is still
-Bernoulli(p) given its prediction. `stats/sim_calibration.py` measures the rule's false
+Bernoulli(p) given its prediction. `simulation/calibration.py` measures the rule's false
 "miscalibrated" rate with known truth.
 """
 

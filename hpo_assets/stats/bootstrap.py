@@ -226,7 +226,7 @@ def percentile_interval(
 
     With `centre` and `blocks` (the number of independent blocks the days hold) each half-width is
     widened by t(blocks - 1) / z: a block bootstrap of a few months of days sees only that many
-    independent pieces, and its variance is biased low by as much (measured in sim_comparisons)."""
+    independent pieces, and its variance is biased low by as much (measured in simulation/comparisons.py)."""
     valid = replicates[np.isfinite(replicates)]
     if valid.size < 20:
         return None, None, None, int(valid.size)

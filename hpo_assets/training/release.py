@@ -26,8 +26,8 @@ from hpo_assets.calibration.bootstrap import pooled_auc_sensitivity
 from hpo_assets.calibration.evaluation import evaluate, flat
 from hpo_assets.calibration.metrics import auc, brier, logloss
 from hpo_assets.calibration.model_card import card_markdown, reliability_png, seed_spread
+from hpo_assets.data.dataset import DATA_IDENTITY
 from hpo_assets.locations import is_local
-from hpo_assets.search.runner import DATA_IDENTITY
 from hpo_assets.training.metrics import sigmoid
 from hpo_assets.training.retrain import RetrainError, SeedRun, TrialRecipe
 from hpo_assets.training.saved_model import write_model_files
@@ -168,7 +168,7 @@ def release_model(
     test folds, evaluate, calibrate, save fold 0's best-validation seed into `folder`.
 
     `folder` is a local `Path` or a `UPath` under an object-store outputs root. `data_identity`: the study's
-    recorded data attributes (`search.runner.DATA_IDENTITY`), copied into the card.
+    recorded data attributes (`data.dataset.DATA_IDENTITY`), copied into the card.
     """
     if data.split.test.size == 0:
         raise RetrainError("the split has no test samples (test_start is unset or after the data's end)")

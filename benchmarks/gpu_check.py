@@ -10,8 +10,9 @@ A GPU machine is lent for minutes, so everything it should measure is here, read
 
 The trainer part needs no Dagster, TA-Lib or polars: `--make-features` writes the prepared arrays
 (features, labels, split) as Parquet files that pyarrow reads. Modules on the study path import polars
-and TA-Lib at the top for constants only, so where they are not installed the script puts stand-ins in
-their place whose every attribute raises (nothing of theirs runs here; a test keeps it so). The demo
+and TA-Lib at the top for constants only, so where they are not installed the script imports those
+modules with stand-ins in their place whose every attribute raises, then removes the stand-ins (nothing
+of theirs runs here; a test keeps it so). The demo
 study needs Optuna and the study settings pydantic, so these small wheels travel (about 8 MB):
 optuna, sqlalchemy, alembic, mako, colorlog, pydantic, pydantic-core, annotated-types,
 typing-inspection (`pip download --no-deps --only-binary=:all: --python-version 3.12 --platform
@@ -91,8 +92,25 @@ class _Absent(types.ModuleType):
         raise RuntimeError(f"{self.__name__}.{attr}: {self.__name__} is not installed on this machine")
 
 
-def stand_ins(names: tuple[str, ...] = ("polars", "talib")) -> list[str]:
-    """Put an `_Absent` module in place of each of `names` that cannot be imported; returns those replaced."""
+STUDY_PATH = (
+    "hpo_assets.training.trainer",
+    "hpo_assets.training.leases",
+    "hpo_assets.model.budgets",
+    "hpo_assets.search.objective",
+    "hpo_assets.search.partition",
+    "hpo_assets.search.runner",
+    "hpo_assets.search.space",
+    "hpo_assets.search.study_settings",
+)
+
+
+def import_study_path(names: tuple[str, ...] = ("polars", "talib")) -> list[str]:
+    """Import the modules the check runs, with an `_Absent` stand-in for each of `names` not installed.
+
+    The stand-ins are removed from `sys.modules` afterwards (the modules keep their reference), so other
+    libraries that probe `sys.modules` for polars (scikit-learn through narwhals) find none. Returns the
+    names that were stood in for.
+    """
     replaced = []
     for name in names:
         try:
@@ -102,6 +120,12 @@ def stand_ins(names: tuple[str, ...] = ("polars", "talib")) -> list[str]:
         if not found and name not in sys.modules:
             sys.modules[name] = _Absent(name)
             replaced.append(name)
+    try:
+        for module in STUDY_PATH:
+            importlib.import_module(module)
+    finally:
+        for name in replaced:
+            del sys.modules[name]
     return replaced
 
 
@@ -238,9 +262,16 @@ def _sync(device: str) -> None:
 
 
 def shape_throughput(
-    budget: str, data: Any, device: str, steps: int, warmup: int, peak: float | None
+    budget: str,
+    data: Any,
+    device: str,
+    steps: int,
+    warmup: int,
+    peak: float | None,
+    compile_too: bool = False,
 ) -> dict[str, Any]:
-    """The trainer's own step loop (`_Run.train_epoch`) on the budget's median shape."""
+    """The trainer's own step loop (`_Run.train_epoch`) on the budget's median shape; with `compile_too`
+    the same loop again with the model under torch.compile (its compile time and samples/s)."""
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -313,10 +344,40 @@ def shape_throughput(
         "steps_per_sync": steps / syncs if syncs else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None,
     }
+    if compile_too:
+        try:
+            out |= _compiled(run, model, pool, warmup, steps, batch, device, seconds)
+        except Exception as exc:  # the eager figures stand without it
+            out["compile_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
     del model, run
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
     return out
+
+
+def _compiled(
+    run: Any, model: Any, pool: Any, warmup: int, steps: int, batch: int, device: str, eager_s: float
+) -> dict:
+    """The timed loop again under torch.compile: is `compile: auto` (small shapes) worth it here?"""
+    import torch
+
+    dev = torch.device(device)
+    run.model = torch.compile(model)  # the optimizer keeps the same parameters
+    run.train_idx = torch.from_numpy(pool[: warmup * batch]).to(dev)
+    t = time.perf_counter()
+    run.train_epoch(3)  # compiles (forward and backward) on the first step
+    _sync(device)
+    compile_s = time.perf_counter() - t
+    run.train_idx = torch.from_numpy(pool[: steps * batch]).to(dev)
+    t = time.perf_counter()
+    run.train_epoch(4)
+    _sync(device)
+    seconds = time.perf_counter() - t
+    return {
+        "compiled_first_epoch_s": compile_s,
+        "compiled_samples_per_s": steps * batch / seconds,
+        "compiled_vs_eager": eager_s / seconds,
+    }
 
 
 def reproducibility(data: Any, device: str, epochs: int) -> dict[str, Any]:
@@ -598,7 +659,18 @@ def run_check(args: argparse.Namespace) -> int:
         for budget in args.budgets:
             steps, warm = (args.steps_2b, 1) if budget == "2B" else (args.steps, 3)
             _section(
-                report, "shapes", out, _shapes, report["shapes"], budget, full, device, steps, warm, peak
+                report,
+                "shapes",
+                out,
+                _shapes,
+                report["shapes"],
+                budget,
+                full,
+                device,
+                steps,
+                warm,
+                peak,
+                budget in args.compile,
             )
         _section(report, "reproducibility", out, reproducibility, full, device, args.repro_epochs)
         _section(report, "demo_study", out, demo_study, demo, device, Path(tmp) / "hpo", args.study_trials)
@@ -626,6 +698,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budgets", nargs="*", default=list(BUDGETS))
     p.add_argument("--steps", type=int, default=30, help="timed steps per shape (2B: --steps-2b)")
     p.add_argument("--steps-2b", type=int, default=4)
+    p.add_argument(
+        "--compile",
+        nargs="*",
+        default=[],
+        metavar="BUDGET",
+        help="also time these budgets' shapes under torch.compile (e.g. --compile 2M 20M)",
+    )
     p.add_argument("--repro-epochs", type=int, default=3)
     p.add_argument(
         "--study-trials", type=int, default=None, help="demo study trials (default: the profile's 12)"
@@ -644,24 +723,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.make_features:
-        stand_ins()
     if args.make_features:
         for path in make_features(Path(args.make_features)):
             print(f"wrote {path}")
         return 0
-    if args.worker == "lease":
+    if args.worker == "lease":  # before torch is imported, as a study step leases
         lease_worker(args.lease_dir)
         return 0
-    if args.worker == "pack":
-        pack_worker(args.data, args.device, args.pack_epochs, args.ready, args.go, args.pack_window_s)
-        return 0
-    if args.cpu_baseline:
-        with tempfile.TemporaryDirectory(prefix="gpu-check-cpu-") as tmp:
-            result = demo_study(load_data(Path(args.data), "demo"), "cpu", Path(tmp), args.study_trials)
-        print(json.dumps(result))
-        return 0
-    if args.device.startswith("cuda"):
+    if args.device.startswith("cuda") and args.worker is None and not args.cpu_baseline:
         from hpo_assets.training.leases import visible_devices
 
         if not visible_devices() and not Path("/dev/nvidiactl").exists():  # no GPU: skip importing torch
@@ -672,6 +741,15 @@ def main(argv: list[str] | None = None) -> int:
         if not torch.cuda.is_available():
             print(NO_CUDA)
             return 0
+    import_study_path()
+    if args.worker == "pack":
+        pack_worker(args.data, args.device, args.pack_epochs, args.ready, args.go, args.pack_window_s)
+        return 0
+    if args.cpu_baseline:
+        with tempfile.TemporaryDirectory(prefix="gpu-check-cpu-") as tmp:
+            result = demo_study(load_data(Path(args.data), "demo"), "cpu", Path(tmp), args.study_trials)
+        print(json.dumps(result))
+        return 0
     return run_check(args)
 
 

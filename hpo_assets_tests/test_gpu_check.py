@@ -97,20 +97,24 @@ BLOCKED = (
     "            raise ImportError('blocked ' + name)\n"
     "sys.meta_path.insert(0, Block()); sys.path.insert(0, sys.argv[1])\n"
     "check = runpy.run_path(sys.argv[2])\n"
-    "assert check['stand_ins']() == ['polars', 'talib']\n"
-    "for m in ['hpo_assets.training.trainer', 'hpo_assets.training.leases', 'hpo_assets.search.runner',\n"
-    "          'hpo_assets.search.objective', 'hpo_assets.search.partition', 'hpo_assets.search.space',\n"
-    "          'hpo_assets.model.budgets', 'hpo_assets.search.storage']:\n"
-    "    importlib.import_module(m)\n"
-    "print('ok')\n"
+    "assert check['import_study_path']() == ['polars', 'talib']\n"
+    "assert 'polars' not in sys.modules and 'talib' not in sys.modules\n"
+    "data = check['load_data'](check['Path'](sys.argv[3]), 'demo')\n"
+    "from hpo_assets.training.trainer import TrainConfig, train_prepared\n"
+    "arch = check['median_shape']('2M', data)[0]\n"
+    "cfg = TrainConfig(batch_size=128, max_epochs=1, device='cpu', num_threads=1)\n"
+    "result = train_prepared(data, arch, cfg)\n"
+    "print('ok', result.status, result.metrics['val_auc'] is not None)\n"
 )
 
 
-def test_the_trainer_and_study_path_import_without_dagster_talib_or_polars() -> None:
+def test_the_trainer_and_study_path_run_without_dagster_talib_or_polars(tmp_path: Path) -> None:
+    gpu_check.make_features(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-c", BLOCKED, str(ROOT), str(SCRIPT)], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+        [sys.executable, "-c", BLOCKED, str(ROOT), str(SCRIPT), str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok ok True", proc.stderr[-2000:]
 
 
 @pytest.mark.slow

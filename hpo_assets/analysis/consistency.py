@@ -80,24 +80,47 @@ def consistency(df: pl.DataFrame, read_logits: LogitsReader = stored_val_outputs
             "budget": best["budget"],
             "study": study_name,
         }
-        best_rows.append({**base, "trial_num": best["trial_num"], "objective": best["objective"], "near_best_trials": near.height,
-                          "near_best_rule": rule, **{DISPLAY.get(p, p): best[p] for p in params}})  # fmt: skip
+        best_rows.append(
+            {
+                **base,
+                "trial_num": best["trial_num"],
+                "objective": best["objective"],
+                "near_best_trials": near.height,
+                "near_best_rule": rule,
+                **{DISPLAY.get(p, p): best[p] for p in params},
+            }
+        )
         for p in params:
             tried = sorted(v for v in study[p].unique().to_list() if v is not None)
             name = DISPLAY.get(p, p)
             for value, count in near.group_by(p).len().sort(p, nulls_last=True).iter_rows():
-                dist_rows.append({**base, "parameter": name, "value": None if value is None else str(value),
-                                  "trials": count, "share": count / near.height})  # fmt: skip
+                dist_rows.append(
+                    {
+                        **base,
+                        "parameter": name,
+                        "value": None if value is None else str(value),
+                        "trials": count,
+                        "share": count / near.height,
+                    }
+                )
             if len(tried) >= 2 and best[p] in (tried[0], tried[-1]):
-                edges.append({**base, "parameter": name, "best_value": str(best[p]),
-                              "edge": "lowest tried" if best[p] == tried[0] else "highest tried", "n_values_tried": len(tried)})  # fmt: skip
+                edges.append(
+                    {
+                        **base,
+                        "parameter": name,
+                        "best_value": str(best[p]),
+                        "edge": "lowest tried" if best[p] == tried[0] else "highest tried",
+                        "n_values_tried": len(tried),
+                    }
+                )
     best_df = pl.DataFrame(best_rows) if best_rows else pl.DataFrame(schema={"study": pl.String})
     side = pl.DataFrame()
     if best_rows:
         names = [DISPLAY.get(p, p) for p in params] + ["objective"]
         as_text = best_df.with_columns([pl.col(c).cast(pl.String) for c in names])
-        long = as_text.unpivot(index=["horizon", "tier", "budget"], on=names,
-                               variable_name="parameter", value_name="value").with_columns(pl.col("value").cast(pl.String))  # fmt: skip
+        long = as_text.unpivot(
+            index=["horizon", "tier", "budget"], on=names, variable_name="parameter", value_name="value"
+        ).with_columns(pl.col("value").cast(pl.String))
         side = long.with_columns(
             column=pl.format("{} {} {}", pl.col("budget"), pl.col("horizon"), pl.col("tier").fill_null(""))
         ).pivot(on="column", index="parameter", values="value", aggregate_function="first")

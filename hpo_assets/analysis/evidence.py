@@ -19,9 +19,20 @@ from hpo_assets.analysis.inputs import model_card_path, read_model_card
 # the data identity a card and a study must agree on (search/runner.py DATA_IDENTITY, less the sizes
 # that a fold retrain legitimately changes)
 IDENTITY_KEYS = (
-    "horizon_days", "label_mode", "label_threshold", "n_features", "feature_set", "context", "patch_len",
-    "stride", "data_start", "data_end", "split_kind", "val_start", "test_start",
-)  # fmt: skip
+    "horizon_days",
+    "label_mode",
+    "label_threshold",
+    "n_features",
+    "feature_set",
+    "context",
+    "patch_len",
+    "stride",
+    "data_start",
+    "data_end",
+    "split_kind",
+    "val_start",
+    "test_start",
+)
 PREDICTIONS_FILE = "test_predictions.parquet"
 
 
@@ -52,11 +63,15 @@ def matching_card(
     where = f"model card {row['budget']}_{row['horizon']}"
     study, number = card_study(card)
     if study != row["study"]:
-        return None, (f"{where} is for study {study or 'unrecorded'} trial {number}, not {row['study']}: "
-                      f"not used as {row['study']}'s evidence")  # fmt: skip
+        return None, (
+            f"{where} is for study {study or 'unrecorded'} trial {number}, not {row['study']}: "
+            f"not used as {row['study']}'s evidence"
+        )
     if number != row["trial_num"]:
-        return None, (f"{where} retrained trial {number} of {study}, whose best trial is now "
-                      f"{row['trial_num']}: stale, not used (re-materialize calibrated_model)")  # fmt: skip
+        return None, (
+            f"{where} retrained trial {number} of {study}, whose best trial is now "
+            f"{row['trial_num']}: stale, not used (re-materialize calibrated_model)"
+        )
     recorded = card.get("data_identity") if isinstance(card.get("data_identity"), dict) else None
     if recorded is None:
         return None, f"{where} records no data identity (an older card): not used as evidence"

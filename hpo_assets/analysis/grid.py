@@ -89,22 +89,41 @@ def campaign_grid(
                 if card is not None:
                     spread = (card.get("seed_spread") or {}).get("auc_sd")
                     evidence = "test"
-            rows.append({
-                "budget": b, "horizon": h, "state": _state(cell, done, target), "studies": ", ".join(studies),
-                "trials_done": done, "trials_target": target,
-                "best_objective": w["objective"] if w else None, "objective": w["objective_name"] if w else None,
-                "best_trial": w["trial_num"] if w else None, "retrained_seed_sd": spread,
-                "retrained": evidence == "test", "compute_hours": used, "hours_to_finish": left,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "budget": b,
+                    "horizon": h,
+                    "state": _state(cell, done, target),
+                    "studies": ", ".join(studies),
+                    "trials_done": done,
+                    "trials_target": target,
+                    "best_objective": w["objective"] if w else None,
+                    "objective": w["objective_name"] if w else None,
+                    "best_trial": w["trial_num"] if w else None,
+                    "retrained_seed_sd": spread,
+                    "retrained": evidence == "test",
+                    "compute_hours": used,
+                    "hours_to_finish": left,
+                }
+            )
     return pl.DataFrame(rows, schema=GRID_SCHEMA, strict=False)
 
 
 GRID_SCHEMA = {
-    "budget": pl.String, "horizon": pl.String, "state": pl.String, "studies": pl.String, "trials_done": pl.Int64,
-    "trials_target": pl.Int64, "best_objective": pl.Float64, "objective": pl.String, "best_trial": pl.Int64,
-    "retrained_seed_sd": pl.Float64, "retrained": pl.Boolean, "compute_hours": pl.Float64,
+    "budget": pl.String,
+    "horizon": pl.String,
+    "state": pl.String,
+    "studies": pl.String,
+    "trials_done": pl.Int64,
+    "trials_target": pl.Int64,
+    "best_objective": pl.Float64,
+    "objective": pl.String,
+    "best_trial": pl.Int64,
+    "retrained_seed_sd": pl.Float64,
+    "retrained": pl.Boolean,
+    "compute_hours": pl.Float64,
     "hours_to_finish": pl.Float64,
-}  # fmt: skip
+}
 
 
 def _size(label: str) -> float:
@@ -178,8 +197,10 @@ def _versus_baseline(h: str, top: dict, baselines: pl.DataFrame, outputs_root: P
     if d is None:
         return f"{h}: best model {top['budget']} vs {row['baseline']}: no paired difference recorded."
     ci = "" if lo is None else f" [{lo:+.3f}, {hi:+.3f}]"
-    return (f"Best model ({top['budget']}, test AUC {top['value']:.3f}) − {row['baseline']} = {d:+.3f}{ci} "
-            f"({row.get('verdict', 'inconclusive')}).")  # fmt: skip
+    return (
+        f"Best model ({top['budget']}, test AUC {top['value']:.3f}) − {row['baseline']} = {d:+.3f}{ci} "
+        f"({row.get('verdict', 'inconclusive')})."
+    )
 
 
 def winners_side_by_side(df: pl.DataFrame) -> pl.DataFrame:

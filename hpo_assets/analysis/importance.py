@@ -208,8 +208,16 @@ def array_importance(
         mean = boot.mean(axis=0)
     else:
         lo = hi = mean = np.full(len(names), np.nan)
-    return {"point": point, "boot_lo": lo, "boot_hi": hi, "boot_mean": mean, "noise_floor": floor,
-            "p_value": raw, "p_adjusted": adjusted, "n_used": m}  # fmt: skip
+    return {
+        "point": point,
+        "boot_lo": lo,
+        "boot_hi": hi,
+        "boot_mean": mean,
+        "noise_floor": floor,
+        "p_value": raw,
+        "p_adjusted": adjusted,
+        "n_used": m,
+    }
 
 
 def _num(v: float) -> float | None:
@@ -259,16 +267,30 @@ def study_importance(
             clears = p_adj is not None and p_adj < s.alpha
             rows.append(
                 {
-                    "study": label, "budget": first["budget"], "horizon": first["horizon"], "tier": first["tier"],
-                    "evaluator": kind, "method": method_label(kind, s), "parameter": n, "levels": n_levels[j],
-                    "importance": pt, "boot_mean": _num(r["boot_mean"][j]), "boot_lo": lo, "boot_hi": hi,
+                    "study": label,
+                    "budget": first["budget"],
+                    "horizon": first["horizon"],
+                    "tier": first["tier"],
+                    "evaluator": kind,
+                    "method": method_label(kind, s),
+                    "parameter": n,
+                    "levels": n_levels[j],
+                    "importance": pt,
+                    "boot_mean": _num(r["boot_mean"][j]),
+                    "boot_lo": lo,
+                    "boot_hi": hi,
                     "point_in_interval": None if lo is None or hi is None else bool(lo <= pt <= hi),
-                    "noise_floor": _num(r["noise_floor"][j]), "p_value": _num(r["p_value"][j]),
-                    "p_adjusted": p_adj, "distinguishable": clears,
+                    "noise_floor": _num(r["noise_floor"][j]),
+                    "p_value": _num(r["p_value"][j]),
+                    "p_adjusted": p_adj,
+                    "distinguishable": clears,
                     "verdict": "distinguishable from noise" if clears else "not distinguishable from noise",
-                    "n_trials": n_trials, "n_used": m, "n_bootstrap": n_boot, "n_shuffles": n_shuf,
+                    "n_trials": n_trials,
+                    "n_used": m,
+                    "n_bootstrap": n_boot,
+                    "n_shuffles": n_shuf,
                 }
-            )  # fmt: skip
+            )
     ranks = {}
     for kind in EVALUATORS:
         order = sorted((r for r in rows if r["evaluator"] == kind), key=lambda r: -r["importance"])
@@ -280,13 +302,30 @@ def study_importance(
 
 
 ROW_SCHEMA = {
-    "study": pl.String, "budget": pl.String, "horizon": pl.String, "tier": pl.String, "evaluator": pl.String,
-    "method": pl.String, "parameter": pl.String, "levels": pl.Int64, "importance": pl.Float64,
-    "boot_mean": pl.Float64, "boot_lo": pl.Float64, "boot_hi": pl.Float64, "point_in_interval": pl.Boolean,
-    "noise_floor": pl.Float64, "p_value": pl.Float64, "p_adjusted": pl.Float64, "distinguishable": pl.Boolean,
-    "verdict": pl.String, "n_trials": pl.Int64, "n_used": pl.Int64, "n_bootstrap": pl.Int64,
-    "n_shuffles": pl.Int64, "rank": pl.Int64,
-}  # fmt: skip
+    "study": pl.String,
+    "budget": pl.String,
+    "horizon": pl.String,
+    "tier": pl.String,
+    "evaluator": pl.String,
+    "method": pl.String,
+    "parameter": pl.String,
+    "levels": pl.Int64,
+    "importance": pl.Float64,
+    "boot_mean": pl.Float64,
+    "boot_lo": pl.Float64,
+    "boot_hi": pl.Float64,
+    "point_in_interval": pl.Boolean,
+    "noise_floor": pl.Float64,
+    "p_value": pl.Float64,
+    "p_adjusted": pl.Float64,
+    "distinguishable": pl.Boolean,
+    "verdict": pl.String,
+    "n_trials": pl.Int64,
+    "n_used": pl.Int64,
+    "n_bootstrap": pl.Int64,
+    "n_shuffles": pl.Int64,
+    "rank": pl.Int64,
+}
 
 
 def _fmt(v: float | None) -> str:

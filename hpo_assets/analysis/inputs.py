@@ -17,9 +17,17 @@ from hpo_assets.analysis.section import as_folder
 LogitsReader = Callable[[str | None, str | None, str, int], tuple[list[float], list[int]] | None]
 
 BASELINE_SCHEMA = {
-    "horizon": pl.String, "model": pl.String, "split": pl.String, "auc": pl.Float64, "auc_lo": pl.Float64,
-    "auc_hi": pl.Float64, "log_loss": pl.Float64, "brier": pl.Float64, "n": pl.Int64, "positives": pl.Int64,
-}  # fmt: skip
+    "horizon": pl.String,
+    "model": pl.String,
+    "split": pl.String,
+    "auc": pl.Float64,
+    "auc_lo": pl.Float64,
+    "auc_hi": pl.Float64,
+    "log_loss": pl.Float64,
+    "brier": pl.Float64,
+    "n": pl.Int64,
+    "positives": pl.Int64,
+}
 
 
 def baselines_path(outputs_root: Path, horizon: str) -> Path:

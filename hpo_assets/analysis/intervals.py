@@ -100,10 +100,15 @@ def block_bootstrap_auc(
     if auc is None or lo is None:
         return Estimate(auc)
     return Estimate(
-        auc, lo, hi, se, "validation_logits",
+        auc,
+        lo,
+        hi,
+        se,
+        "validation_logits",
         f"validation: selection-biased; {describe(rs.blocks, rs.kind, valid).replace('test days', f'{n} validation days')}",
-        n, int(labels.sum()),
-    )  # fmt: skip
+        n,
+        int(labels.sum()),
+    )
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,9 @@ def fit_log_slope(n_params: list[float], error: list[float], se: list[float | No
         factor = max(1.0, math.sqrt(chi2 / dof)) if chi2 is not None and dof > 0 else 1.0
         q = stats.t.ppf(0.975, dof) if factor > 1.0 else Z95
         half = q * factor * math.sqrt(1.0 / sxx)
-        method = "weighted (known SE)" + (f", widened x{factor:.2g} for lack of fit (chi2 {chi2:.3g} on {dof} dof)"
-                                          if factor > 1.0 else "")  # fmt: skip
+        method = "weighted (known SE)" + (
+            f", widened x{factor:.2g} for lack of fit (chi2 {chi2:.3g} on {dof} dof)" if factor > 1.0 else ""
+        )
         return SlopeFit(slope, slope - half, slope + half, intercept, method, len(x), chi2, factor)
     res = stats.linregress(x, y)
     if len(x) < 3:

@@ -114,21 +114,37 @@ def scaling_plot(points: pl.DataFrame, baselines: pl.DataFrame) -> bytes:
             hi = np.array([a if a is not None else np.nan for a in g["hi"].to_list()], dtype=float)
             err = np.vstack([np.nan_to_num(v - lo), np.nan_to_num(hi - v)])
             kinds = sorted(set(g["evidence"].to_list()))
-            ax.errorbar(x, v, yerr=err, marker="o" if kinds == ["test"] else "s", capsize=4,
-                        color=colors[k % len(colors)], label=f"{tier or 'all'} ({', '.join(kinds)})")  # fmt: skip
+            ax.errorbar(
+                x,
+                v,
+                yerr=err,
+                marker="o" if kinds == ["test"] else "s",
+                capsize=4,
+                color=colors[k % len(colors)],
+                label=f"{tier or 'all'} ({', '.join(kinds)})",
+            )
             for xi, vi, b in zip(x, v, g["budget"].to_list(), strict=True):
                 ax.annotate(b, (xi, vi), textcoords="offset points", xytext=(5, 3), fontsize=8)
         base = baselines.filter(
-            (pl.col("horizon") == horizon) & (pl.col("split") == "test") & pl.col("auc").is_not_null()
+            (pl.col("horizon") == horizon)
+            & (pl.col("split") == "test")
+            & pl.col("auc").is_not_null()
             & (pl.col("model") != "majority")
-        )  # fmt: skip
+        )
         if base.height:
             lo_b, hi_b = float(base["auc"].to_numpy().min()), float(base["auc"].to_numpy().max())
             best = base.sort("auc", descending=True).row(0, named=True)
             ax.axhspan(lo_b, max(hi_b, lo_b + 1e-3), color="0.85", zorder=0, label="baselines (test) range")
             ax.axhline(hi_b, color="0.4", lw=1, ls="--", zorder=1)
-            ax.annotate(f"best baseline: {best['model']} {hi_b:.3f}", (0.02, hi_b), xycoords=("axes fraction", "data"),
-                        xytext=(0, 3), textcoords="offset points", fontsize=7, color="0.3")  # fmt: skip
+            ax.annotate(
+                f"best baseline: {best['model']} {hi_b:.3f}",
+                (0.02, hi_b),
+                xycoords=("axes fraction", "data"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.3",
+            )
         ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
@@ -140,8 +156,11 @@ def scaling_plot(points: pl.DataFrame, baselines: pl.DataFrame) -> bytes:
         else:
             ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel("AUC of the best trial per budget")
-    fig.suptitle("Scaling: best result per budget with 95% intervals (circles: test folds, squares: "
-                 "validation maxima, selection-biased); grey band: baselines", fontsize=9)  # fmt: skip
+    fig.suptitle(
+        "Scaling: best result per budget with 95% intervals (circles: test folds, squares: "
+        "validation maxima, selection-biased); grey band: baselines",
+        fontsize=9,
+    )
     return _png(fig)
 
 
@@ -189,8 +208,12 @@ def learning_curves(df: pl.DataFrame, horizon: str, top: int = 3) -> bytes:
         for r in g.iter_rows(named=True):
             curve = [c for c in r["learning_curve"] or [] if c.get("val_auc") is not None]
             if curve:
-                ax.plot([c["epoch"] for c in curve], [c["val_auc"] for c in curve], marker=".",
-                        label=f"#{r['trial_num']} (rank {r['rank_in_study']})")  # fmt: skip
+                ax.plot(
+                    [c["epoch"] for c in curve],
+                    [c["val_auc"] for c in curve],
+                    marker=".",
+                    label=f"#{r['trial_num']} (rank {r['rank_in_study']})",
+                )
         ax.set_title(f"{g['budget'][0] if g.height else ''} {study}", fontsize=8)
         ax.set_xlabel("epoch")
         ax.set_ylabel("val AUC")

@@ -20,8 +20,19 @@ from hpo_assets.analysis.rendering import draw, resolved
 from hpo_assets.analysis.section import Section, as_folder, cell, markdown_table
 from hpo_assets.outputs import write_bytes
 
-DIVERGED_COLUMNS = ["study", "trial_num", "diverged_reason", "diverge_epoch", "d_model", "n_layers", "n_heads", "lr",
-                    "similar_successful_study", "similar_successful_trial", "neighbour_objective"]  # fmt: skip
+DIVERGED_COLUMNS = [
+    "study",
+    "trial_num",
+    "diverged_reason",
+    "diverge_epoch",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "lr",
+    "similar_successful_study",
+    "similar_successful_trial",
+    "neighbour_objective",
+]
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px}
@@ -55,8 +66,9 @@ def front_page(
     verdicts = list((scal.data or {}).get("verdicts", [])) if scal else []
     points = scal.tables.get("points") if scal else None
     if points is None or not isinstance(points, pl.DataFrame) or "evidence" not in points.columns:
-        points = pl.DataFrame(schema={"horizon": pl.String, "budget": pl.String, "evidence": pl.String,
-                                      "value": pl.Float64})  # fmt: skip
+        points = pl.DataFrame(
+            schema={"horizon": pl.String, "budget": pl.String, "evidence": pl.String, "value": pl.Float64}
+        )
     grid = campaign.campaign_grid(table, outputs_root, budgets, read_attrs=stored_study_attrs)
     heads = campaign.horizon_headlines(verdicts, points, outputs_root)
     horizons = sorted(set(table["horizon"].drop_nulls().to_list())) if table.height else []
@@ -96,8 +108,13 @@ def _grid_md(grid: pl.DataFrame) -> list[str]:
     cells = {(r["budget"], r["horizon"]): r for r in grid.iter_rows(named=True)}
     out = ["| budget | " + " | ".join(horizons) + " |", "|---|" + "---|" * len(horizons)]
     for b in grid["budget"].unique(maintain_order=True).to_list():
-        out.append(f"| {b} | " + " | ".join(campaign.grid_cell(cells[(b, h)]) if (b, h) in cells else "not started"
-                                              for h in horizons) + " |")  # fmt: skip
+        out.append(
+            f"| {b} | "
+            + " | ".join(
+                campaign.grid_cell(cells[(b, h)]) if (b, h) in cells else "not started" for h in horizons
+            )
+            + " |"
+        )
     return out
 
 
@@ -157,15 +174,22 @@ def render(
     """(html, markdown) of the whole report: the front page, then each section's detail."""
     generated = generated or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     lines = headline(sections)
-    h = [f"<!doctype html><html><head><meta charset=utf-8><title>HPO report</title><style>{_CSS}</style></head><body>",
-         f"<h1>HPO report</h1><p class=note>generated {generated}</p>"]  # fmt: skip
+    h = [
+        f"<!doctype html><html><head><meta charset=utf-8><title>HPO report</title><style>{_CSS}</style></head><body>",
+        f"<h1>HPO report</h1><p class=note>generated {generated}</p>",
+    ]
     md = ["# HPO report", "", f"generated {generated}", ""]
     if front is not None:
-        h += ["<h2>Campaign</h2>", _grid_html(front.grid),
-              "<h2>Headlines, one per horizon</h2><ul class=headlines>"
-              + "".join(f"<li>{html.escape(s)}</li>" for s in front.headlines) + "</ul>",
-              "<details><summary>What the terms mean</summary><ul class=note>"
-              + "".join(f"<li>{html.escape(g)}</li>" for g in front.glossary) + "</ul></details>"]  # fmt: skip
+        h += [
+            "<h2>Campaign</h2>",
+            _grid_html(front.grid),
+            "<h2>Headlines, one per horizon</h2><ul class=headlines>"
+            + "".join(f"<li>{html.escape(s)}</li>" for s in front.headlines)
+            + "</ul>",
+            "<details><summary>What the terms mean</summary><ul class=note>"
+            + "".join(f"<li>{html.escape(g)}</li>" for g in front.glossary)
+            + "</ul></details>",
+        ]
         md += ["## Campaign", "", *_grid_md(front.grid), "", "## Headlines, one per horizon", ""]
         md += (
             [f"- {s}" for s in front.headlines]
@@ -252,7 +276,12 @@ def write_report(
     write_bytes(paths["html"], page.encode())
     write_bytes(paths["md"], md.encode())
     paths["json"] = out_dir / "hpo_report.json"
-    doc = {"headline": headline(sections), "horizon_headlines": front.headlines, "grid": front.grid.to_dicts(),
-           "files": files, "diverged": diverged.to_dicts()}  # fmt: skip
+    doc = {
+        "headline": headline(sections),
+        "horizon_headlines": front.headlines,
+        "grid": front.grid.to_dicts(),
+        "files": files,
+        "diverged": diverged.to_dicts(),
+    }
     write_bytes(paths["json"], json.dumps(doc, indent=1, default=str).encode())
     return paths

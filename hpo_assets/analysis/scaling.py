@@ -101,22 +101,53 @@ def _test_estimate(card: dict, preds: pl.DataFrame | None, horizon: int, n_boot:
 
 def _difference_fields(d: Paired | Difference, how: str) -> dict:
     if isinstance(d, Paired):
-        return {"diff": d.diff, "diff_lo": d.lo, "diff_hi": d.hi, "mdd": d.mdd, "comparison": how,
-                "comparison_noise": d.noise, "test_folds": d.folds, "test_days": d.days}  # fmt: skip
+        return {
+            "diff": d.diff,
+            "diff_lo": d.lo,
+            "diff_hi": d.hi,
+            "mdd": d.mdd,
+            "comparison": how,
+            "comparison_noise": d.noise,
+            "test_folds": d.folds,
+            "test_days": d.days,
+        }
     se = None if d.lo is None else (d.hi - d.lo) / (2 * Z95)
-    return {"diff": d.diff, "diff_lo": d.lo, "diff_hi": d.hi, "mdd": d.mdd, "comparison": how,
-            "comparison_noise": "two independent intervals (conservative: ignores that they share days)"
-            if se is not None else "no interval", "test_folds": None, "test_days": None}  # fmt: skip
+    return {
+        "diff": d.diff,
+        "diff_lo": d.lo,
+        "diff_hi": d.hi,
+        "mdd": d.mdd,
+        "comparison": how,
+        "comparison_noise": "two independent intervals (conservative: ignores that they share days)"
+        if se is not None
+        else "no interval",
+        "test_folds": None,
+        "test_days": None,
+    }
 
 
 def _verdict(pts: pl.DataFrame, preds: dict, n_boot: int) -> dict:
     known = pts.filter(pl.col("param_count").is_not_null() & pl.col("value").is_not_null()).sort(
         "param_count"
     )
-    out = {"verdict": "inconclusive", "reason": "", "diff": None, "diff_lo": None, "diff_hi": None, "mdd": None,
-           "comparison": None, "comparison_noise": None, "test_folds": None, "test_days": None,
-           "slope": None, "slope_lo": None, "slope_hi": None, "fit": None, "budgets": known.height,
-           "pair": None}  # fmt: skip
+    out = {
+        "verdict": "inconclusive",
+        "reason": "",
+        "diff": None,
+        "diff_lo": None,
+        "diff_hi": None,
+        "mdd": None,
+        "comparison": None,
+        "comparison_noise": None,
+        "test_folds": None,
+        "test_days": None,
+        "slope": None,
+        "slope_lo": None,
+        "slope_hi": None,
+        "fit": None,
+        "budgets": known.height,
+        "pair": None,
+    }
     if known.height < 2:
         unknown = pts.filter(pl.col("param_count").is_null())["budget"].to_list()
         out["reason"] = "fewer than two budgets with a known parameter count and result" + (
@@ -130,13 +161,19 @@ def _verdict(pts: pl.DataFrame, preds: dict, n_boot: int) -> dict:
     est = [Estimate(r["value"], r["lo"], r["hi"], r["se"]) for r in (small, large)]
     same_kind = known.filter(pl.col("evidence").map_elements(kind_of, return_dtype=pl.String) == kinds[1])
     if same_kind.height >= 3 and kinds[0] == kinds[1]:
-        fit = fit_log_slope(same_kind["param_count"].to_list(), [1.0 - v for v in same_kind["value"].to_list()],
-                            [s if s is not None and s > 0 else None for s in same_kind["se"].to_list()])  # fmt: skip
+        fit = fit_log_slope(
+            same_kind["param_count"].to_list(),
+            [1.0 - v for v in same_kind["value"].to_list()],
+            [s if s is not None and s > 0 else None for s in same_kind["se"].to_list()],
+        )
         if fit is not None:
             out.update(slope=fit.slope, slope_lo=fit.slope_lo, slope_hi=fit.slope_hi, fit=fit.method)
     if kinds[0] != kinds[1]:
-        out.update(verdict="no verdict", reason=f"{pair}: evidence kinds differ ({small['budget']}: {kinds[0]}, "
-                   f"{large['budget']}: {kinds[1]}); only like is compared with like")  # fmt: skip
+        out.update(
+            verdict="no verdict",
+            reason=f"{pair}: evidence kinds differ ({small['budget']}: {kinds[0]}, "
+            f"{large['budget']}: {kinds[1]}); only like is compared with like",
+        )
         return out
     if "none" in kinds:
         out["reason"] = f"{pair}: no interval for at least one of them"
@@ -147,13 +184,21 @@ def _verdict(pts: pl.DataFrame, preds: dict, n_boot: int) -> dict:
         text = ", ".join(
             f"{r['budget']} +{v:.3f}" for r, v in zip((small, large), infl, strict=True) if v is not None
         )
-        out.update(verdict="no verdict", reason=f"{pair}: selection-biased evidence (validation maxima of the "
-                   f"studies that chose them; expected inflation of each maximum: {text or 'unknown'})")  # fmt: skip
+        out.update(
+            verdict="no verdict",
+            reason=f"{pair}: selection-biased evidence (validation maxima of the "
+            f"studies that chose them; expected inflation of each maximum: {text or 'unknown'})",
+        )
         return out
     a, b = preds.get(small["budget"]), preds.get(large["budget"])
     if a is not None and b is not None:
-        d: Paired | Difference = paired_difference({small["budget"]: a, large["budget"]: b}, small["budget"],
-                                                   large["budget"], horizon_days(small["horizon"]) or 1, n_boot)  # fmt: skip
+        d: Paired | Difference = paired_difference(
+            {small["budget"]: a, large["budget"]: b},
+            small["budget"],
+            large["budget"],
+            horizon_days(small["horizon"]) or 1,
+            n_boot,
+        )
         how = "paired over test folds"
         if d.diff is None:
             out["reason"] = f"{pair}: {d.noise}"
@@ -189,8 +234,17 @@ def _lobo(pts: pl.DataFrame) -> list[dict]:
             continue
         pred = 1 - (fit.intercept + fit.slope * float(np.log10(held["param_count"])))
         inside = held["lo"] <= pred <= held["hi"] if held["lo"] is not None else None
-        rows.append({"horizon": held["horizon"], "tier": held["tier"], "left_out": held["budget"], "slope_without": fit.slope,
-                     "predicted": pred, "observed": held["value"], "within_interval": inside})  # fmt: skip
+        rows.append(
+            {
+                "horizon": held["horizon"],
+                "tier": held["tier"],
+                "left_out": held["budget"],
+                "slope_without": fit.slope,
+                "predicted": pred,
+                "observed": held["value"],
+                "within_interval": inside,
+            }
+        )
     return rows
 
 
@@ -233,8 +287,10 @@ def verdict_sentence(v: dict) -> str:
         if v["mdd"] is None or v["verdict"] == "no verdict"
         else f"; smallest difference this rule detects: {v['mdd']:.3f}"
     )
-    return (f"{where}: {v['pair']} = {v['diff']:+.3f}{ci} AUC, {v['comparison']}{on}: "
-            f"{v['verdict'].upper()} ({v['reason'].split(': ', 1)[-1]}){mdd}.")  # fmt: skip
+    return (
+        f"{where}: {v['pair']} = {v['diff']:+.3f}{ci} AUC, {v['comparison']}{on}: "
+        f"{v['verdict'].upper()} ({v['reason'].split(': ', 1)[-1]}){mdd}."
+    )
 
 
 def scaling(
@@ -269,22 +325,54 @@ def scaling(
         else:
             est = _validation_estimate(r, read_logits, cols, n_boot)
             same = df.filter((pl.col("study") == r["study"]) & (pl.col("state") == "COMPLETE"))
-            inflation = expected_inflation(same["objective"].to_list(), maximize=r["direction"] == "maximize") \
-                if est.value is not None else None  # fmt: skip
+            inflation = (
+                expected_inflation(same["objective"].to_list(), maximize=r["direction"] == "maximize")
+                if est.value is not None
+                else None
+            )
         n_train = r.get(cols["train"]) if cols["train"] else None
         if n_train is None:  # live studies record their training-set size as a study attribute
             n_train = attrs.get("n_train")
-        rows.append({
-            "horizon": r["horizon"], "tier": r["tier"], "budget": r["budget"], "study": r["study"], "trial_num": r["trial_num"],
-            "param_count": n_params, "value": est.value, "lo": est.lo, "hi": est.hi, "se": est.se,
-            "evidence": est.evidence, "noise": est.noise, "n_eval": est.n, "positives": est.positives,
-            "expected_inflation": inflation,
-            "n_train": n_train, "samples_per_param": (n_train / n_params) if n_train and n_params else None,
-        })  # fmt: skip
-    schema = {"horizon": pl.String, "tier": pl.String, "budget": pl.String, "study": pl.String, "trial_num": pl.Int64,
-              "param_count": pl.Int64, "value": pl.Float64, "lo": pl.Float64, "hi": pl.Float64, "se": pl.Float64,
-              "evidence": pl.String, "noise": pl.String, "n_eval": pl.Int64, "positives": pl.Int64,
-              "expected_inflation": pl.Float64, "n_train": pl.Int64, "samples_per_param": pl.Float64}  # fmt: skip
+        rows.append(
+            {
+                "horizon": r["horizon"],
+                "tier": r["tier"],
+                "budget": r["budget"],
+                "study": r["study"],
+                "trial_num": r["trial_num"],
+                "param_count": n_params,
+                "value": est.value,
+                "lo": est.lo,
+                "hi": est.hi,
+                "se": est.se,
+                "evidence": est.evidence,
+                "noise": est.noise,
+                "n_eval": est.n,
+                "positives": est.positives,
+                "expected_inflation": inflation,
+                "n_train": n_train,
+                "samples_per_param": (n_train / n_params) if n_train and n_params else None,
+            }
+        )
+    schema = {
+        "horizon": pl.String,
+        "tier": pl.String,
+        "budget": pl.String,
+        "study": pl.String,
+        "trial_num": pl.Int64,
+        "param_count": pl.Int64,
+        "value": pl.Float64,
+        "lo": pl.Float64,
+        "hi": pl.Float64,
+        "se": pl.Float64,
+        "evidence": pl.String,
+        "noise": pl.String,
+        "n_eval": pl.Int64,
+        "positives": pl.Int64,
+        "expected_inflation": pl.Float64,
+        "n_train": pl.Int64,
+        "samples_per_param": pl.Float64,
+    }
     points = pl.DataFrame(rows, schema=schema, strict=False)
     verdicts, lobo = [], []
     for (horizon, tier), pts in points.group_by("horizon", "tier", maintain_order=True):

@@ -12,8 +12,15 @@ import polars as pl
 
 from hpo_assets.analysis.section import Section
 
-COLUMNS = {"study": pl.String, "budget": pl.String, "horizon": pl.String, "warm_started": pl.Boolean,
-           "transferred_from": pl.String, "transferred_trials": pl.Int64, "best_is_transferred": pl.Boolean}  # fmt: skip
+COLUMNS = {
+    "study": pl.String,
+    "budget": pl.String,
+    "horizon": pl.String,
+    "warm_started": pl.Boolean,
+    "transferred_from": pl.String,
+    "transferred_trials": pl.Int64,
+    "best_is_transferred": pl.Boolean,
+}
 
 
 def warm_starts(df: pl.DataFrame) -> Section:
@@ -54,8 +61,11 @@ def warm_starts(df: pl.DataFrame) -> Section:
     else:
         section.headline.append(f"{warm.height} of {table.height} studies were warm-started:")
         for r in warm.iter_rows(named=True):
-            best = {True: "its best trial is a transferred one", False: "its best trial was found after the transfer",
-                    None: "no COMPLETE trial yet"}[r["best_is_transferred"]]  # fmt: skip
+            best = {
+                True: "its best trial is a transferred one",
+                False: "its best trial was found after the transfer",
+                None: "no COMPLETE trial yet",
+            }[r["best_is_transferred"]]
             section.headline.append(
                 f"{r['study']} ({r['budget']}, {r['horizon']}) from {r['transferred_from']} "
                 f"({r['transferred_trials']} transferred trials; {best})."

@@ -116,8 +116,15 @@ def difference(
     lo, hi, se, valid = percentile_interval(a[1] - b[1], level, point, blocks)
     se_a, se_b = (percentile_interval(x[1], level)[2] for x in (a, b))
     unpaired = None if se_a is None or se_b is None else math.sqrt(se_a**2 + se_b**2)
-    return {"auc_diff": point, "auc_diff_lo": lo, "auc_diff_hi": hi, "auc_diff_se": se,
-            "auc_diff_se_unpaired": unpaired, "verdict": verdict(lo, hi), "resamples": valid}  # fmt: skip
+    return {
+        "auc_diff": point,
+        "auc_diff_lo": lo,
+        "auc_diff_hi": hi,
+        "auc_diff_se": se,
+        "auc_diff_se_unpaired": unpaired,
+        "verdict": verdict(lo, hi),
+        "resamples": valid,
+    }
 
 
 def versus(aucs: FoldAucs, model: str = "model") -> list[dict[str, Any]]:

@@ -31,8 +31,11 @@ def fit_folds(folds: Sequence[Any], seed: int = 0) -> list[list[BaselineFit]]:
     return [fit_baselines(data, seed) for data in folds]
 
 
-def score_folds(folds: Sequence[Any], fits: Sequence[Sequence[BaselineFit]],
-                models: Sequence[dict[str, np.ndarray]] | None = None) -> list[Fold]:  # fmt: skip
+def score_folds(
+    folds: Sequence[Any],
+    fits: Sequence[Sequence[BaselineFit]],
+    models: Sequence[dict[str, np.ndarray]] | None = None,
+) -> list[Fold]:
     """`stats.bootstrap.Fold` per fold: test labels, the baselines' (1, n) scores and any `models` scores."""
     out = []
     for k, (data, fit) in enumerate(zip(folds, fits, strict=True)):
@@ -42,8 +45,9 @@ def score_folds(folds: Sequence[Any], fits: Sequence[Sequence[BaselineFit]],
     return out
 
 
-def _pooled_probability_metrics(folds: Sequence[Any], fits: Sequence[Sequence[BaselineFit]], model: str,
-                                n_resamples: int, seed: int) -> dict[str, Any]:  # fmt: skip
+def _pooled_probability_metrics(
+    folds: Sequence[Any], fits: Sequence[Sequence[BaselineFit]], model: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
     fit = [next(f for f in fold_fits if f.model == model) for fold_fits in fits]
     if not fit[0].probabilities:
         return {k: None for k in ("log_loss", "log_loss_lo", "log_loss_hi", "brier", "brier_lo", "brier_hi")}
@@ -80,13 +84,21 @@ def fold_rows(
     for first in fits[0]:
         pooled = auc_block(*aucs.pooled[first.model], aucs.level, aucs.blocks())
         tests = [r for r in per_fold if r["model"] == first.model and r["split"] == "test"]
-        rows.append({
-            "model": first.model, "split": "test", "fold": "pooled", **{k: pooled[k] for k in ("auc", "auc_lo", "auc_hi", "auc_se")},
-            **_pooled_probability_metrics(folds, fits, first.model, n_resamples, seed),
-            "n": sum(r["n"] for r in tests), "positives": sum(r["positives"] for r in tests), "folds": len(tests),
-            "probabilities": first.probabilities, "block": list(aucs.resamples.blocks),
-            "chosen": [r["chosen"] for r in tests],
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": first.model,
+                "split": "test",
+                "fold": "pooled",
+                **{k: pooled[k] for k in ("auc", "auc_lo", "auc_hi", "auc_se")},
+                **_pooled_probability_metrics(folds, fits, first.model, n_resamples, seed),
+                "n": sum(r["n"] for r in tests),
+                "positives": sum(r["positives"] for r in tests),
+                "folds": len(tests),
+                "probabilities": first.probabilities,
+                "block": list(aucs.resamples.blocks),
+                "chosen": [r["chosen"] for r in tests],
+            }
+        )
     return rows, per_fold
 
 
@@ -102,9 +114,27 @@ def folds_document(
     spans = []
     for k, d in enumerate(folds):
         s = d.split.summary()
-        spans.append({"fold": k, **{key: s.get(key) for key in (
-            "train_first", "train_last", "n_train", "val_first", "val_last", "n_val", "test_first", "test_last",
-            "n_test", "pos_test", "val_extended_days")}})  # fmt: skip
+        spans.append(
+            {
+                "fold": k,
+                **{
+                    key: s.get(key)
+                    for key in (
+                        "train_first",
+                        "train_last",
+                        "n_train",
+                        "val_first",
+                        "val_last",
+                        "n_val",
+                        "test_first",
+                        "test_last",
+                        "n_test",
+                        "pos_test",
+                        "val_extended_days",
+                    )
+                },
+            }
+        )
     summary = data.split.summary()
     return {
         "horizon": horizon_label,

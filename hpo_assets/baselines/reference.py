@@ -100,8 +100,15 @@ def stationary_inputs(x: Any, names: list[str]) -> tuple[np.ndarray, list[str]]:
         if name == "close":
             continue
         v, rule = x[:, j], _rule(name)
-        cols.append(v / close - 1.0 if rule == "ratio" else v / close if rule == "over_close"
-                    else v if rule == "bounded" else _rolling_z(v))  # fmt: skip
+        cols.append(
+            v / close - 1.0
+            if rule == "ratio"
+            else v / close
+            if rule == "over_close"
+            else v
+            if rule == "bounded"
+            else _rolling_z(v)
+        )
     return np.stack(cols, axis=1), stationary_names(names)
 
 
@@ -141,14 +148,25 @@ def _fit(data: Any, seed: int) -> list[BaselineFit]:
     fits = []
 
     rate = float(y["train"].mean())
-    fits.append(BaselineFit("majority", {k: np.full(len(y[k]), rate) for k in ("val", "test")},
-                            chosen={"train_positive_rate": rate}))  # fmt: skip
+    fits.append(
+        BaselineFit(
+            "majority",
+            {k: np.full(len(y[k]), rate) for k in ("val", "test")},
+            chosen={"train_positive_rate": rate},
+        )
+    )
 
     if "atr_14" not in names:
         raise ValueError("the atr_ratio baseline needs an 'atr_14' input (atr_14 / close)")
     atr = input_names.index("atr_14/close")
-    fits.append(BaselineFit("atr_ratio", {k: x[k][:, atr] for k in ("val", "test")}, probabilities=False,
-                            chosen={"inputs": ["atr_14/close"]}))  # fmt: skip
+    fits.append(
+        BaselineFit(
+            "atr_ratio",
+            {k: x[k][:, atr] for k in ("val", "test")},
+            probabilities=False,
+            chosen={"inputs": ["atr_14/close"]},
+        )
+    )
 
     best: tuple[float, Any, Any] | None = None
     for c in LOGISTIC_C:
@@ -159,8 +177,13 @@ def _fit(data: Any, seed: int) -> list[BaselineFit]:
         if best is None or loss < best[0]:
             best = (loss, model, c)
     assert best is not None
-    fits.append(BaselineFit("logistic", {k: best[1].predict_proba(x[k])[:, 1] if len(x[k]) else np.empty(0)
-                                         for k in ("val", "test")}, chosen={"C": best[2], "n_inputs": len(input_names)}))  # fmt: skip
+    fits.append(
+        BaselineFit(
+            "logistic",
+            {k: best[1].predict_proba(x[k])[:, 1] if len(x[k]) else np.empty(0) for k in ("val", "test")},
+            chosen={"C": best[2], "n_inputs": len(input_names)},
+        )
+    )
 
     best = None
     for lr, leaves in HGB_GRID:
@@ -171,10 +194,13 @@ def _fit(data: Any, seed: int) -> list[BaselineFit]:
         if best is None or loss < best[0]:
             best = (loss, model, (lr, leaves))
     assert best is not None
-    fits.append(BaselineFit("hgb", {k: best[1].predict_proba(x[k])[:, 1] if len(x[k]) else np.empty(0)
-                                    for k in ("val", "test")},
-                            chosen={"learning_rate": best[2][0], "max_leaf_nodes": best[2][1],
-                                    "n_inputs": len(input_names)}))  # fmt: skip
+    fits.append(
+        BaselineFit(
+            "hgb",
+            {k: best[1].predict_proba(x[k])[:, 1] if len(x[k]) else np.empty(0) for k in ("val", "test")},
+            chosen={"learning_rate": best[2][0], "max_leaf_nodes": best[2][1], "n_inputs": len(input_names)},
+        )
+    )
     return fits
 
 
@@ -205,8 +231,13 @@ def baseline_rows(
                 row[name] = iv["value"] if usable else None
                 row[f"{name}_lo"] = iv["lo"] if usable else None
                 row[f"{name}_hi"] = iv["hi"] if usable else None
-            row.update(n=int(len(yk)), positives=int(np.sum(yk == 1)), chosen=fit.chosen,
-                       probabilities=fit.probabilities, block=ev["auc"]["block"])  # fmt: skip
+            row.update(
+                n=int(len(yk)),
+                positives=int(np.sum(yk == 1)),
+                chosen=fit.chosen,
+                probabilities=fit.probabilities,
+                block=ev["auc"]["block"],
+            )
             rows.append(row)
     return rows
 

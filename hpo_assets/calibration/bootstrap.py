@@ -65,8 +65,9 @@ def interval(
     source = "given" if block else "per-day series" if series else "jackknife influence"
     if not block and not series:
         series = [jackknife_influence(statistic, n)]
-    out = shared.interval(statistic, n, horizon, n_resamples, seed, level, series=series or (), block=block,
-                          kind=kind)  # fmt: skip
+    out = shared.interval(
+        statistic, n, horizon, n_resamples, seed, level, series=series or (), block=block, kind=kind
+    )
     return {**out, "block_from": source}
 
 
@@ -131,12 +132,21 @@ def pooled_auc_sensitivity(
     rows = []
     for factor in SENSITIVITY_FACTORS:
         blocks = [max(int(horizon), 1, int(round(b * factor))) for b in base.blocks]
-        days = [shared.block_indices(len(f.y), b, n_resamples, seed + 1000 * i) for i, (f, b) in
-                enumerate(zip(folds, blocks, strict=True))]  # fmt: skip
+        days = [
+            shared.block_indices(len(f.y), b, n_resamples, seed + 1000 * i)
+            for i, (f, b) in enumerate(zip(folds, blocks, strict=True))
+        ]
         rs = shared.Resamples(days, blocks, base.seeds, base.kind, n_resamples)
         lo, hi, se, _ = shared.percentile_interval(shared.mean_auc(folds, model, rs)[1])
-        rows.append({"factor": factor, "block": blocks[0] if len(blocks) == 1 else blocks, "se": se, "lo": lo,
-                     "hi": hi})  # fmt: skip
+        rows.append(
+            {
+                "factor": factor,
+                "block": blocks[0] if len(blocks) == 1 else blocks,
+                "se": se,
+                "lo": lo,
+                "hi": hi,
+            }
+        )
     chosen = base.blocks[0] if len(base.blocks) == 1 else list(base.blocks)
     return {"block": chosen, "kind": base.kind, "resamples": n_resamples, "rows": rows}
 
@@ -145,7 +155,8 @@ def sensitivity_text(sens: Mapping[str, Any]) -> str:
     """'SE of test AUC at blocks 5 / 10 / 20 days: 0.031 / 0.038 / 0.044' for the card (per-fold blocks
     joined by commas)."""
     rows = sens.get("rows") or []
-    blocks = " / ".join(",".join(map(str, r["block"])) if isinstance(r["block"], list) else str(r["block"])
-                        for r in rows)  # fmt: skip
+    blocks = " / ".join(
+        ",".join(map(str, r["block"])) if isinstance(r["block"], list) else str(r["block"]) for r in rows
+    )
     ses = " / ".join("–" if r["se"] is None else f"{r['se']:.4f}" for r in rows)
     return f"SE of test AUC at blocks of {blocks} days (half, chosen, twice): {ses}"

@@ -133,8 +133,12 @@ def fit(method: str, logits: Any, labels: Any) -> Calibrator:
         # optimise log T so T stays positive; bounds cover T in [e^-5, e^5]
         res = minimize_scalar(lambda s: _nll(z * math.exp(-s), y), bounds=(-5.0, 5.0), method="bounded")
         return Calibrator("temperature", {"temperature": float(math.exp(res.x))})
-    res2 = minimize(lambda v: _nll(z * math.exp(-v[0]) + v[1], y), x0=np.zeros(2), method="L-BFGS-B",
-                    bounds=[(-5.0, 5.0), (-20.0, 20.0)])  # fmt: skip
+    res2 = minimize(
+        lambda v: _nll(z * math.exp(-v[0]) + v[1], y),
+        x0=np.zeros(2),
+        method="L-BFGS-B",
+        bounds=[(-5.0, 5.0), (-20.0, 20.0)],
+    )
     return Calibrator(
         "temperature_bias", {"temperature": float(math.exp(res2.x[0])), "bias": float(res2.x[1])}
     )
@@ -255,15 +259,25 @@ def select(
         raise CalibrationError("no calibration method could be scored on the validation predictions")
     best = min(usable, key=lambda m: (usable[m], methods.index(m)))
     fit_idx, score_idx = forward_split(z.size, horizon, fit_share)
-    forward = {"fit_days": int(fit_idx.size), "score_days": int(score_idx.size), "purge": max(0, int(horizon) - 1),
-               "fit_share": fit_share}  # fmt: skip
+    forward = {
+        "fit_days": int(fit_idx.size),
+        "score_days": int(score_idx.size),
+        "purge": max(0, int(horizon) - 1),
+        "fit_share": fit_share,
+    }
     warnings = []
     chosen, vs_none = best, {}
     if best != "none" and "none" in methods and losses.get("none") is not None:
         diff = losses[best] - losses["none"]  # type: ignore[operator]
         iv = interval(lambda i: float(diff[i].mean()), diff.size, horizon, n_resamples, seed, series=[diff])
-        vs_none = {"method": best, "diff": iv["value"], "lo": iv["lo"], "hi": iv["hi"], "block": iv["block"],
-                   "resamples": iv["resamples"]}  # fmt: skip
+        vs_none = {
+            "method": best,
+            "diff": iv["value"],
+            "lo": iv["lo"],
+            "hi": iv["hi"],
+            "block": iv["block"],
+            "resamples": iv["resamples"],
+        }
         if iv["hi"] is None or iv["hi"] >= 0:
             chosen = "none"
             warnings.append(

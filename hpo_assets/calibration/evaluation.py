@@ -35,10 +35,14 @@ def spread(p: Any, base_rate: float | None) -> dict[str, Any]:
     qs = np.quantile(p, SPREAD_QUANTILES)
     near = None if base_rate is None else float(np.mean(np.abs(p - base_rate) <= COLLAPSE_BAND))
     return {
-        "n": int(p.size), "min": float(p.min()), "max": float(p.max()),
+        "n": int(p.size),
+        "min": float(p.min()),
+        "max": float(p.max()),
         **{f"q{round(q * 100):02d}": float(v) for q, v in zip(SPREAD_QUANTILES, qs, strict=True)},
-        "base_rate": base_rate, "band": COLLAPSE_BAND, "share_near_base_rate": near,
-    }  # fmt: skip
+        "base_rate": base_rate,
+        "band": COLLAPSE_BAND,
+        "share_near_base_rate": near,
+    }
 
 
 def evaluate(
@@ -56,7 +60,7 @@ def evaluate(
             k: perfect_calibration.reference(y, p, horizon, n_bins, s, seed=seed) for k, s in ECE_KEYS.items()
         }
         if y.size
-        else {},  # fmt: skip
+        else {},
         "spread": spread(p, base),
         "bins_width": reliability_bins(y, p, n_bins, "uniform").to_rows(),
         "bins_mass": reliability_bins(y, p, n_bins, "quantile").to_rows(),

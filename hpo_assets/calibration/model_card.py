@@ -33,8 +33,14 @@ def reliability_png(y: Any, before: Any, after: Any, title: str, n_bins: int = 1
         for probs, name, colour in ((before, "before", "tab:red"), (after, "after", "tab:blue")):
             b = reliability_bins(y, probs, n_bins, strategy)
             ax.plot(b.confidence, b.rate, color=colour, lw=1)
-            ax.scatter(b.confidence, b.rate, s=12 + 200 * b.count / max(1, b.count.max()), color=colour,
-                       alpha=0.7, label=f"{name} ({len(b.count)} bins)")  # fmt: skip
+            ax.scatter(
+                b.confidence,
+                b.rate,
+                s=12 + 200 * b.count / max(1, b.count.max()),
+                color=colour,
+                alpha=0.7,
+                label=f"{name} ({len(b.count)} bins)",
+            )
         ax.set_xlim(0, lim)
         ax.set_ylim(0, lim)
         ax.set_xlabel("mean predicted probability")
@@ -81,8 +87,10 @@ def _iv(m: dict[str, Any], key: str) -> str:
 
 def _bins_table(rows: list[dict[str, Any]]) -> list[str]:
     out = ["| bin | n | mean p | observed |", "|---|---:|---:|---:|"]
-    out += [f"| {r['lower']:.3f}–{r['upper']:.3f} | {r['count']} | {r['confidence']:.3f} | {r['rate']:.3f} |"
-            for r in rows]  # fmt: skip
+    out += [
+        f"| {r['lower']:.3f}–{r['upper']:.3f} | {r['count']} | {r['confidence']:.3f} | {r['rate']:.3f} |"
+        for r in rows
+    ]
     return out
 
 
@@ -168,7 +176,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         *(
             f"| {k} | {_iv(cal['before'], k)} | {_iv(cal['after'], k)} |"
             for k in ("ece_width", "ece_mass", "mce_width", "brier", "log_loss", "auc")
-        ),  # fmt: skip
+        ),
         "",
         *_perfect_lines(cal),
         *_spread_lines(cal),
@@ -255,8 +263,10 @@ def _spread_lines(cal: dict[str, Any]) -> list[str]:
         sp = (cal.get(side) or {}).get("spread") or {}
         if sp.get("n"):
             qs = " / ".join(_num(sp.get(k), 3) for k in ("q05", "q25", "q50", "q75", "q95"))
-            rows.append(f"| {side} | {_num(sp['min'], 3)} | {_num(sp['max'], 3)} | {qs} | "
-                        f"{_num(sp.get('share_near_base_rate'), 3)} |")  # fmt: skip
+            rows.append(
+                f"| {side} | {_num(sp['min'], 3)} | {_num(sp['max'], 3)} | {qs} | "
+                f"{_num(sp.get('share_near_base_rate'), 3)} |"
+            )
     if not rows:
         return []
     base = ((cal.get("before") or {}).get("spread") or {}).get("base_rate")

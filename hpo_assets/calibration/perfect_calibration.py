@@ -80,11 +80,27 @@ def reference(
     y, p = np.asarray(y, dtype=np.float64).reshape(-1), np.asarray(p, dtype=np.float64).reshape(-1)
     ece = expected_calibration_error(y, p, n_bins, strategy)
     mce = maximum_calibration_error(y, p, n_bins, strategy)
-    out: dict[str, Any] = {"strategy": strategy, "n_bins": int(n_bins), "n_sims": int(n_sims), "level": level,
-                           "horizon": int(horizon)}  # fmt: skip
+    out: dict[str, Any] = {
+        "strategy": strategy,
+        "n_bins": int(n_bins),
+        "n_sims": int(n_sims),
+        "level": level,
+        "horizon": int(horizon),
+    }
     if ece is None or mce is None:
-        return {**out, "ece": None, "perfect_mean": None, "perfect_lo": None, "perfect_hi": None, "p_value": None,
-                "excess": None, "verdict": None, "mce": None, "mce_perfect_mean": None, "mce_perfect_hi": None}  # fmt: skip
+        return {
+            **out,
+            "ece": None,
+            "perfect_mean": None,
+            "perfect_lo": None,
+            "perfect_hi": None,
+            "p_value": None,
+            "excess": None,
+            "verdict": None,
+            "mce": None,
+            "mce_perfect_mean": None,
+            "mce_perfect_hi": None,
+        }
     sims = calibrated_labels(p, horizon, n_sims, np.random.default_rng(seed))
     e_sim, m_sim = ece_rows(sims, p, n_bins, strategy)
     tail = (1 - level) / 2 * 100

@@ -353,9 +353,14 @@ def walk_forward_folds(split: Split, n_folds: int, min_class_count: int = 30) ->
         test_end = day[block[-1]]
         while True:
             train, val, test = purge(
-                ends[d < val_start], ends[(d >= val_start) & (d < start)], block.astype(np.int64),
-                split.context, split.horizon, len(y), embargo,
-            )  # fmt: skip
+                ends[d < val_start],
+                ends[(d >= val_start) & (d < start)],
+                block.astype(np.int64),
+                split.context,
+                split.horizon,
+                len(y),
+                embargo,
+            )
             fold = Split(
                 train,
                 val,
@@ -365,10 +370,16 @@ def walk_forward_folds(split: Split, n_folds: int, min_class_count: int = 30) ->
                 kind="walk_forward",
                 dates=day,
                 labels=y,
-                details={"fold": k, "n_folds": n_folds, "val_start": str(val_start), "test_start": str(start),
-                         "test_end": str(test_end), "embargo": embargo,
-                         "val_extended_days": int((start - val_start - val_length) / np.timedelta64(1, "D"))},
-            )  # fmt: skip
+                details={
+                    "fold": k,
+                    "n_folds": n_folds,
+                    "val_start": str(val_start),
+                    "test_start": str(start),
+                    "test_end": str(test_end),
+                    "embargo": embargo,
+                    "val_extended_days": int((start - val_start - val_length) / np.timedelta64(1, "D")),
+                },
+            )
             try:
                 _require_classes(fold, min_class_count)
                 break

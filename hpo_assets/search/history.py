@@ -111,12 +111,22 @@ def top_trials(study: optuna.Study, k: int = 5) -> pl.DataFrame:
             "normalization": t.params.get("normalization"),
             "metrics_epoch": t.user_attrs.get("metrics_epoch", t.user_attrs.get("best_epoch")),
             "forced": t.user_attrs.get("extreme_type") or "",
-        }  # fmt: skip
+        }
         for rank, t in enumerate(done[:k], start=1)
     ]
     schema = {
-        "rank": pl.Int64, "trial": pl.Int64, "value": pl.Float64, "arch": pl.String, "param_count": pl.Int64,
-        "lr": pl.Float64, "dropout": pl.Float64, "weight_decay": pl.Float64, "warmup_frac": pl.Float64,
-        "batch_size": pl.Int64, "normalization": pl.String, "metrics_epoch": pl.Int64, "forced": pl.String,
-    }  # fmt: skip
+        "rank": pl.Int64,
+        "trial": pl.Int64,
+        "value": pl.Float64,
+        "arch": pl.String,
+        "param_count": pl.Int64,
+        "lr": pl.Float64,
+        "dropout": pl.Float64,
+        "weight_decay": pl.Float64,
+        "warmup_frac": pl.Float64,
+        "batch_size": pl.Int64,
+        "normalization": pl.String,
+        "metrics_epoch": pl.Int64,
+        "forced": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema)

@@ -88,8 +88,12 @@ class ArchChoice:
 
     def arch_params(self) -> dict[str, int]:
         """The four architecture parameters as the study records them."""
-        return {"d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
-                "d_ff_ratio": self.d_ff_ratio}  # fmt: skip
+        return {
+            "d_model": self.d_model,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "d_ff_ratio": self.d_ff_ratio,
+        }
 
 
 def arch_choices(entries: Iterable[Any]) -> list[ArchChoice]:
@@ -314,9 +318,18 @@ class SearchSpace:
             batch = min(batch, self.n_train)
             if self.max_epochs is not None:
                 warmup = warmup_steps_for(float(warmup), total_steps(self.n_train, batch, self.max_epochs))
-        return (d_model, int(p["n_layers"]), int(p["n_heads"]), ratio * d_model,
-                float(p["lr"]), float(p["dropout"]), float(p["weight_decay"]), warmup, batch,
-                p["normalization"])  # fmt: skip
+        return (
+            d_model,
+            int(p["n_layers"]),
+            int(p["n_heads"]),
+            ratio * d_model,
+            float(p["lr"]),
+            float(p["dropout"]),
+            float(p["weight_decay"]),
+            warmup,
+            batch,
+            p["normalization"],
+        )
 
     @cached_property
     def n_effective(self) -> int:

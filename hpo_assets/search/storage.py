@@ -111,8 +111,11 @@ def _open_error(spec: str, exc: Exception) -> StorageError:
 
 
 # Tables that Optuna's RDBStorage fills when it sets a database up: a reader needs all three, with rows.
-_OPTUNA_MARKERS = ("SELECT count(*) FROM studies", "SELECT count(*) FROM version_info",
-                   "SELECT count(*) FROM alembic_version")  # fmt: skip
+_OPTUNA_MARKERS = (
+    "SELECT count(*) FROM studies",
+    "SELECT count(*) FROM version_info",
+    "SELECT count(*) FROM alembic_version",
+)
 
 
 def _rdb_reader(spec: str) -> RDBStorage:

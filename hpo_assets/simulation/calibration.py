@@ -34,8 +34,9 @@ BOOTSTRAP_RESAMPLES = 200
 SHIFTS = (0.3, 0.6)
 
 
-def ar1_probabilities(n: int, rng: np.random.Generator, phi: float = AR_PHI, sd: float = LOGIT_SD,
-                      base_rate: float = BASE_RATE) -> np.ndarray:  # fmt: skip
+def ar1_probabilities(
+    n: int, rng: np.random.Generator, phi: float = AR_PHI, sd: float = LOGIT_SD, base_rate: float = BASE_RATE
+) -> np.ndarray:
     """Predicted probabilities with AR(1) logits of stationary sd `sd` centred on logit(base_rate)."""
     e = rng.standard_normal(n)
     z = np.empty(n)
@@ -59,9 +60,13 @@ def rate(hits: int, n: int, goal: str) -> dict[str, Any]:
 
 
 def ece_rates(
-    n_sims: int, seed: int, *, n_days: int = N_DAYS, reference_sims: int = REFERENCE_SIMS,
+    n_sims: int,
+    seed: int,
+    *,
+    n_days: int = N_DAYS,
+    reference_sims: int = REFERENCE_SIMS,
     bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The rates above over `n_sims` simulated test folds (fixed `seed`); `bootstrap_resamples=0`
     skips the (slower) bootstrap-interval coverage."""
     from hpo_assets.calibration.bootstrap import interval
@@ -111,7 +116,7 @@ def ece_rates(
             "logit_sd": LOGIT_SD,
             "reference_sims": reference_sims,
             "bootstrap_resamples": bootstrap_resamples,
-        },  # fmt: skip
+        },
         "false_miscalibrated": rate(counts["above"], n_sims, "<= 0.05"),
         "false_miscalibrated_mass": rate(counts["above_mass"], n_sims, "<= 0.05"),
         "perfect_range_coverage": rate(counts["inside"], n_sims, "0.93-0.97"),

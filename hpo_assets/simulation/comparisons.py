@@ -110,9 +110,13 @@ def simulate(
             return (beta + tau * xi) * z[None, :] + SHARED * u[None, :] + OWN * rng.normal(size=(k, n))
 
         sa, sb = scores(beta_a, sc.tau_a, sc.seeds_a), scores(beta_b, sc.tau_b, sc.seeds_b)
-        folds = [Fold(y[f * sc.days:(f + 1) * sc.days], {"a": sa[:, f * sc.days:(f + 1) * sc.days],
-                                                          "b": sb[:, f * sc.days:(f + 1) * sc.days]})
-                 for f in range(sc.folds)]  # fmt: skip
+        folds = [
+            Fold(
+                y[f * sc.days : (f + 1) * sc.days],
+                {"a": sa[:, f * sc.days : (f + 1) * sc.days], "b": sb[:, f * sc.days : (f + 1) * sc.days]},
+            )
+            for f in range(sc.folds)
+        ]
         if any(f.y.min() == f.y.max() for f in folds):
             continue
         p = paired_on_folds(folds, "a", "b", horizon, n_resamples, seed=seed * 100_003 + i, kind=kind)
@@ -125,14 +129,22 @@ def simulate(
         right += fire and (p.lo > 0) == (truth > 0)
         covered += p.lo <= truth <= p.hi
     return {
-        "scenario": sc.name, "true_diff": truth, "sims": valid, "resamples": n_resamples,
-        "folds": sc.folds, "days_per_fold": sc.days, "seeds": (sc.seeds_a, sc.seeds_b),
-        "fires": fired / max(valid, 1), "fires_ci": wilson(fired, valid),
-        "right_direction": right / max(valid, 1), "right_direction_ci": wilson(right, valid),
-        "coverage": covered / max(valid, 1), "coverage_ci": wilson(covered, valid),
+        "scenario": sc.name,
+        "true_diff": truth,
+        "sims": valid,
+        "resamples": n_resamples,
+        "folds": sc.folds,
+        "days_per_fold": sc.days,
+        "seeds": (sc.seeds_a, sc.seeds_b),
+        "fires": fired / max(valid, 1),
+        "fires_ci": wilson(fired, valid),
+        "right_direction": right / max(valid, 1),
+        "right_direction_ci": wilson(right, valid),
+        "coverage": covered / max(valid, 1),
+        "coverage_ci": wilson(covered, valid),
         "median_se": float(np.median(ses)) if ses else None,
         "seed_sd_auc": seed_sd(beta_a, sc.tau_a),
-    }  # fmt: skip
+    }
 
 
 def seed_sd(beta: float, tau: float) -> float:
@@ -146,16 +158,34 @@ def seed_sd(beta: float, tau: float) -> float:
 
 def scenarios(profile: str = "full") -> list[Scenario]:
     """Budget pairs at equal truth, +0.02 and +0.05 AUC; the model against a one-seed baseline."""
-    size = {"full": {"folds": 4, "days": 125, "seeds_a": 5, "seeds_b": 5},
-            "demo": {"folds": 2, "days": 280, "seeds_a": 2, "seeds_b": 2}}[profile]  # fmt: skip
+    size = {
+        "full": {"folds": 4, "days": 125, "seeds_a": 5, "seeds_b": 5},
+        "demo": {"folds": 2, "days": 280, "seeds_a": 2, "seeds_b": 2},
+    }[profile]
     base = {"folds": size["folds"], "days": size["days"]}
     return [
         Scenario(f"{profile}: budgets equal", 0.66, 0.0, **size),
         Scenario(f"{profile}: budgets +0.02", 0.66, 0.02, **size),
         Scenario(f"{profile}: budgets +0.05", 0.66, 0.05, **size),
-        Scenario(f"{profile}: model vs baseline equal", 0.66, 0.0, seeds_a=1, seeds_b=size["seeds_b"], tau_a=0.0, **base),
-        Scenario(f"{profile}: model vs baseline -0.05", 0.66, -0.05, seeds_a=1, seeds_b=size["seeds_b"], tau_a=0.0, **base),
-    ]  # fmt: skip
+        Scenario(
+            f"{profile}: model vs baseline equal",
+            0.66,
+            0.0,
+            seeds_a=1,
+            seeds_b=size["seeds_b"],
+            tau_a=0.0,
+            **base,
+        ),
+        Scenario(
+            f"{profile}: model vs baseline -0.05",
+            0.66,
+            -0.05,
+            seeds_a=1,
+            seeds_b=size["seeds_b"],
+            tau_a=0.0,
+            **base,
+        ),
+    ]
 
 
 __all__ = ["Scenario", "norm", "scenarios", "simulate", "wilson"]

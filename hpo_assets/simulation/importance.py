@@ -21,9 +21,16 @@ from hpo_assets.analysis.importance import EVALUATORS, ImportanceSettings, array
 
 # parameter -> number of levels, as the structured space's grids (training.yaml, budgets.yaml)
 SPACE: dict[str, int] = {
-    "width": 4, "depth": 4, "heads": 3, "ff_width": 3, "lr": 6, "dropout": 5, "weight_decay": 4,
-    "warmup_steps": 3, "batch_size": 3,
-}  # fmt: skip
+    "width": 4,
+    "depth": 4,
+    "heads": 3,
+    "ff_width": 3,
+    "lr": 6,
+    "dropout": 5,
+    "weight_decay": 4,
+    "warmup_steps": 3,
+    "batch_size": 3,
+}
 NOISE_SD = 0.012  # seed SD of validation AUC measured on the campaigns
 N_TRIALS = 50
 BASE_AUC = 0.70
@@ -119,10 +126,16 @@ def importance_rates(
                     hits[kind]["detection"] += bool(found[is_lr].any())
                     hits[kind]["false_other"] += bool(found[~is_lr].any())
     out: dict = {
-        "n_studies": n_studies, "seed": seed, "effect": effect, "noise_sd": NOISE_SD, "n_trials": n_trials,
-        "sampler": sampler, "alpha": s.alpha, "space": dict(SPACE),
+        "n_studies": n_studies,
+        "seed": seed,
+        "effect": effect,
+        "noise_sd": NOISE_SD,
+        "n_trials": n_trials,
+        "sampler": sampler,
+        "alpha": s.alpha,
+        "space": dict(SPACE),
         "shuffles": {k: s.counts(k)[1] for k in evaluators},
-    }  # fmt: skip
+    }
     for kind, h in hits.items():
         out[kind] = {name: _rate(k, n_studies) for name, k in h.items()}
     return out

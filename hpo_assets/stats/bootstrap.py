@@ -267,8 +267,16 @@ def interval(
     values = [statistic(i) for i in block_indices(n, b, n_resamples, seed, kind)]
     reps = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     lo, hi, se, valid = percentile_interval(reps, level)
-    return {"value": value, "lo": lo, "hi": hi, "se": se, "level": level, "block": int(b), "kind": kind,
-            "resamples": valid}  # fmt: skip
+    return {
+        "value": value,
+        "lo": lo,
+        "hi": hi,
+        "se": se,
+        "level": level,
+        "block": int(b),
+        "kind": kind,
+        "resamples": valid,
+    }
 
 
 def describe(block: int | Sequence[int], kind: Kind, resamples: int) -> str:

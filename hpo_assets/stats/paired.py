@@ -72,10 +72,12 @@ def folds_from_predictions(frames: Mapping[str, pl.DataFrame]) -> tuple[list[Fol
         scores = {}
         for name in names:
             wide = (
-                frames[name].filter(pl.col("fold") == fold)
+                frames[name]
+                .filter(pl.col("fold") == fold)
                 .pivot(on="seed", index="date", values="logit", aggregate_function="first")
-                .join(days.select("date"), on="date", how="inner").sort("date")
-            )  # fmt: skip
+                .join(days.select("date"), on="date", how="inner")
+                .sort("date")
+            )
             scores[name] = wide.drop("date").to_numpy().T.astype(np.float64)
         folds.append(Fold(days["label"].to_numpy().astype(int), scores))
     return folds, None
@@ -100,9 +102,11 @@ def paired_on_folds(
     diff0 = None if va is None or vb is None else vb - va
     lo, hi, se, valid = percentile_interval(rb - ra, centre=diff0, blocks=effective_blocks(rs, folds))
     seeds = {m: int(max(f.scores[m].shape[0] for f in folds)) for m in (a, b)}
-    noise = (f"paired: {describe(rs.blocks, rs.kind, valid)}, the same resampled days for both models, "
-             f"the seed effect of their {seeds[a]} and {seeds[b]} seeds (between-seed variance net of the day noise) "
-             f"carried with the days, over {len(folds)} test fold(s), folds weighted by positives x negatives")  # fmt: skip
+    noise = (
+        f"paired: {describe(rs.blocks, rs.kind, valid)}, the same resampled days for both models, "
+        f"the seed effect of their {seeds[a]} and {seeds[b]} seeds (between-seed variance net of the day noise) "
+        f"carried with the days, over {len(folds)} test fold(s), folds weighted by positives x negatives"
+    )
     diff = None if va is None or vb is None else vb - va
     mdd = None if se is None else (Z95 + Z80_POWER) * se
     return Paired(diff, lo, hi, se, mdd, len(folds), int(sum(len(f.y) for f in folds)), seeds, noise, va, vb)

@@ -97,15 +97,27 @@ def cross_budget_matrix(
         if g is not None and g["auc_diff_lo"] is not None:
             lo, hi = g["auc_diff_lo"], g["auc_diff_hi"]
             verdict = "inconclusive" if lo <= 0 <= hi else ("better" if lo > 0 else "worse")
-        rows.append({
-            "params_from": a, "arch_from": b, "arch": recipes[b].arch.label,
-            "param_count": recipes[b].param_count, "model_param_counts": cell.param_counts,
-            "train": dict(recipes[a].train), "seeds": cell.seeds, "seed_aucs": cell.seed_aucs,
-            "auc_mean": iv.get("auc"), "auc_lo": iv.get("auc_lo"), "auc_hi": iv.get("auc_hi"),
-            "gap": None if g is None else g["auc_diff"], "gap_lo": None if g is None else g["auc_diff_lo"],
-            "gap_hi": None if g is None else g["auc_diff_hi"], "gap_se": None if g is None else g["auc_diff_se"],
-            "gap_verdict": verdict, "failures": cell.failures,
-        })  # fmt: skip
+        rows.append(
+            {
+                "params_from": a,
+                "arch_from": b,
+                "arch": recipes[b].arch.label,
+                "param_count": recipes[b].param_count,
+                "model_param_counts": cell.param_counts,
+                "train": dict(recipes[a].train),
+                "seeds": cell.seeds,
+                "seed_aucs": cell.seed_aucs,
+                "auc_mean": iv.get("auc"),
+                "auc_lo": iv.get("auc_lo"),
+                "auc_hi": iv.get("auc_hi"),
+                "gap": None if g is None else g["auc_diff"],
+                "gap_lo": None if g is None else g["auc_diff_lo"],
+                "gap_hi": None if g is None else g["auc_diff_hi"],
+                "gap_se": None if g is None else g["auc_diff_se"],
+                "gap_verdict": verdict,
+                "failures": cell.failures,
+            }
+        )
     return {
         "budgets": budgets,
         "k_seeds": k,
@@ -140,16 +152,26 @@ def matrix_markdown(matrix: dict[str, Any], horizon: str) -> str:
     ]
     for a in budgets:
         cells = [_cell(matrix, a, b) for b in budgets]
-        lines.append(f"| {a} | " + " | ".join(
-            f"{_fmt(c['auc_mean'])} [{_fmt(c['auc_lo'])}, {_fmt(c['auc_hi'])}]" for c in cells) + " |")  # fmt: skip
-    lines += ["", "Transfer gap (cell minus the column's diagonal), paired bootstrap:", "",
-              "| arch | params from | gap [95%] | verdict |", "|---|---|---|---|"]  # fmt: skip
+        lines.append(
+            f"| {a} | "
+            + " | ".join(f"{_fmt(c['auc_mean'])} [{_fmt(c['auc_lo'])}, {_fmt(c['auc_hi'])}]" for c in cells)
+            + " |"
+        )
+    lines += [
+        "",
+        "Transfer gap (cell minus the column's diagonal), paired bootstrap:",
+        "",
+        "| arch | params from | gap [95%] | verdict |",
+        "|---|---|---|---|",
+    ]
     for b in budgets:
         for a in budgets:
             if a != b:
                 c = _cell(matrix, a, b)
-                lines.append(f"| {b} | {a} | {_fmt(c['gap'])} [{_fmt(c['gap_lo'])}, {_fmt(c['gap_hi'])}] | "
-                             f"{c['gap_verdict'] or '–'} |")  # fmt: skip
+                lines.append(
+                    f"| {b} | {a} | {_fmt(c['gap'])} [{_fmt(c['gap_lo'])}, {_fmt(c['gap_hi'])}] | "
+                    f"{c['gap_verdict'] or '–'} |"
+                )
     lines += ["", f"Intervals: {matrix['interval_noise']}"]
     return "\n".join(lines) + "\n"
 
@@ -169,8 +191,15 @@ def matrix_png(matrix: dict[str, Any], horizon: str) -> bytes:
     for i, a in enumerate(budgets):
         for j, b in enumerate(budgets):
             c = _cell(matrix, a, b)
-            ax.text(j, i, f"{_fmt(c['auc_mean'])}\n[{_fmt(c['auc_lo'])}, {_fmt(c['auc_hi'])}]", ha="center",
-                    va="center", fontsize=8, color="white")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                f"{_fmt(c['auc_mean'])}\n[{_fmt(c['auc_lo'])}, {_fmt(c['auc_hi'])}]",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white",
+            )
     ax.set_xticks(range(len(budgets)), budgets)
     ax.set_yticks(range(len(budgets)), budgets)
     ax.set_xlabel("architecture of budget")

@@ -129,10 +129,15 @@ def folds_markdown(card: dict[str, Any]) -> str:
         cells = " | ".join(
             f"{_n(f['auc_diff'])} [{_n(f['auc_diff_lo'])}, {_n(f['auc_diff_hi'])}]" for f in row["folds"]
         )
-        lines.append(f"| {name} | {_n(row['auc_diff'])} [{_n(row['auc_diff_lo'])}, {_n(row['auc_diff_hi'])}] | "
-                     f"{cells} | {row['verdict']} |")  # fmt: skip
-    lines += ["", "Every test row's predictions: test_predictions.parquet (fold, date, label, seed, logit, "
-              "p_calibrated)."]  # fmt: skip
+        lines.append(
+            f"| {name} | {_n(row['auc_diff'])} [{_n(row['auc_diff_lo'])}, {_n(row['auc_diff_hi'])}] | "
+            f"{cells} | {row['verdict']} |"
+        )
+    lines += [
+        "",
+        "Every test row's predictions: test_predictions.parquet (fold, date, label, seed, logit, "
+        "p_calibrated).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -193,8 +198,16 @@ def release_model(
         for r in fr.usable:
             cal = sel.calibrator if r is best else calibrators.fit(sel.method, r.val_logits, fr.y_val)
             p = cal.predict(r.test_logits)
-            predictions.append({"fold": fr.fold, "date": dates, "label": fr.y_test.astype(int), "seed": r.seed,
-                                "logit": r.test_logits, "p_calibrated": p})  # fmt: skip
+            predictions.append(
+                {
+                    "fold": fr.fold,
+                    "date": dates,
+                    "label": fr.y_test.astype(int),
+                    "seed": r.seed,
+                    "logit": r.test_logits,
+                    "p_calibrated": p,
+                }
+            )
             if r is best:
                 best_of_fold.append((best, sel, p))
     selection = best_of_fold[0][1]
@@ -232,18 +245,41 @@ def release_model(
     for fr, (best, sel, p), per in zip(fold_runs, best_of_fold, aucs.per_fold, strict=True):
         block = auc_block(*per["model"], aucs.level, aucs.blocks(fr.fold))
         span = fr.span()
-        test_folds.append({
-            "fold": fr.fold, "test_first": span["test_first"], "test_last": span["test_last"],
-            "n": int(fr.y_test.size), "positives": int(np.sum(fr.y_test == 1)),
-            **{k: block[k] for k in ("auc", "auc_lo", "auc_hi", "auc_se")}, "block": aucs.resamples.blocks[fr.fold],
-            "seed_aucs": [auc(fr.y_test, sigmoid(r.test_logits)) if r.usable else None for r in fr.runs],
-            "best_seed": best.seed, "calibration_method": sel.method,
-            "calibrated": {k: v for k, v in zip(("log_loss", "brier"), (logloss(fr.y_test, p), brier(fr.y_test, p)),
-                                                 strict=True)},
-            "vs_baselines": [{"baseline": row["baseline"], **row["folds"][fr.fold]} for row in vs_baselines],
-            **{k: span[k] for k in ("train_first", "train_last", "n_train", "val_first", "val_last", "n_val",
-                                    "val_extended_days")},
-        })  # fmt: skip
+        test_folds.append(
+            {
+                "fold": fr.fold,
+                "test_first": span["test_first"],
+                "test_last": span["test_last"],
+                "n": int(fr.y_test.size),
+                "positives": int(np.sum(fr.y_test == 1)),
+                **{k: block[k] for k in ("auc", "auc_lo", "auc_hi", "auc_se")},
+                "block": aucs.resamples.blocks[fr.fold],
+                "seed_aucs": [auc(fr.y_test, sigmoid(r.test_logits)) if r.usable else None for r in fr.runs],
+                "best_seed": best.seed,
+                "calibration_method": sel.method,
+                "calibrated": {
+                    k: v
+                    for k, v in zip(
+                        ("log_loss", "brier"), (logloss(fr.y_test, p), brier(fr.y_test, p)), strict=True
+                    )
+                },
+                "vs_baselines": [
+                    {"baseline": row["baseline"], **row["folds"][fr.fold]} for row in vs_baselines
+                ],
+                **{
+                    k: span[k]
+                    for k in (
+                        "train_first",
+                        "train_last",
+                        "n_train",
+                        "val_first",
+                        "val_last",
+                        "n_val",
+                        "val_extended_days",
+                    )
+                },
+            }
+        )
 
     summary = fold_runs[0].data.split.summary()
     card: dict[str, Any] = {
@@ -263,7 +299,7 @@ def release_model(
             "level": aucs.level,
             "kind": aucs.resamples.kind,
             "sensitivity": pooled_auc_sensitivity(aucs.folds, "model", data.horizon, n_resamples),
-        },  # fmt: skip
+        },
         "seeds": [r.seed for r in runs],
         "saved_seed": saved.seed,
         "saved_fold": 0,
@@ -280,7 +316,7 @@ def release_model(
                 "duration_sec": r.duration_sec,
             }
             for r, a in zip(runs, seed_aucs, strict=True)
-        ],  # fmt: skip
+        ],
         "seed_spread": seed_spread(seed_aucs),
         "reproduction": {
             "seed": own.seed,
@@ -323,14 +359,24 @@ def release_model(
         "vs_baselines_noise": PAIRED_NOISE,
         "features": list(data.feature_names),
     }
-    png = reliability_png(y_test, p_before, p_after, f"{budget} | {horizon}: test reliability, "
-                          f"before vs after {selection.method} calibration")  # fmt: skip
+    png = reliability_png(
+        y_test,
+        p_before,
+        p_after,
+        f"{budget} | {horizon}: test reliability, before vs after {selection.method} calibration",
+    )
     architecture = {
-        **recipe.arch.to_dict(), "label": recipe.arch.label, "param_count": saved.param_count,
-        "n_features": data.n_features, "context": data.context, "patch_len": recipe.patch_len,
-        "stride": recipe.stride, "dropout": float(recipe.train["dropout"]), "parametrization": recipe.parametrization,
+        **recipe.arch.to_dict(),
+        "label": recipe.arch.label,
+        "param_count": saved.param_count,
+        "n_features": data.n_features,
+        "context": data.context,
+        "patch_len": recipe.patch_len,
+        "stride": recipe.stride,
+        "dropout": float(recipe.train["dropout"]),
+        "parametrization": recipe.parametrization,
         "normalization": str(recipe.train.get("normalization", "revin")),
-    }  # fmt: skip
+    }
     if is_local(folder):
         folder = Path(folder)
         partial = folder.with_name(folder.name + ".partial")

@@ -105,15 +105,29 @@ class TrialRecipe:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "study_name": self.study_name, "trial_number": self.trial_number, "arch": self.arch.label,
-            **self.arch.to_dict(), "param_count": self.param_count, "train": dict(self.train),
-            "seed": self.seed, "max_epochs": self.max_epochs, "patience": self.patience,
-            "objective": self.objective, "recorded_value": self.value,
-            "parametrization": self.parametrization, "context": self.context, "patch_len": self.patch_len,
-            "stride": self.stride, "n_features": self.n_features, "start": self.start, "end": self.end,
-            "val_start": self.val_start, "test_start": self.test_start, "assumed": list(self.assumed),
+            "study_name": self.study_name,
+            "trial_number": self.trial_number,
+            "arch": self.arch.label,
+            **self.arch.to_dict(),
+            "param_count": self.param_count,
+            "train": dict(self.train),
+            "seed": self.seed,
+            "max_epochs": self.max_epochs,
+            "patience": self.patience,
+            "objective": self.objective,
+            "recorded_value": self.value,
+            "parametrization": self.parametrization,
+            "context": self.context,
+            "patch_len": self.patch_len,
+            "stride": self.stride,
+            "n_features": self.n_features,
+            "start": self.start,
+            "end": self.end,
+            "val_start": self.val_start,
+            "test_start": self.test_start,
+            "assumed": list(self.assumed),
             "num_threads": self.num_threads,
-        }  # fmt: skip
+        }
 
 
 def best_trial_recipe(study: optuna.Study, defaults: Mapping[str, Any] | None = None) -> TrialRecipe:
@@ -246,13 +260,21 @@ def retrain(
     runs = []
     for seed in seeds:
         cfg = TrainConfig(
-            lr=float(recipe.train["lr"]), weight_decay=float(recipe.train["weight_decay"]),
-            warmup_steps=int(recipe.train.get("warmup_steps", 0)), warmup_frac=recipe.train.get("warmup_frac"),
-            normalization=recipe.train.get("normalization", "revin"), dropout=float(recipe.train["dropout"]),
-            batch_size=int(recipe.train["batch_size"]), max_epochs=recipe.max_epochs, patience=recipe.patience,
+            lr=float(recipe.train["lr"]),
+            weight_decay=float(recipe.train["weight_decay"]),
+            warmup_steps=int(recipe.train.get("warmup_steps", 0)),
+            warmup_frac=recipe.train.get("warmup_frac"),
+            normalization=recipe.train.get("normalization", "revin"),
+            dropout=float(recipe.train["dropout"]),
+            batch_size=int(recipe.train["batch_size"]),
+            max_epochs=recipe.max_epochs,
+            patience=recipe.patience,
             objective=recipe.objective,  # type: ignore[arg-type]
-            seed=int(seed), device=device, num_threads=num_threads, parametrization=recipe.parametrization,
-        )  # fmt: skip
+            seed=int(seed),
+            device=device,
+            num_threads=num_threads,
+            parametrization=recipe.parametrization,
+        )
         result = train_prepared(data, recipe.arch, cfg, patch_len=recipe.patch_len, stride=recipe.stride)
         model = result.model if result.best_epoch is not None else None
         test_logits = (

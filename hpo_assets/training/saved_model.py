@@ -209,10 +209,15 @@ def load_calibrated_model(path: str | Path | Any) -> CalibratedModel:
     try:
         arch = Arch(*(int(arch_info[k]) for k in ("d_model", "n_layers", "n_heads", "d_ff")))
         model = PatchTSTClassifier(
-            len(features["columns"]), arch, int(arch_info["context"]), int(arch_info["patch_len"]),
-            int(arch_info["stride"]), float(arch_info.get("dropout", 0.0)),
-            str(arch_info.get("parametrization", "standard")), normalization=normalization,
-        )  # fmt: skip
+            len(features["columns"]),
+            arch,
+            int(arch_info["context"]),
+            int(arch_info["patch_len"]),
+            int(arch_info["stride"]),
+            float(arch_info.get("dropout", 0.0)),
+            str(arch_info.get("parametrization", "standard")),
+            normalization=normalization,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise SavedModelError(f"{folder / ARCHITECTURE} does not describe a model: {exc}") from exc
     weights = folder / WEIGHTS

@@ -22,9 +22,13 @@ if TYPE_CHECKING:
     from hpo_assets.data.dataset import PreparedData
 
 PREDICTION_SCHEMA = {
-    "fold": pl.Int64, "date": pl.String, "label": pl.Int64, "seed": pl.Int64, "logit": pl.Float64,
+    "fold": pl.Int64,
+    "date": pl.String,
+    "label": pl.Int64,
+    "seed": pl.Int64,
+    "logit": pl.Float64,
     "p_calibrated": pl.Float64,
-}  # fmt: skip
+}
 
 
 def fold_datasets(data: PreparedData, n_folds: int, min_class_count: int | None = None) -> list[PreparedData]:

@@ -103,13 +103,23 @@ def assemble(live: ImportResult, imported: pl.DataFrame) -> tuple[pl.DataFrame, 
     ):
         finished = [r for r in rows.iter_rows(named=True) if r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
         if set(fingerprint(finished)) <= live_trials[study]:
-            notes.append(ImportProblem(str(path), f"imported study {study!r} is the live study {study!r} "
-                                       f"(its trials are the live one's): its {rows.height} trials are not used twice"))  # fmt: skip
+            notes.append(
+                ImportProblem(
+                    str(path),
+                    f"imported study {study!r} is the live study {study!r} "
+                    f"(its trials are the live one's): its {rows.height} trials are not used twice",
+                )
+            )
             continue
         name = distinct_name(str(study), str(path), taken)
         taken.add(name)
-        notes.append(ImportProblem(str(path), f"imported study {study!r} is another study than the live one of "
-                                   f"that name: its {rows.height} trials are kept as {name!r}"))  # fmt: skip
+        notes.append(
+            ImportProblem(
+                str(path),
+                f"imported study {study!r} is another study than the live one of "
+                f"that name: its {rows.height} trials are kept as {name!r}",
+            )
+        )
         parts.append(rows.with_columns(pl.lit(name).alias("study")))
     used = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     return build_table([live_table, used]), notes, used.height

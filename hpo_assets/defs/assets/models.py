@@ -33,9 +33,10 @@ class ModelsConfig(dg.Config):
     """Settings of the models assets; the data window and split come from the studies (or the profile)."""
 
     profile: str = Field(
-        default="", description='Profile laid over defaults.yaml ("demo", "full"; "" = defaults): its study '
+        default="",
+        description='Profile laid over defaults.yaml ("demo", "full"; "" = defaults): its study '
         "window and split dates and its models: section.",
-    )  # fmt: skip
+    )
     seeds: int = Field(
         default=0, description="Retrains per model and test fold (trial's own seed first); 0 = models.seeds."
     )
@@ -60,9 +61,10 @@ class ModelsConfig(dg.Config):
 
 class CrossBudgetConfig(ModelsConfig):
     budgets: list[str] = Field(
-        default=[], description="Budgets whose studies enter the matrix (any parameter count, e.g. '50K'); "
+        default=[],
+        description="Budgets whose studies enter the matrix (any parameter count, e.g. '50K'); "
         "[] = every configured budget. Budgets without a finished study are skipped and listed.",
-    )  # fmt: skip
+    )
 
 
 def _models_settings(config: ModelsConfig) -> dict[str, Any]:
@@ -124,8 +126,13 @@ def baselines(
         horizon = str(context.partition_key)
         models = _models_settings(config)
         window = study_settings(config.profile)
-        data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), int(horizon[1:]), start=window.start or None,
-                             end=window.end or None, **window.split_dates())  # fmt: skip
+        data = load_prepared(
+            paths.outputs(*outputs.FEATURES_FILE),
+            int(horizon[1:]),
+            start=window.start or None,
+            end=window.end or None,
+            **window.split_dates(),
+        )
         folds = fold_datasets(data, int(models["test_folds"]))
     except (ValueError, FileNotFoundError) as exc:
         raise _fail("baselines", exc) from None
@@ -134,18 +141,43 @@ def baselines(
         paths.outputs(*BASELINES_DIR, f"baselines_{horizon}.json"), json.dumps(doc, indent=2)
     )
     frame = pl.DataFrame(
-        [{k: r[k] for k in ("model", "split", "auc", "auc_lo", "auc_hi", "log_loss", "brier", "n", "positives")}
-         for r in doc["rows"]],
+        [
+            {
+                k: r[k]
+                for k in ("model", "split", "auc", "auc_lo", "auc_hi", "log_loss", "brier", "n", "positives")
+            }
+            for r in doc["rows"]
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
-    best_test = max((r for r in doc["rows"] if r["split"] == "test" and r["auc"] is not None),
-                    key=lambda r: r["auc"], default=None)  # fmt: skip
+    )
+    best_test = max(
+        (r for r in doc["rows"] if r["split"] == "test" and r["auc"] is not None),
+        key=lambda r: r["auc"],
+        default=None,
+    )
     per_fold = pl.DataFrame(
-        [{k: r.get(k) for k in ("fold", "model", "test_first", "test_last", "auc", "auc_lo", "auc_hi", "log_loss",
-                                "brier", "n", "positives")}
-         for r in doc["test_folds"] if r["split"] == "test"],
+        [
+            {
+                k: r.get(k)
+                for k in (
+                    "fold",
+                    "model",
+                    "test_first",
+                    "test_last",
+                    "auc",
+                    "auc_lo",
+                    "auc_hi",
+                    "log_loss",
+                    "brier",
+                    "n",
+                    "positives",
+                )
+            }
+            for r in doc["test_folds"]
+            if r["split"] == "test"
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     return dg.MaterializeResult(
         metadata={
             "baselines": table(frame),
@@ -202,11 +234,18 @@ def calibrated_model(
                 f"no study {part.study_name!r} in {mask_password(spec)}; materialize hpo_study for {part.key} first"
             )
         recipe = best_trial_recipe(study, window.model_dump())
-        data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), part.horizon_days, start=recipe.start,
-                             end=recipe.end, val_start=recipe.val_start, test_start=recipe.test_start)  # fmt: skip
+        data = load_prepared(
+            paths.outputs(*outputs.FEATURES_FILE),
+            part.horizon_days,
+            start=recipe.start,
+            end=recipe.end,
+            val_start=recipe.val_start,
+            test_start=recipe.test_start,
+        )
         threads = config.cpu_threads if config.cpu_threads >= 0 else (recipe.num_threads or 0)
-        device = gpu.device_for(config.device, holder={"run_id": context.run.run_id, "partition": part.key},
-                                log=context.log.info)  # fmt: skip
+        device = gpu.device_for(
+            config.device, holder={"run_id": context.run.run_id, "partition": part.key}, log=context.log.info
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise _fail("calibrated_model", exc) from None
     if recipe.assumed:
@@ -221,40 +260,97 @@ def calibrated_model(
     identity = {k: study.user_attrs.get(k) for k in DATA_IDENTITY}  # as the study records it now
     try:
         rel = release_model(
-            data, recipe, seeds, paths.outputs(*MODELS_DIR, f"{part.budget}_{part.horizon}"), budget=part.budget,
-            horizon=part.horizon, n_folds=int(models["test_folds"]), data_identity=identity, device=device or None,
-            num_threads=threads or None, tolerance=config.tolerance,
-            n_resamples=int(models["bootstrap_resamples"]), log=context.log.info,
-        )  # fmt: skip
+            data,
+            recipe,
+            seeds,
+            paths.outputs(*MODELS_DIR, f"{part.budget}_{part.horizon}"),
+            budget=part.budget,
+            horizon=part.horizon,
+            n_folds=int(models["test_folds"]),
+            data_identity=identity,
+            device=device or None,
+            num_threads=threads or None,
+            tolerance=config.tolerance,
+            n_resamples=int(models["bootstrap_resamples"]),
+            log=context.log.info,
+        )
     except ValueError as exc:
         raise _fail("calibrated_model", exc) from None
     card = rel.card
     cal = card["calibration"]
     compare = pl.DataFrame(
-        [{"model": "this model (AUC uncalibrated, mean over seeds; log loss/Brier calibrated)",
-          "auc": card["test"]["auc"], "auc_lo": card["test"]["auc_lo"], "auc_hi": card["test"]["auc_hi"],
-          "log_loss": card["test"]["log_loss"], "brier": card["test"]["brier"]}]
-        + [{k: r[k] for k in ("model", "auc", "auc_lo", "auc_hi", "log_loss", "brier")}
-           for r in card["baselines"] if r["split"] == "test"],
+        [
+            {
+                "model": "this model (AUC uncalibrated, mean over seeds; log loss/Brier calibrated)",
+                "auc": card["test"]["auc"],
+                "auc_lo": card["test"]["auc_lo"],
+                "auc_hi": card["test"]["auc_hi"],
+                "log_loss": card["test"]["log_loss"],
+                "brier": card["test"]["brier"],
+            }
+        ]
+        + [
+            {k: r[k] for k in ("model", "auc", "auc_lo", "auc_hi", "log_loss", "brier")}
+            for r in card["baselines"]
+            if r["split"] == "test"
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     folds_table = pl.DataFrame(
-        [{k: f[k] for k in ("fold", "test_first", "test_last", "n", "positives", "auc", "auc_lo", "auc_hi", "block",
-                            "train_last", "val_first")} for f in card["test_folds"]],
+        [
+            {
+                k: f[k]
+                for k in (
+                    "fold",
+                    "test_first",
+                    "test_last",
+                    "n",
+                    "positives",
+                    "auc",
+                    "auc_lo",
+                    "auc_hi",
+                    "block",
+                    "train_last",
+                    "val_first",
+                )
+            }
+            for f in card["test_folds"]
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     paired = pl.DataFrame(
-        [{k: r[k] for k in ("baseline", "auc_diff", "auc_diff_lo", "auc_diff_hi", "auc_diff_se",
-                            "auc_diff_se_unpaired", "verdict")} for r in card["vs_baselines"]],
+        [
+            {
+                k: r[k]
+                for k in (
+                    "baseline",
+                    "auc_diff",
+                    "auc_diff_lo",
+                    "auc_diff_hi",
+                    "auc_diff_se",
+                    "auc_diff_se_unpaired",
+                    "verdict",
+                )
+            }
+            for r in card["vs_baselines"]
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     before_after = pl.DataFrame(
-        [{"metric": k, "before": cal["before"].get(k), "before_lo": cal["before"].get(f"{k}_lo"),
-          "before_hi": cal["before"].get(f"{k}_hi"), "after": cal["after"].get(k),
-          "after_lo": cal["after"].get(f"{k}_lo"), "after_hi": cal["after"].get(f"{k}_hi")}
-         for k in ("ece_width", "ece_mass", "mce_width", "brier", "log_loss", "auc", "accuracy")],
+        [
+            {
+                "metric": k,
+                "before": cal["before"].get(k),
+                "before_lo": cal["before"].get(f"{k}_lo"),
+                "before_hi": cal["before"].get(f"{k}_hi"),
+                "after": cal["after"].get(k),
+                "after_lo": cal["after"].get(f"{k}_lo"),
+                "after_hi": cal["after"].get(f"{k}_hi"),
+            }
+            for k in ("ece_width", "ece_mass", "mce_width", "brier", "log_loss", "auc", "accuracy")
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     rep = card["reproduction"]
     return dg.MaterializeResult(
         metadata={
@@ -343,16 +439,29 @@ def cross_budget_validation(
         if len(set(windows.values())) > 1:
             raise RetrainError(f"the studies at {horizon} used different data windows/splits: {windows}")
         first = next(iter(recipes.values()))
-        data = load_prepared(paths.outputs(*outputs.FEATURES_FILE), int(horizon[1:]), start=first.start,
-                             end=first.end, val_start=first.val_start, test_start=first.test_start)  # fmt: skip
+        data = load_prepared(
+            paths.outputs(*outputs.FEATURES_FILE),
+            int(horizon[1:]),
+            start=first.start,
+            end=first.end,
+            val_start=first.val_start,
+            test_start=first.test_start,
+        )
         threads = (
             config.cpu_threads if config.cpu_threads >= 0 else 0
         )  # 0: the trainer's default (free cores)
-        device = gpu.device_for(config.device, holder={"run_id": context.run.run_id, "partition": horizon},
-                                log=context.log.info)  # fmt: skip
-        matrix = cross_budget_matrix(data, recipes, int(models["cross_budget_seeds"]), device=device or None,
-                                     num_threads=threads or None, n_resamples=int(models["bootstrap_resamples"]),
-                                     log=context.log.info)  # fmt: skip
+        device = gpu.device_for(
+            config.device, holder={"run_id": context.run.run_id, "partition": horizon}, log=context.log.info
+        )
+        matrix = cross_budget_matrix(
+            data,
+            recipes,
+            int(models["cross_budget_seeds"]),
+            device=device or None,
+            num_threads=threads or None,
+            n_resamples=int(models["bootstrap_resamples"]),
+            log=context.log.info,
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise _fail("cross_budget_validation", exc) from None
     matrix["horizon"], matrix["skipped_budgets"] = horizon, skipped
@@ -362,10 +471,27 @@ def cross_budget_validation(
     outputs.write_text(base.with_suffix(".md"), md)
     outputs.write_bytes(base.with_suffix(".png"), png)
     cells = pl.DataFrame(
-        [{k: c[k] for k in ("params_from", "arch_from", "arch", "param_count", "auc_mean", "auc_lo", "auc_hi",
-                            "gap", "gap_lo", "gap_hi", "gap_verdict")} for c in matrix["cells"]],
+        [
+            {
+                k: c[k]
+                for k in (
+                    "params_from",
+                    "arch_from",
+                    "arch",
+                    "param_count",
+                    "auc_mean",
+                    "auc_lo",
+                    "auc_hi",
+                    "gap",
+                    "gap_lo",
+                    "gap_hi",
+                    "gap_verdict",
+                )
+            }
+            for c in matrix["cells"]
+        ],
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     return dg.MaterializeResult(
         metadata={
             "budgets": str(list(recipes)),

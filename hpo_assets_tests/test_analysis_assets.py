@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import optuna
+import polars as pl
 import pytest
 
 from hpo_assets.defs.assets import analysis, analysis_reports, studies, trial_table
@@ -76,10 +77,19 @@ def _requested(result: dg.EvaluateAutomationConditionsResult) -> set[str]:
     return {key.to_user_string() for key in {r.key for r in result.results if r.true_subset.size}}
 
 
-@pytest.mark.slow  # eight automation evaluations over 14 assets
+def _partitions(result: dg.EvaluateAutomationConditionsResult, key: str) -> set[str]:
+    found = next((r for r in result.results if r.key.to_user_string() == key), None)
+    return (
+        set() if found is None else {str(p) for p in found.true_subset.expensively_compute_partition_keys()}
+    )
+
+
+@pytest.mark.slow  # a dozen automation evaluations over the whole graph
 def test_a_new_study_partition_or_import_updates_table_and_analysis_on_its_own() -> None:
+    from hpo_assets.defs.assets import market, models
+
     defs = dg.Definitions(
-        assets=[*dg.load_assets_from_modules([studies]), *ALL],
+        assets=[*dg.load_assets_from_modules([market, studies, models]), *ALL],
         resources={"paths": HpoPaths(), "gpu": GpuLeases()},
     )
     instance = dg.DagsterInstance.ephemeral()
@@ -91,48 +101,75 @@ def test_a_new_study_partition_or_import_updates_table_and_analysis_on_its_own()
     def materialized(key: str, partition: str | None = None) -> None:
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
 
-    first = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance
-    )  # the first tick only records state
+    def tick(cursor):
+        return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+
+    first = tick(None)  # the first tick only records state
     for key in ["imported_studies", *analysis - {"importance_report"}]:
         materialized(key)
     for key in budget_horizon_partitions.get_partition_keys():
         materialized("importance_report", key)
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    quiet = tick(first.cursor)
     assert _requested(quiet) == set()
 
-    same_run = analysis - {"importance_report", "importance_summary"}
+    table_run = analysis - {"importance_report", "importance_summary", "hpo_report"}
 
-    def settle(cursor) -> object:
-        """The table's run is requested first; the partitioned importance (another partitions definition,
-        so another run) follows once the table has materialized, then its summary and the report."""
-        first_wave = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-        assert _requested(first_wave) == same_run
-        for key in same_run:
+    def settle(cursor, studies_held: set[str]) -> object:
+        """The table's run first (not the report: the importance partitions are still to come), then the
+        importance of the partitions that have a study (another partitions definition, so another run), then
+        their summary with the report: the report is built once."""
+        first_wave = tick(cursor)
+        assert _requested(first_wave) == table_run
+        for key in table_run:
             materialized(key)
-        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first_wave.cursor)
+        second = tick(first_wave.cursor)
         assert _requested(second) == {"importance_report"}
-        assert (
-            next(r for r in second.results if r.key.to_user_string() == "importance_report").true_subset.size
-            == 12
+        assert _partitions(second, "importance_report") == studies_held, (
+            "no run for a partition without a study"
         )
-        for key in budget_horizon_partitions.get_partition_keys():
+        for key in studies_held:
             materialized("importance_report", key)
-        third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+        third = tick(second.cursor)
         assert _requested(third) == {"importance_summary", "hpo_report"}
         materialized("importance_summary")
         materialized("hpo_report")
-        done = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=third.cursor)
+        done = tick(third.cursor)
         assert _requested(done) == set()
         return done.cursor
 
-    materialized("hpo_study", "2M|h1")  # one study partition lands; the 11 others never ran
-    cursor = settle(quiet.cursor)
+    materialized("hpo_study", "2M|h1")  # one study partition lands; the others never ran
+    cursor = settle(quiet.cursor, {"2M|h1"})
     materialized("imported_studies")
-    settle(cursor)
+    cursor = settle(cursor, {"2M|h1"})
+    materialized("hpo_study", "200K|h1")
+    cursor = settle(cursor, {"2M|h1", "200K|h1"})
+
+    # A new calibrated model (or baseline) is read by the scaling report and the report: both follow, once.
+    for asset, partition in [("calibrated_model", "200K|h1"), ("baselines", "h1")]:
+        materialized(asset, partition)
+        wave = tick(cursor)
+        assert _requested(wave) == {"scaling_report", "hpo_report"}, asset
+        materialized("scaling_report")
+        materialized("hpo_report")
+        done = tick(wave.cursor)
+        assert _requested(done) == set()
+        cursor = done.cursor
 
 
-def test_the_schedules_request_every_analysis_asset() -> None:
+def test_lineage_shows_what_the_reports_read() -> None:
+    from hpo_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
+
+    assert {"trial_table", "baselines", "calibrated_model"} <= parents("scaling_report")
+    assert {"baselines", "calibrated_model", "scaling_report", "importance_summary"} <= parents("hpo_report")
+    assert parents("importance_report") == {"trial_table", "hpo_study"}
+
+
+def test_the_schedules_request_every_analysis_asset(isolated_dirs: Path) -> None:
     from hpo_assets.definitions import defs
 
     job = defs.resolve_job_def("analysis_job")
@@ -145,6 +182,17 @@ def test_the_schedules_request_every_analysis_asset() -> None:
         "importance_summary",
         "hpo_report",
     } <= keys
-    ctx = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 1, 1, 3, 30))
+    ctx = dg.build_schedule_context(
+        scheduled_execution_time=datetime.datetime(2026, 1, 1, 3, 30), resources={"paths": HpoPaths()}
+    )
+    assert isinstance(importance_schedule(ctx), dg.SkipReason), "no table yet: nothing to request"
+    table = HpoPaths().outputs("trials", "trial_table.parquet")
+    pl.DataFrame({"budget": ["20M", "2M", "2M", "2M"], "horizon": ["h1", "h1", "h1", "h5"]}).write_parquet(
+        table
+    )
     requests = importance_schedule(ctx)
-    assert sorted(r.partition_key for r in requests) == sorted(budget_horizon_partitions.get_partition_keys())
+    assert [r.partition_key for r in requests] == [
+        "2M|h1",
+        "2M|h5",
+        "20M|h1",
+    ]  # partition order, no empty ones

@@ -60,7 +60,7 @@ def test_parse_budget_rejects_non_counts(bad: object) -> None:
 
 
 def test_budget_label_round_trips() -> None:
-    assert [budget_label(parse_budget(b)) for b in named_budgets()] == ["2M", "20M", "200M", "2B"]
+    assert [budget_label(parse_budget(b)) for b in named_budgets()] == ["200K", "2M", "20M", "200M", "2B"]
     assert budget_label(1_500_000) == "1.5M"
 
 

@@ -106,7 +106,7 @@ def test_predicted_hours_within_a_factor_of_measured_on_demo_partitions(
 
 def test_plan_rejects_a_bad_partition_and_profile_naming_the_choices(capsys: pytest.CaptureFixture) -> None:
     assert main(["plan", "3M|h1"]) == 2
-    assert "budget '3M' is not one of ['2M', '20M', '200M', '2B']" in capsys.readouterr().err
+    assert "budget '3M' is not one of ['200K', '2M', '20M', '200M', '2B']" in capsys.readouterr().err
     assert main(["plan", "2M|h1", "--profile", "quick"]) == 2
     assert "unknown profile 'quick'" in capsys.readouterr().err
 

@@ -56,7 +56,7 @@ def test_study_asset_is_partitioned_budget_by_horizon() -> None:
     graph = defs.resolve_asset_graph()
     node = graph.get(dg.AssetKey("hpo_study"))
     keys = set(node.partitions_def.get_partition_keys())
-    assert len(keys) == 12
+    assert len(keys) == 15  # 5 budgets (model/budgets.yaml) x 3 horizons
     assert "2M|h1" in keys and "2B|h5" in keys
 
 

@@ -174,7 +174,7 @@ def test_backfill_two_demo_partitions_through_real_servers(
     }
     assert "features" in deps["hpo_study"] and "hpo_study" in deps["trial_table"]
     keys = graph["assetNodeOrError"]["partitionKeys"]
-    assert len(keys) == 12 and {"2M|h1", "2B|h5"} <= set(keys)
+    assert len(keys) == 15 and {"2M|h1", "2B|h5"} <= set(keys)
 
     launched = _gql(base, LAUNCH, {"p": {
         "selector": {"partitionSetName": "study_demo_job_partition_set",

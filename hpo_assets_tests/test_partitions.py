@@ -30,7 +30,7 @@ def _budgets_with(tmp_path: Path, label: str) -> Path:
 
 
 def test_budgets_and_horizons_come_from_the_yaml() -> None:
-    assert named_budgets() == ["2M", "20M", "200M", "2B"]
+    assert named_budgets() == ["200K", "2M", "20M", "200M", "2B"]
     assert (
         study_horizons() == [f"h{h}" for h in settings.settings()["data"]["horizons"]] == ["h1", "h3", "h5"]
     )
@@ -46,11 +46,13 @@ def test_a_budget_added_to_the_yaml_gets_partitions_with_no_code_change(tmp_path
         [sys.executable, "-c", PRINT_KEYS], env=env, capture_output=True, text=True, timeout=300, check=True
     ).stdout
     keys = set(yaml.safe_load(out.strip().replace("'", '"')))
-    assert len(keys) == 15 and {"500K|h1", "500K|h3", "500K|h5", "2M|h1"} <= keys
+    assert len(keys) == 18 and {"500K|h1", "500K|h3", "500K|h5", "2M|h1"} <= keys
 
 
 def test_partition_outside_the_yaml_is_refused_with_the_choices(monkeypatch, tmp_path: Path) -> None:
-    with pytest.raises(StudyConfigError, match=r"budget '500K' is not one of \['2M', '20M', '200M', '2B'\]"):
+    with pytest.raises(
+        StudyConfigError, match=r"budget '500K' is not one of \['200K', '2M', '20M', '200M', '2B'\]"
+    ):
         parse_partition("500K|h1")
     monkeypatch.setenv("HPO_ASSETS_BUDGETS", str(_budgets_with(tmp_path, "500K")))
     part = parse_partition("500K|h3")

@@ -191,6 +191,21 @@ def test_each_trial_is_an_observation_with_progress_and_eta(first_run) -> None:
     assert any(" epoch 1/2: " in m and " elapsed=" in m for m in logged)
 
 
+def test_a_rerun_at_the_target_keeps_the_study_cost_apart_from_its_own(first_run) -> None:
+    """Re-materializing a study at its target trains nothing: this run's hours are about 0 and its prediction
+    0, while the study's cumulative compute (every trial's training time) stays what the study cost."""
+    timed = [t.user_attrs["duration_sec"] for t in first_run.study.trials if t.user_attrs.get("duration_sec")]
+    cost = sum(timed) / 3600.0
+    first = _metadata(first_run.result)
+    again = _study_run({**TINY, "n_trials": 4}, instance=first_run.instance)
+    assert again.success
+    meta = _metadata(again)
+    assert meta["new_trials_this_run"] == 0 and meta["predicted_hours"] == 0.0
+    assert meta["measured_hours"] < first["measured_hours"]
+    assert cost > 0 and first["study_compute_hours"] == pytest.approx(cost)
+    assert meta["study_compute_hours"] == pytest.approx(cost) and meta["study_trials_timed"] == len(timed) > 0
+
+
 def test_raising_the_target_continues_the_same_study(first_run) -> None:
     """Last of the group (it adds trials): the study continues to exactly 6, nothing repeated or rewritten."""
     before = {t.number: (t.params, t.value, t.state) for t in first_run.study.trials}
@@ -239,7 +254,7 @@ def test_bad_partition_key_is_one_clear_message() -> None:
         ({"cpu_threads": -1}, "cpu_threads must be 0"),
         (
             {"transfer_from": ["2M"]},
-            "transfer_from: '2M' is not another budget; choose from ['20M', '200M', '2B']",
+            "transfer_from: '2M' is not another budget; choose from ['200K', '20M', '200M', '2B']",
         ),
         (
             {"parametrization": "mu-p"},

@@ -94,6 +94,6 @@ def test_webserver_lists_assets_and_partitions(webserver: str) -> None:
     study = by_name["hpo_study"]
     assert study["isPartitioned"] is True
     dims = {d["name"]: d["partitionKeys"] for d in study["partitionKeysByDimension"]}
-    assert dims == {"budget": ["2M", "20M", "200M", "2B"], "horizon": ["h1", "h3", "h5"]}
+    assert dims == {"budget": ["200K", "2M", "20M", "200M", "2B"], "horizon": ["h1", "h3", "h5"]}
     assert by_name["market_data"]["groupName"] == "market"
     assert all(n["description"] for n in nodes)

@@ -3,7 +3,9 @@ importance_summary, scaling_report, hp_consistency and hpo_report. Each reads th
 `hpo_assets.analysis`, writes its files under `<outputs>/analysis/` and shows its headline and plots in metadata.
 
 They update on their own (declarative automation) when the trial table does; the table itself updates when an
-`hpo_study` partition or `imported_studies` materializes (see trials.py).
+`hpo_study` partition or `imported_studies` materializes (see trials.py). scaling_report and hpo_report also read
+the models group's files (baselines/, models/<budget>_<horizon>/card.json): they declare those assets upstream, so
+a new calibrated model or baseline re-materializes them and the graph shows what they read.
 """
 
 import base64
@@ -21,7 +23,12 @@ from hpo_assets.analysis.scaling import scaling
 from hpo_assets.analysis.section import Section, load_section, markdown_table, write_section
 from hpo_assets.defs.assets.analysis import GROUP, diverged_analysis
 from hpo_assets.defs.assets.trial_table import load_trial_table, trial_table
-from hpo_assets.defs.automation import EAGER, EAGER_PARTIAL_UPSTREAM
+from hpo_assets.defs.automation import (
+    EAGER,
+    EAGER_PARTIAL_UPSTREAM,
+    EAGER_WHERE_STUDY,
+    ONCE_UPSTREAM_SETTLED,
+)
 from hpo_assets.defs.partitions import budget_horizon_partitions
 from hpo_assets.defs.resources import HpoPaths
 
@@ -113,12 +120,16 @@ class ImportanceConfig(dg.Config):
         )
 
 
+# The models group's assets, by key: defs/assets/models.py imports this package's studies module, not us.
+MODEL_FILES = [dg.AssetKey("baselines"), dg.AssetKey("calibrated_model")]
+
+
 @dg.asset(
     group_name=GROUP,
-    deps=[trial_table],
+    deps=[trial_table, dg.AssetKey("hpo_study")],
     partitions_def=budget_horizon_partitions,
     kinds={"optuna", "json"},
-    automation_condition=EAGER,
+    automation_condition=EAGER_WHERE_STUDY,
     description="fANOVA and PED-ANOVA importances of every study of the partition's budget and horizon, with "
     "bootstrap intervals and per-parameter permutation p-values (family-wise adjusted over the study's parameters).",
 )
@@ -172,9 +183,9 @@ def importance_summary(paths: HpoPaths) -> dg.MaterializeResult:
 
 @dg.asset(
     group_name=GROUP,
-    deps=[trial_table],
+    deps=[trial_table, *MODEL_FILES],
     kinds={"polars", "png"},
-    automation_condition=EAGER,
+    automation_condition=EAGER_PARTIAL_UPSTREAM,
     description="Best result per budget and horizon with an interval from the best evidence (test of retrained "
     "winners, else stored validation logits, else Hanley-McNeil), fit vs exact parameter count, verdict.",
 )
@@ -204,9 +215,16 @@ def hp_consistency(paths: HpoPaths) -> dg.MaterializeResult:
 
 @dg.asset(
     group_name=GROUP,
-    deps=[coverage_report, importance_summary, scaling_report, hp_consistency, diverged_analysis],
+    deps=[
+        coverage_report,
+        importance_summary,
+        scaling_report,
+        hp_consistency,
+        diverged_analysis,
+        *MODEL_FILES,
+    ],
     kinds={"html"},
-    automation_condition=EAGER,
+    automation_condition=ONCE_UPSTREAM_SETTLED,
     description="One self-contained HTML page (and Markdown) of the whole analysis: headline with intervals, "
     "each section's tables and plots, diverged trials with their nearest successful neighbour, file index.",
 )

@@ -180,7 +180,7 @@ def hpo_study(
     return dg.MaterializeResult(
         metadata={
             **_metadata(run, study, spec, png_path, png),
-            **_measured(estimate, time.monotonic() - started),
+            **_measured(estimate, time.monotonic() - started, study),
             "summary_path": dg.MetadataValue.path(str(summary_path)),
         },
         check_results=[
@@ -259,9 +259,14 @@ def _study_log(context: dg.AssetExecutionContext) -> Any:
     return log
 
 
-def _measured(estimate: StudyEstimate, seconds: float) -> dict[str, Any]:
+def _measured(estimate: StudyEstimate, seconds: float, study: Any) -> dict[str, Any]:
+    """This run's predicted and measured hours (about 0 when the study was already at its target) next to
+    the study's cumulative training compute, so a re-materialization does not show a finished study as free."""
     measured = seconds / 3600.0
+    timed = [float(t.user_attrs["duration_sec"]) for t in study.trials if t.user_attrs.get("duration_sec")]
     return {
+        "study_compute_hours": dg.MetadataValue.float(sum(timed) / 3600.0),
+        "study_trials_timed": len(timed),
         "predicted_hours": dg.MetadataValue.float(float(estimate.hours)),
         "measured_hours": dg.MetadataValue.float(measured),
         "predicted_over_measured": dg.MetadataValue.float(estimate.hours / measured)

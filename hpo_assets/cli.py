@@ -18,7 +18,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.pool_wait < 0:
         raise UserError(f"--pool-wait must be >= 0 seconds, got {args.pool_wait}")
-    return run_demo(profile=args.profile, pool_wait_s=args.pool_wait)
+    from hpo_assets.search.progress import terminal_progress
+
+    with terminal_progress():  # a bar per study on a terminal, plain progress lines otherwise
+        return run_demo(profile=args.profile, pool_wait_s=args.pool_wait)
 
 
 def parse_settings(config_json: str, assignments: list[str]) -> dict[str, Any]:
@@ -68,7 +71,10 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from hpo_assets.settings import storage_spec
 
     check_study_run(key, values, storage_spec())  # dates, device, architectures, storage: one line each
-    return run_study_partition(key, values, args.pool_wait)
+    from hpo_assets.search.progress import terminal_progress
+
+    with terminal_progress():
+        return run_study_partition(key, values, args.pool_wait)
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
@@ -175,21 +181,25 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out!r} is an existing file; give a folder (it is created if missing)")
     from hpo_assets.analysis.report_files import write_outputs
+    from hpo_assets.search.progress import stages
     from hpo_assets.trials.extract import extract, format_report
 
-    result = extract(args.sources, study_names=args.study or None)
-    imp = result.imported
-    if result.table.is_empty():
-        detail = "; ".join(str(p) for p in imp.all_problems) or "no trials in the sources"
-        raise UserError(f"nothing could be read ({detail})")
-    paths = write_outputs(
-        result.table,
-        args.out,
-        sources=result.sources,
-        problems=imp.all_problems,
-        notes=imp.all_notes,
-        n_skipped=imp.n_skipped,
-    )
+    with stages("extract", 2) as shown:  # a bar on a terminal, a line per step otherwise (stderr)
+        shown.step(f"reading {len(args.sources)} source(s)")
+        result = extract(args.sources, study_names=args.study or None)
+        imp = result.imported
+        if result.table.is_empty():
+            detail = "; ".join(str(p) for p in imp.all_problems) or "no trials in the sources"
+            raise UserError(f"nothing could be read ({detail})")
+        shown.step(f"writing {result.table.height} trials to {args.out}")
+        paths = write_outputs(
+            result.table,
+            args.out,
+            sources=result.sources,
+            problems=imp.all_problems,
+            notes=imp.all_notes,
+            n_skipped=imp.n_skipped,
+        )
     print(format_report(result))
     print(f"wrote {len(paths)} files to {args.out}: " + ", ".join(p.name for p in paths.values()))
     return 0
@@ -225,10 +235,19 @@ def _read_for_analysis(sources: list[str], studies: list[str]) -> tuple[Any, lis
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    from hpo_assets.search.progress import stages
+
+    with stages("analyze", 2) as shown:
+        shown.step(f"reading {len(args.sources)} source(s)")
+        table, problems = _read_for_analysis(args.sources, args.study)
+        shown.step(f"analysing {table.height} trials (coverage, importance, scaling, consistency, report)")
+        return _analyze(args, table, problems)
+
+
+def _analyze(args: argparse.Namespace, table: Any, problems: list[str]) -> int:
     from hpo_assets.analysis.campaign import analyze
     from hpo_assets.analysis.importance import ImportanceSettings
 
-    table, problems = _read_for_analysis(args.sources, args.study)
     for p in problems:
         print(f"  problem: {p}", file=sys.stderr)
     settings = (

@@ -150,12 +150,15 @@ def _report(result: dg.ExecuteInProcessResult) -> None:
 def run_job(job: str, instance: dg.DagsterInstance, **kwargs: Any) -> bool:
     """Run one job of the code location in this process, print what it materialized; False when it failed."""
     from hpo_assets.definitions import defs
+    from hpo_assets.search.progress import bar_on_terminal
 
     started = time.monotonic()
     part = f" partition {kwargs['partition_key']}" if "partition_key" in kwargs else ""
     print(f"\n== {job}{part}")
     run_config = dict(kwargs.pop("run_config", {}))
-    run_config.setdefault("loggers", {"console": {"config": {"log_level": "INFO"}}})
+    # on a terminal with a progress bar (search/progress.py) the bar says what the INFO lines would
+    level = "WARNING" if bar_on_terminal() else "INFO"
+    run_config.setdefault("loggers", {"console": {"config": {"log_level": level}}})
     tags = {**kwargs.pop("tags", {}), **lease_tags()}  # this process is the run's worker
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, raise_on_error=False, run_config=run_config, tags=tags, **kwargs

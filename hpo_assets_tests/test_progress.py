@@ -134,3 +134,20 @@ def test_terminal_progress_hears_every_study_run_in_the_block(tmp_path: Path) ->
     lines = out.getvalue().splitlines()
     assert [line.split(",")[0] for line in lines] == ["progress: s: 1/2 trials", "progress: s: 2/2 trials"]
     assert lines[-1].endswith("ETA 0 s (target reached)")
+
+
+def test_extract_shows_its_steps_and_a_failed_step_is_not_counted(tmp_path: Path, capsys) -> None:
+    from hpo_assets.cli import main
+    from hpo_assets_tests.conftest import EXPORTS_DIR
+
+    assert main(["extract", str(EXPORTS_DIR / "hpo_2m_1_a50"), "--out", str(tmp_path / "x")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("extract: ")]
+    assert [line.split(" (")[0] for line in lines] == [
+        "extract: reading 1 source(s)",
+        f"extract: writing {lines[1].split()[2]} trials to {tmp_path / 'x'}",
+    ]
+    assert lines[0].split(" (")[1].startswith("1/2, ") and lines[1].split(" (")[1].startswith("2/2, ")
+    assert int(lines[1].split()[2]) > 0
+    assert main(["extract", str(tmp_path / "missing"), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "extract: reading 1 source(s) stopped" and "nothing could be read" in err[1]

@@ -212,6 +212,11 @@ class TerminalProgress:
         self.bars.clear()
 
 
+def bar_on_terminal() -> bool:
+    """True while a tqdm bar listens on a TTY: then per-trial log lines would only break it."""
+    return any(isinstance(sink, TerminalProgress) and sink.tty for sink in _LISTENERS)
+
+
 @contextlib.contextmanager
 def terminal_progress(stream: IO[str] | None = None) -> Iterator[TerminalProgress]:
     """`with terminal_progress():` every study run in the block shows on stderr (bar or plain lines)."""
@@ -221,3 +226,61 @@ def terminal_progress(stream: IO[str] | None = None) -> Iterator[TerminalProgres
             yield sink
         finally:
             sink.close()
+
+
+class Stages:
+    """A command's steps on a terminal (`extract`, `analyze`): a bar over the steps on a TTY, else one line
+    per step with its seconds. No ETA: the steps are of unequal cost, so a pace would mislead."""
+
+    def __init__(
+        self, command: str, total: int, stream: IO[str] | None = None, tty: bool | None = None
+    ) -> None:
+        self.command, self.total = command, total
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.done, self.current, self.since = 0, "", time.monotonic()
+        self.bar: Any = None
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=command, file=self.stream, dynamic_ncols=True,
+                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} steps, {elapsed} {postfix}")  # fmt: skip
+
+    def _finish(self) -> None:
+        if not self.current:
+            return
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        else:
+            seconds = time.monotonic() - self.since
+            print(f"{self.command}: {self.current} ({self.done}/{self.total}, {seconds:.1f} s)",
+                  file=self.stream, flush=True)  # fmt: skip
+        self.current = ""
+
+    def step(self, name: str) -> None:
+        """The previous step is done; `name` starts."""
+        self._finish()
+        self.current, self.since = name, time.monotonic()
+        if self.bar is not None:
+            self.bar.set_postfix_str(name, refresh=True)
+
+    def close(self, ok: bool = True) -> None:
+        """The last step is done (`ok`), or the command stopped in it (then it is not counted)."""
+        if ok:
+            self._finish()
+        elif self.bar is None and self.current:
+            print(f"{self.command}: {self.current} stopped", file=self.stream, flush=True)
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def stages(command: str, total: int, stream: IO[str] | None = None) -> Iterator[Stages]:
+    shown = Stages(command, total, stream)
+    try:
+        yield shown
+    except BaseException:
+        shown.close(ok=False)
+        raise
+    shown.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 
-from hpo_assets.search.progress import Snapshot, StudyProgress, TerminalProgress, terminal_progress
+from hpo_assets.search.progress import Snapshot, StudyProgress, TerminalProgress, listen, terminal_progress
 from hpo_assets.search.runner import StudyOptions, run_study
 from hpo_assets.search.space import SearchSpace
 from hpo_assets.search.storage import open_storage
@@ -125,7 +125,9 @@ def test_plain_lines_off_a_terminal_and_a_bar_with_eta_on_one() -> None:
 def test_terminal_progress_hears_every_study_run_in_the_block(tmp_path: Path) -> None:
     out = io.StringIO()
     clock = Clock()
-    with terminal_progress(out):
+    with terminal_progress(out):  # not a TTY: the run's log lines say it, no second copy
+        assert StudyProgress("s", 1).sinks == []
+    with listen(TerminalProgress(out, tty=False)):
         progress = StudyProgress("s", 2, clock=clock)  # the asset's own sinks plus the listeners
         progress.start(None)
         _run(tmp_path, 2, progress, clock)

@@ -219,8 +219,13 @@ def bar_on_terminal() -> bool:
 
 @contextlib.contextmanager
 def terminal_progress(stream: IO[str] | None = None) -> Iterator[TerminalProgress]:
-    """`with terminal_progress():` every study run in the block shows on stderr (bar or plain lines)."""
+    """`with terminal_progress():` every study run in the block shows as a bar on stderr, when it is a TTY.
+
+    Off a terminal nothing is added: the run's own INFO log already prints one `progress:` line per trial."""
     sink = TerminalProgress(stream)
+    if not sink.tty:
+        yield sink
+        return
     with listen(sink):
         try:
             yield sink

@@ -197,7 +197,7 @@ def run_study_partition(key: str, values: dict[str, Any], pool_wait_s: float = P
     instance = local_instance()
     profile = str(values.get("profile") or "defaults")  # the run's tag names what it runs, not study_job's
     run_config = {"ops": {"hpo_study": {"config": values}}}
-    tags = {"hpo_assets/profile": profile}
+    tags = {"hpo-assets/profile": profile}
     ok = pool_ready(instance, pool_wait_s) and run_job(
         "study_job", instance, partition_key=key, run_config=run_config, tags=tags
     )

@@ -167,7 +167,7 @@ def test_a_literal_password_in_set_storage_is_stored_nowhere(postgres_url: str, 
     assert len(optuna.load_study(study_name="hpo-2M-h5", storage=url).trials) >= 1  # it used that database
     with dg.DagsterInstance.from_config(str(home)) as instance:  # issue 22, case 8: the tag names its profile
         (record,) = instance.get_run_records()
-        assert record.dagster_run.tags["hpo_assets/profile"] == "demo"
+        assert record.dagster_run.tags["hpo-assets/profile"] == "demo"
 
     query_url = postgres_url + f"?password={QUERY}"
     listed = subprocess.run([sys.executable, "-m", "hpo_assets.cli", "studies", "--storage", query_url],

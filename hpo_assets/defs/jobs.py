@@ -23,7 +23,7 @@ def _study_job(name: str, profile: str, description: str) -> dg.UnresolvedAssetJ
         name,
         selection=dg.AssetSelection.assets("hpo_study"),
         config={"ops": {"hpo_study": {"config": {"profile": profile}}}},
-        tags={"hpo_assets/profile": profile, **RETRIED},
+        tags={"hpo-assets/profile": profile, **RETRIED},
         description=description,
     )
 

@@ -84,7 +84,7 @@ def import_folders_sensor(context: dg.SensorEvaluationContext, paths: HpoPaths) 
                 run_key=run_key,
                 asset_selection=[IMPORTED],
                 run_config={"ops": {"imported_studies": {"config": {"sources": sources}}}},
-                tags={"hpo_assets/changed": ",".join(changed)[:200]},
+                tags={"hpo-assets/changed": ",".join(changed)[:200]},
             )
         ],
         cursor=cursor,

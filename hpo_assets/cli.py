@@ -393,6 +393,33 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+BACKFILL_JOBS = {"demo": "study_demo_job", "full": "study_job"}  # the study jobs with their profile baked in
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    """Any set of study partitions as one Dagster backfill: the plan's cost first, launched only with --yes."""
+    import subprocess
+
+    from hpo_assets import settings
+    from hpo_assets.planning.plan import plan_targets
+
+    home = settings.dagster_home() or str(settings.PROJECT_ROOT / ".dagster_home")  # the one `make ui` shows
+    job = BACKFILL_JOBS.get(args.profile)
+    if job is None:
+        raise UserError(f"--profile {args.profile!r} has no study job; choose from {sorted(BACKFILL_JOBS)}")
+    keys = [t.key for t in plan_targets(args.partitions)]
+    _cmd_plan(args)
+    command = [str(Path(sys.executable).with_name("dagster")), "job", "backfill", "-w",
+               str(settings.PROJECT_ROOT / "workspace.yaml"), "-j", job, "--partitions", ",".join(keys),
+               "--noprompt"]  # fmt: skip
+    if not args.yes:
+        print(f"not launched: add --yes to backfill {len(keys)} partition(s) of {job} into {home}")
+        return 0
+    print(f"launching a backfill of {job}: {', '.join(keys)} (the daemon of `make ui` runs it)", flush=True)
+    done = subprocess.run(command, env={**os.environ, "DAGSTER_HOME": home}, check=False)
+    return 0 if done.returncode == 0 else 1
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line (argparse prints the whole usage first), exit code 2."""
 
@@ -542,6 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="never train a probe epoch (fail when storage has no trials to calibrate by)",
     )
     pl_.set_defaults(func=_cmd_plan)
+
+    bf = sub.add_parser(
+        "backfill", help="backfill any set of study partitions (the plan's cost first; --yes launches it)"
+    )
+    bf.add_argument("partitions", help="partition keys: '2M|h1,20M|h3', '2M|*', '*|h1' or 'all'")
+    bf.add_argument(
+        "--profile", default="demo", choices=sorted(BACKFILL_JOBS), help="study_demo_job or study_job"
+    )
+    bf.add_argument("--storage", default="", help="study storage the plan calibrates by (default: .hpo/)")
+    bf.add_argument("--device", default="", help="cpu or cuda, for the plan (default: cuda when visible)")
+    bf.add_argument("--no-probe", action="store_true", help="plan without a probe epoch")
+    bf.add_argument("--yes", action="store_true", help="launch the backfill after the plan")
+    bf.set_defaults(func=_cmd_backfill)
 
     st = sub.add_parser(
         "studies", help="list the live studies in a storage with counts and optuna-dashboard commands"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -184,11 +186,24 @@ def test_each_trial_is_an_observation_with_progress_and_eta(first_run) -> None:
     elapsed = [m["elapsed_hours"] for m in trials]
     assert elapsed == sorted(elapsed) and elapsed[0] > 0
     assert trials[-1]["eta_hours"] == 0.0 and trials[-1]["eta_basis"] == "target reached"
-    assert trials[0]["eta_hours"] == pytest.approx(3 * elapsed[0])  # 3 left at the first trial's pace
-    assert meta[0]["predicted_hours"] == pytest.approx(_metadata(first_run.result)["predicted_hours"])
+    # 3 left at the first trial's pace (shown to 4 significant digits)
+    assert trials[0]["eta_hours"] == pytest.approx(3 * elapsed[0], rel=1e-3)
+    assert meta[0]["predicted_hours"] == pytest.approx(
+        _metadata(first_run.result)["predicted_hours"], rel=1e-3
+    )
     logged = [e.user_message for e in first_run.instance.all_logs(first_run.result.run_id)]
     assert any(m.startswith("progress: hpo-2M-h1: 2/4 trials, trial #1 ") and "ETA" in m for m in logged)
     assert any(" epoch 1/2: " in m and " elapsed=" in m for m in logged)
+    # the first epoch line is at INFO (the UI's default filter shows it), most later ones within 30 s at DEBUG
+    epochs = [
+        e
+        for e in first_run.instance.all_logs(first_run.result.run_id)
+        if re.search(r"#\d+ epoch \d+/", e.user_message)
+    ]
+    assert epochs[0].level == logging.INFO and epochs[0].user_message.startswith("trial 1/4 #0 epoch 1/2: ")
+    assert {e.level for e in epochs[1:]} <= {logging.INFO, logging.DEBUG} and logging.DEBUG in {
+        e.level for e in epochs
+    }
 
 
 def test_a_rerun_at_the_target_keeps_the_study_cost_apart_from_its_own(first_run) -> None:

@@ -4,6 +4,7 @@
 
 import base64
 import json
+import math
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -240,21 +241,33 @@ def _progress_metadata(snap: Snapshot) -> dict[str, Any]:
         "trial": number(snap.trial),
         "trial_state": dg.MetadataValue.text(snap.trial_state or ""),
         "epoch": number(snap.epoch),
-        "elapsed_hours": dg.MetadataValue.float(snap.elapsed_s / 3600.0),
-        "predicted_hours": number(None if snap.predicted_s is None else snap.predicted_s / 3600.0),
-        "eta_hours": number(None if snap.eta_s is None else snap.eta_s / 3600.0),
+        "elapsed_hours": dg.MetadataValue.float(_hours(snap.elapsed_s)),
+        "predicted_hours": number(None if snap.predicted_s is None else _hours(snap.predicted_s)),
+        "eta_hours": number(None if snap.eta_s is None else _hours(snap.eta_s)),
         "eta_basis": dg.MetadataValue.text(snap.eta_basis),
     }
+
+
+def _hours(seconds: float) -> float:
+    return float(f"{seconds / 3600.0:.4g}")  # the UI shows 4 significant digits, as its tables do
 
 
 _EPOCH_LINE = re.compile(r"#\d+ epoch \d+/")
 
 
-def _study_log(context: dg.AssetExecutionContext) -> Any:
-    """Trial starts and outcomes at INFO; the per-epoch lines at DEBUG (hundreds per study otherwise)."""
+def _study_log(context: dg.AssetExecutionContext, epoch_info_every_s: float = 30.0) -> Any:
+    """Trial starts and outcomes at INFO; an epoch line at INFO when the last one shown is 30 s old (the
+    UI's run log, filtered at INFO, shows a long trial is alive), the others at DEBUG (hundreds per study)."""
+    last_info = [-math.inf]
 
     def log(message: str) -> None:
-        (context.log.debug if _EPOCH_LINE.search(message) else context.log.info)(message)
+        if not _EPOCH_LINE.search(message):
+            context.log.info(message)
+        elif time.monotonic() - last_info[0] >= epoch_info_every_s:
+            last_info[0] = time.monotonic()
+            context.log.info(message)
+        else:
+            context.log.debug(message)
 
     return log
 

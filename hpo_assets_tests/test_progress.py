@@ -8,6 +8,7 @@ import itertools
 from pathlib import Path
 
 import optuna
+import pytest
 
 from hpo_assets.search.progress import Snapshot, StudyProgress, TerminalProgress, listen, terminal_progress
 from hpo_assets.search.runner import StudyOptions, run_study
@@ -26,11 +27,14 @@ class Clock:
         return self.now
 
 
-def _run(tmp_path: Path, n_trials: int, progress: StudyProgress, clock: Clock, step: float = 10.0):
+def _run(
+    tmp_path: Path, n_trials: int, progress: StudyProgress, clock: Clock, step: float | list[float] = 10.0
+):
     trainer = cheap_trainer()
+    steps = iter(step) if isinstance(step, list) else itertools.repeat(step)
 
     def timed(arch, hp, on_epoch):
-        clock.now += step
+        clock.now += next(steps)
         return trainer(arch, hp, on_epoch)
 
     return run_study(
@@ -83,6 +87,21 @@ def test_a_resumed_run_counts_the_studys_earlier_trials_and_its_own_pace(tmp_pat
     assert [(s.trials_done, s.trials_this_run, s.eta_s) for s in trials] == [(3, 1, 30.0), (4, 2, 0.0)]
 
 
+def test_the_eta_follows_the_pace_of_the_last_five_trials(tmp_path: Path) -> None:
+    """Slow first trials (forced extremes, no pruning yet), then faster ones: the ETA moves to the new pace."""
+    clock, seen = Clock(), []
+    progress = StudyProgress("s", 12, sinks=[seen.append], every_s=1e9, clock=clock)  # 2 left after the run
+    progress.start(None)
+    _run(tmp_path, 10, progress, clock, step=[30.0] * 5 + [10.0] * 5)
+    trials = [s for s in seen if s.event == "trial"]
+    assert [s.eta_s for s in trials[:3]] == [330.0, 300.0, 270.0]  # 30 s a trial so far
+    assert trials[7].eta_s == pytest.approx(4 * (30 + 30 + 10 + 10 + 10) / 5)  # trials 4-8: 18 s each
+    assert trials[7].eta_basis == "pace of the last 5 trial(s)"
+    clock.now += 4.0  # 4 s into a trial: an epoch snapshot subtracts the time already spent in it
+    progress.every_s = 0.0
+    assert progress.epoch(99, {"epoch": 1}).eta_s == pytest.approx(2 * 10.0 - 4.0)
+
+
 def test_epoch_snapshots_are_throttled_so_a_long_trial_still_shows_it_is_alive() -> None:
     clock, seen = Clock(), []
     progress = StudyProgress("s", 3, epochs=10, sinks=[seen.append], every_s=60.0, clock=clock)
@@ -99,7 +118,7 @@ def test_epoch_snapshots_are_throttled_so_a_long_trial_still_shows_it_is_alive()
 
 def _snap(**kw) -> Snapshot:
     base = dict(study_name="hpo-2M-h1", trials_done=3, trials_target=8, trials_this_run=3, best_value=0.5312,
-                best_trial=2, elapsed_s=120.0, predicted_s=600.0, eta_s=200.0, eta_basis="this run's pace, 3 trial(s)",
+                best_trial=2, elapsed_s=120.0, predicted_s=600.0, eta_s=200.0, eta_basis="pace of the last 3 trial(s)",
                 event="trial", trial=2, trial_state="COMPLETE")  # fmt: skip
     return Snapshot(**{**base, **kw})
 
@@ -110,7 +129,7 @@ def test_plain_lines_off_a_terminal_and_a_bar_with_eta_on_one() -> None:
     plain(_snap())
     assert out.getvalue() == (
         "progress: hpo-2M-h1: 3/8 trials, trial #2 COMPLETE, best 0.5312 (#2), "
-        "elapsed 2.0 min of 10.0 min predicted, ETA 3.3 min (this run's pace, 3 trial(s))\n"
+        "elapsed 2.0 min of 10.0 min predicted, ETA 3.3 min (pace of the last 3 trial(s))\n"
     )
     out = io.StringIO()
     bar = TerminalProgress(out, tty=True)

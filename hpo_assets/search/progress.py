@@ -79,8 +79,10 @@ def _duration(seconds: float) -> str:
 class StudyProgress:
     """Snapshots of one run of a study: `start()`, then `trial_ended` per trial and `epoch` per epoch.
 
-    The ETA is the remaining trials at this run's mean seconds per finished trial; before any trial
-    of this run has finished it is the prediction less the elapsed time (None without a prediction).
+    The ETA is the remaining trials at the pace of this run's last `window` finished trials (the first
+    trials, forced extremes trained to their last epoch before the pruner starts, are slower than later
+    ones; one 14-trial CPU study's replay is in docs/benchmarks.md); before a trial of this run has finished
+    it is the prediction less the elapsed time (None without a prediction).
     """
 
     def __init__(
@@ -92,12 +94,14 @@ class StudyProgress:
         epochs: int | None = None,
         sinks: list[Sink] | None = None,
         every_s: float = 60.0,
+        window: int = 5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.study_name, self.target, self.predicted_s, self.epochs = study_name, target, predicted_s, epochs
         self.sinks = [*(sinks or []), *_LISTENERS]
-        self.every_s, self.clock = every_s, clock
+        self.every_s, self.clock, self.window = every_s, clock, window
         self.started = clock()
+        self.ended: list[float] = []  # elapsed seconds at each trial end of this run
         self.last_sent = -math.inf
         self.done = 0
         self.done_at_start: int | None = None
@@ -109,8 +113,11 @@ class StudyProgress:
         remaining = max(self.target - self.done, 0)
         if remaining == 0:
             eta, basis = 0.0, "target reached"
-        elif ran > 0:
-            eta, basis = remaining * elapsed / ran, f"this run's pace, {ran} trial(s)"
+        elif ran > 0 and self.ended:
+            k = min(self.window, len(self.ended))
+            since = self.ended[-1 - k] if len(self.ended) > k else 0.0
+            eta = max(remaining * (self.ended[-1] - since) / k - (elapsed - self.ended[-1]), 0.0)
+            basis = f"pace of the last {k} trial(s)"
         elif self.predicted_s is not None:
             eta, basis = max(self.predicted_s - elapsed, 0.0), "prediction"
         else:
@@ -155,6 +162,7 @@ class StudyProgress:
         if self.done_at_start is None:
             self.start(study)
         self._read(study)
+        self.ended.append(self.clock() - self.started)
         return self._snapshot("trial", trial=trial.number, trial_state=trial.state.name)
 
     def epoch(self, trial: int, record: dict[str, Any]) -> Snapshot | None:

@@ -36,6 +36,33 @@ def running_pid(pid_file: Path) -> int | None:
     return pid if any(Path(arg.decode(errors="replace")).name == "dg" for arg in cmdline) else None
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc; empty elsewhere)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = {int(k) for k in Path(f"/proc/{p}/task/{p}/children").read_text().split()}
+        except OSError:
+            kids = set()
+        todo += sorted(kids - found)
+        found |= kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state != "Z"  # a zombie has ended; its parent has not collected it yet
+
+
 def start(pid_file: Path, command: list[str]) -> int:
     if not command:
         print("hpo-assets ui: error: no command to run after --", file=sys.stderr)
@@ -64,18 +91,19 @@ def stop(pid_file: Path, wait_s: float) -> int:
         pid_file.unlink(missing_ok=True)
         print(f"no UI running ({pid_file} names no live dg process)")
         return 0
+    spawned = descendants(pid)  # webserver, daemon, code servers: "stopped" means they ended too
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait_s
-    while running_pid(pid_file) is not None:
+    while left := [p for p in (pid, *sorted(spawned)) if _alive(p)]:
         if time.monotonic() >= deadline:
             print(
-                f"hpo-assets ui-stop: error: pid {pid} still runs {wait_s:.0f} s after SIGTERM",
+                f"hpo-assets ui-stop: error: pid(s) {left} still run {wait_s:.0f} s after SIGTERM to {pid}",
                 file=sys.stderr,
             )
             return 1
         time.sleep(0.2)
     pid_file.unlink(missing_ok=True)
-    print(f"UI pid {pid} stopped")
+    print(f"UI pid {pid} stopped, with the {len(spawned)} processes it started")
     return 0
 
 

@@ -116,10 +116,7 @@ def test_make_ui_from_a_script_shows_progress_and_make_ui_stop_ends_it(
         assert stop.returncode == 0, stop.stderr
         assert f"UI pid {pid} stopped" in stop.stdout
         assert not pid_file.exists()
-        deadline = time.monotonic() + 30
-        while any(_alive(p) for p in spawned) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not [p for p in spawned | {pid} if _alive(p)]
+        assert not [p for p in spawned | {pid} if _alive(p)]  # ui-stop returned once all had ended
         again = subprocess.run(["make", "ui-stop"], cwd=settings.PROJECT_ROOT, env=env, capture_output=True,
                                text=True, timeout=60)  # fmt: skip
         assert again.returncode == 0 and "no UI running" in again.stdout

@@ -130,3 +130,19 @@ def test_the_real_server_lists_every_study_with_its_metric_name(folder: Path) ->
     with proc.stdout:
         first = proc.stdout.readline()
     assert first.startswith(f"optuna-dashboard: 3 studies of {folder} (hpo-20M-h1, hpo-2M-h1, hpo-2M-h3)")
+
+
+def test_a_database_url_is_served_as_it_is(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    for name in ("hpo-2M-h1", "hpo-2M-h5"):
+        run_study(
+            SearchSpace.build(ARCHS, TINY),
+            cheap_trainer(),
+            study_name=name,
+            storage=url,
+            options=StudyOptions(n_trials=2, n_forced=2, pruner="none", epochs_config=3),
+            log=quiet,
+        )
+    storage, names, problems = dashboard_storage(url)
+    assert not isinstance(storage, CombinedStorage) and names == ["hpo-2M-h1", "hpo-2M-h5"] and not problems
+    assert sorted(s.study_name for s in storage.get_all_studies()) == names

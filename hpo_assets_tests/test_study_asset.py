@@ -145,6 +145,7 @@ def test_metadata_counts_best_value_and_the_history_plot(first_run) -> None:
     assert meta["trials_pruned"] == sum(t.state == TrialState.PRUNED for t in trials)
     assert meta["best_value"] == max(t.value for t in complete)
     assert meta["dashboard_command"] == f"optuna-dashboard {first_run.journal}"
+    assert meta["dashboard_all_studies"] == f"hpo-assets dashboard --storage {first_run.journal.parent}"
     png = Path(meta["history_path"])
     assert png == first_run.root / "outputs" / "studies" / "hpo-2M-h1_history.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

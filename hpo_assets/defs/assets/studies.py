@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import re
+import shlex
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,10 @@ def _metadata(run: StudyRun, study: Any, spec: str, png_path: Any, png: bytes) -
         "history": dg.MetadataValue.md(f"![history](data:image/png;base64,{image})"),
         "history_path": dg.MetadataValue.path(str(png_path)),
         "dashboard_command": dg.MetadataValue.text(dashboard_command(spec, run.study_name)),
+        # every study of the storage in one optuna-dashboard (its compare-studies screen)
+        "dashboard_all_studies": dg.MetadataValue.text(
+            f"hpo-assets dashboard --storage {shlex.quote(mask_password(spec))}"
+        ),
         "transferred_from": dg.MetadataValue.text(
             ", ".join(study.user_attrs.get("transferred_from") or []) or "none (searched from scratch)"
         ),

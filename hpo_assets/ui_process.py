@@ -97,7 +97,8 @@ def stop(pid_file: Path, wait_s: float) -> int:
     while left := [p for p in (pid, *sorted(spawned)) if _alive(p)]:
         if time.monotonic() >= deadline:
             print(
-                f"hpo-assets ui-stop: error: pid(s) {left} still run {wait_s:.0f} s after SIGTERM to {pid}",
+                f"hpo-assets ui-stop: error: pid(s) {left} still run {wait_s:.0f} s after SIGTERM to {pid} "
+                "(a code server ends after the runs it serves; wait, or kill those pids)",
                 file=sys.stderr,
             )
             return 1

@@ -98,7 +98,7 @@ def stop(pid_file: Path, wait_s: float) -> int:
         if time.monotonic() >= deadline:
             print(
                 f"hpo-assets ui-stop: error: pid(s) {left} still run {wait_s:.0f} s after SIGTERM to {pid} "
-                "(a code server ends after the runs it serves; wait, or kill those pids)",
+                "(a code server may still be serving a run: wait, or kill those pids)",
                 file=sys.stderr,
             )
             return 1

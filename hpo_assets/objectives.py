@@ -11,6 +11,14 @@ OBJECTIVES: dict[str, Direction] = {"val_auc": "maximize", "val_loss": "minimize
 
 # Metrics the trainer computes and a trial stores as user_attrs (the trial schema's result columns).
 RESULT_METRICS: tuple[str, ...] = (
-    "val_loss", "val_auc", "val_pr_auc", "precision", "recall", "accuracy",
-    "pred_min", "pred_max", "pred_pos_rate", "train_loss",
-)  # fmt: skip
+    "val_loss",
+    "val_auc",
+    "val_pr_auc",
+    "precision",
+    "recall",
+    "accuracy",
+    "pred_min",
+    "pred_max",
+    "pred_pos_rate",
+    "train_loss",
+)

@@ -99,9 +99,9 @@ def files_together(folder: Any) -> Iterator[Any]:
             if not name.startswith(str(staging)):
                 raise
             final = folder / Path(name).relative_to(staging)
-            raise OSError(
-                exc.errno, f"{exc.strerror or exc} (the previous files are kept)", str(final)
-            ) from exc
+            why = str(exc.strerror or exc)
+            kept = why if why.endswith("(the previous files are kept)") else f"{why} (the previous files are kept)"
+            raise OSError(exc.errno, kept, str(final)) from exc
         files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != FOLDER_LOCK)
         with folder_lock(folder):
             for src in files:

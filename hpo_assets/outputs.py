@@ -100,7 +100,11 @@ def files_together(folder: Any) -> Iterator[Any]:
                 raise
             final = folder / Path(name).relative_to(staging)
             why = str(exc.strerror or exc)
-            kept = why if why.endswith("(the previous files are kept)") else f"{why} (the previous files are kept)"
+            kept = (
+                why
+                if why.endswith("(the previous files are kept)")
+                else f"{why} (the previous files are kept)"
+            )
             raise OSError(exc.errno, kept, str(final)) from exc
         files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != FOLDER_LOCK)
         with folder_lock(folder):

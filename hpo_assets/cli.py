@@ -409,9 +409,18 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         raise UserError(f"--profile {args.profile!r} has no study job; choose from {sorted(BACKFILL_JOBS)}")
     keys = [t.key for t in plan_targets(args.partitions)]
     _cmd_plan(args)
-    command = [str(Path(sys.executable).with_name("dagster")), "job", "backfill", "-w",
-               str(settings.PROJECT_ROOT / "workspace.yaml"), "-j", job, "--partitions", ",".join(keys),
-               "--noprompt"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "job",
+        "backfill",
+        "-w",
+        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-j",
+        job,
+        "--partitions",
+        ",".join(keys),
+        "--noprompt",
+    ]
     if not args.yes:
         print(f"not launched: add --yes to backfill {len(keys)} partition(s) of {job} into {home}")
         return 0

@@ -69,8 +69,10 @@ def start(pid_file: Path, command: list[str]) -> int:
         return 2
     pid = running_pid(pid_file)
     if pid is not None:
-        print(f"hpo-assets ui: error: a UI already runs as pid {pid} ({pid_file}); `make ui-stop` stops it",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"hpo-assets ui: error: a UI already runs as pid {pid} ({pid_file}); `make ui-stop` stops it",
+            file=sys.stderr,
+        )
         return 2
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{os.getpid()}\n")

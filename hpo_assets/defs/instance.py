@@ -137,8 +137,10 @@ def _written_by_old_version(existing: dict) -> bool:
     # the files of the versions before run monitoring and before run retries: the same settings without them
     mine = {k: v for k, v in existing.items() if k != "storage"}
     current = instance_config()
-    older = [{k: v for k, v in current.items() if k not in dropped} for dropped in
-             (set(RUN_RETRIES), set(RUN_RETRIES) | set(RUN_MONITORING))]  # fmt: skip
+    older = [
+        {k: v for k, v in current.items() if k not in dropped}
+        for dropped in (set(RUN_RETRIES), set(RUN_RETRIES) | set(RUN_MONITORING))
+    ]
     return mine in older
 
 

@@ -88,8 +88,9 @@ def _suggest(trial: Trial, space: SearchSpace) -> dict[str, Any]:
     return out
 
 
-def _fail_before_training(study: optuna.Study, trial: Trial, reason: str, ctx: TrialContext, label: str,
-                          **attrs: Any) -> FrozenTrial:  # fmt: skip
+def _fail_before_training(
+    study: optuna.Study, trial: Trial, reason: str, ctx: TrialContext, label: str, **attrs: Any
+) -> FrozenTrial:
     for key, value in {**attrs, "fail_reason": reason}.items():
         trial.set_user_attr(key, value)
     ctx.log(f"{label} #{trial.number}: not trained: {reason}")
@@ -113,18 +114,27 @@ def run_trial(
     fixed = trial.user_attrs  # enqueue-time attrs: forced_extreme / extreme_type / retry_of / replicate_of
     if not ctx.space.contains(params):  # only an enqueued configuration can be outside the space
         return _fail_before_training(
-            study, trial, "enqueued configuration is not in this study's search space", ctx, label,
+            study,
+            trial,
+            "enqueued configuration is not in this study's search space",
+            ctx,
+            label,
             skipped_duplicate=True,
-        )  # fmt: skip
+        )
     if steered is None and fixed.get("replicate_of") is None:
         # An enqueued configuration (forced extreme, retry) bypasses the sampler; never train a repeat.
         tested = tested_configs(ctx.space, study.get_trials(deepcopy=False), exclude=trial.number)
         first = tested.get(ctx.space.effective_key(params))  # type: ignore[arg-type]
         if first is not None:
             return _fail_before_training(
-                study, trial, f"duplicate of #{first}: enqueued configuration already tested", ctx, label,
-                duplicate_of=first, skipped_duplicate=True,
-            )  # fmt: skip
+                study,
+                trial,
+                f"duplicate of #{first}: enqueued configuration already tested",
+                ctx,
+                label,
+                duplicate_of=first,
+                skipped_duplicate=True,
+            )
 
     arch = ctx.space.arch_of(params)
     assert arch is not None
@@ -202,8 +212,14 @@ def _record_result(
     attrs: dict[str, Any] = {k: metrics.get(k) for k in RESULT_METRICS if k in metrics}
     # num_threads: CPU threads it trained with, so a retrain can repeat the same arithmetic (calibrated_model)
     for key in (
-        "best_epoch", "best_val_loss", "epochs_trained", "early_stopped", "device", "duration_sec", "num_threads",
-    ):  # fmt: skip
+        "best_epoch",
+        "best_val_loss",
+        "epochs_trained",
+        "early_stopped",
+        "device",
+        "duration_sec",
+        "num_threads",
+    ):
         if getattr(result, key, None) is not None:
             attrs[key] = getattr(result, key)
     if getattr(result, "best_epoch", None) is not None:

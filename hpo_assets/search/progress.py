@@ -256,8 +256,13 @@ class Stages:
         if self.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=command, file=self.stream, dynamic_ncols=True,
-                            bar_format="{desc} {bar} {n_fmt}/{total_fmt} steps, {elapsed} {postfix}")  # fmt: skip
+            self.bar = tqdm(
+                total=total,
+                desc=command,
+                file=self.stream,
+                dynamic_ncols=True,
+                bar_format="{desc} {bar} {n_fmt}/{total_fmt} steps, {elapsed} {postfix}",
+            )
 
     def _finish(self) -> None:
         if not self.current:
@@ -267,8 +272,11 @@ class Stages:
             self.bar.update(1)
         else:
             seconds = time.monotonic() - self.since
-            print(f"{self.command}: {self.current} ({self.done}/{self.total}, {seconds:.1f} s)",
-                  file=self.stream, flush=True)  # fmt: skip
+            print(
+                f"{self.command}: {self.current} ({self.done}/{self.total}, {seconds:.1f} s)",
+                file=self.stream,
+                flush=True,
+            )
         self.current = ""
 
     def step(self, name: str) -> None:

@@ -143,8 +143,14 @@ def _take(folder: Path, devices: list[str], info: dict, units: int, slots: int) 
         _unlock([fd for _, fd in got[len(keep) :]])
         if keep:
             fds = [fd for _, fd in keep]
-            lease = Lease(index, devices[index], slot_path(folder, index, keep[0][0]), fds[0],
-                          tuple(s for s, _ in keep), fds[1:])  # fmt: skip
+            lease = Lease(
+                index,
+                devices[index],
+                slot_path(folder, index, keep[0][0]),
+                fds[0],
+                tuple(s for s, _ in keep),
+                fds[1:],
+            )
     return lease
 
 

@@ -237,8 +237,12 @@ def hpo_report(paths: HpoPaths) -> dg.MaterializeResult:
     files["summary folder"] = str(paths.outputs(*outputs.SUMMARY_DIR, "_").parent)
     written = write_report(sections, _table(paths), folder, files, outputs_root=folder.parent)
     head = "\n".join(f"- {s}" for sec in sections for s in sec.headline[:3])
-    meta: dict = {"headline": dg.MetadataValue.md(head or "_(no analysis yet)_"), "html": dg.MetadataValue.path(str(written["html"])),
-                  "markdown": dg.MetadataValue.path(str(written["md"])), "sections": len(sections)}  # fmt: skip
+    meta: dict = {
+        "headline": dg.MetadataValue.md(head or "_(no analysis yet)_"),
+        "html": dg.MetadataValue.path(str(written["html"])),
+        "markdown": dg.MetadataValue.path(str(written["md"])),
+        "sections": len(sections),
+    }
     for sec in sections:
         for name, png in sec.plots.items():
             meta[f"plot_{sec.name}_{name}"] = dg.MetadataValue.md(

@@ -45,9 +45,19 @@ def test_a_live_cell_shows_target_hours_to_finish_and_state() -> None:
     r = campaign_grid(table, None, read_attrs=_attrs).row(0, named=True)
     assert (r["state"], r["trials_done"], r["trials_target"]) == ("stopped short", 6, 12)
     assert abs(r["compute_hours"] - 0.6) < 1e-9 and abs(r["hours_to_finish"] - 0.6) < 1e-9
-    assert grid_cell(r).startswith(
-        "6/12 trials · best val_auc 0.7000"
-    ) and "(+0.60 h to finish)" in grid_cell(r)
+    assert grid_cell(r).startswith("6/12 trials · best val_auc 0.7000 · 36.0 min")
+    assert "(+36.0 min to finish)" in grid_cell(r)
+
+
+def test_studies_of_one_budget_on_two_feature_sets_get_a_row_each() -> None:
+    # the demo's 2M|h1 study (tier a20) next to the imported a50 one: never summed into "62/12 trials"
+    live = _table(_live("2M", 6, 0.70))
+    table = pl.concat([live, extract([str(EXPORTS_DIR / "hpo_2m_1_a50")]).table], how="diagonal_relaxed")
+    rows = {r["row"]: r for r in campaign_grid(table, None, read_attrs=_attrs).iter_rows(named=True)}
+    assert set(rows) == {"2M a20", "2M a50"}
+    a20 = rows["2M a20"]
+    assert (a20["trials_done"], a20["trials_target"], a20["best_objective"]) == (6, 12, 0.70)
+    assert rows["2M a50"]["state"] == "imported" and rows["2M a50"]["best_trial"] == 15
 
 
 def test_headline_per_horizon_compares_budgets_paired_and_the_best_model_with_the_best_baseline(

@@ -62,11 +62,19 @@ def campaign_grid(
     have = df.select("budget", "horizon").drop_nulls().unique()
     budgets = list(dict.fromkeys([*(budgets or []), *sorted(have["budget"].to_list(), key=_size)]))
     horizons = list(dict.fromkeys([*(horizons or []), *sorted(have["horizon"].to_list())]))
-    best = {(r["budget"], r["horizon"]): r for r in winners(df).iter_rows(named=True)} if df.height else {}
+    tiers = {b: sorted(set(df.filter(pl.col("budget") == b)["tier"].drop_nulls().to_list())) for b in budgets}
+    best = (
+        {(r["budget"], r["tier"], r["horizon"]): r for r in winners(df).iter_rows(named=True)}
+        if df.height
+        else {}
+    )
     rows = []
     for h in horizons:
-        for b in budgets:
+        for b, tier in [(x, t) for x in budgets for t in (tiers[x] if len(tiers[x]) > 1 else [None])]:
+            # one row per budget, split by tier (feature set) when studies of one budget used several
             cell = df.filter((pl.col("budget") == b) & (pl.col("horizon") == h))
+            if tier is not None:
+                cell = cell.filter(pl.col("tier") == tier)
             studies = cell["study"].unique(maintain_order=True).to_list()
             done = cell.filter(pl.col("state").cast(pl.String).is_in(COUNTED)).height
             target = None
@@ -80,7 +88,9 @@ def campaign_grid(
             left = None
             if target is not None and secs.len():
                 left = max(target - done, 0) * float(np.median(secs.to_numpy())) / 3600.0
-            w = best.get((b, h))
+            w = best.get((b, tier, h)) or next(
+                (v for (bb, _t, hh), v in best.items() if (bb, hh) == (b, h)), None
+            )
             spread, evidence = None, None
             if w is not None and outputs_root is not None:
                 card, _ = matching_card(
@@ -91,6 +101,8 @@ def campaign_grid(
                     evidence = "test"
             rows.append(
                 {
+                    "row": b if tier is None else f"{b} {tier}",
+                    "tier": tier,
                     "budget": b,
                     "horizon": h,
                     "state": _state(cell, done, target),
@@ -110,6 +122,8 @@ def campaign_grid(
 
 
 GRID_SCHEMA = {
+    "row": pl.String,
+    "tier": pl.String,
     "budget": pl.String,
     "horizon": pl.String,
     "state": pl.String,
@@ -133,6 +147,10 @@ def _size(label: str) -> float:
         return float("inf")
 
 
+def _hours(h: float) -> str:
+    return f"{h * 60:.1f} min" if h < 1 else f"{h:.2f} h"
+
+
 def grid_cell(r: dict[str, Any]) -> str:
     """A grid cell as text: '12/12 trials · best 0.7302 (±0.011 over seeds) · 0.05 h (+0.00) · done'."""
     if r["state"] == "not started":
@@ -144,11 +162,11 @@ def grid_cell(r: dict[str, Any]) -> str:
     )
     best = "" if r["best_objective"] is None else f" · best {r['objective'] or ''} {r['best_objective']:.4f}"
     sd = "" if r["retrained_seed_sd"] is None else f" (±{r['retrained_seed_sd']:.3f} over retrained seeds)"
-    hours = "" if r["compute_hours"] is None else f" · {r['compute_hours']:.2f} h"
+    hours = "" if r["compute_hours"] is None else f" · {_hours(r['compute_hours'])}"
     left = (
         ""
         if r["hours_to_finish"] is None or r["state"] in ("done", "imported")
-        else f" (+{r['hours_to_finish']:.2f} h to finish)"
+        else f" (+{_hours(r['hours_to_finish'])} to finish)"
     )
     return f"{trials} trials{best}{sd}{hours}{left} · {r['state']}"
 

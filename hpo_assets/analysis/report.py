@@ -87,8 +87,8 @@ def _grid_html(grid: pl.DataFrame) -> str:
     if grid.is_empty():
         return "<p class=note>(no study yet)</p>"
     horizons = grid["horizon"].unique(maintain_order=True).to_list()
-    budgets = grid["budget"].unique(maintain_order=True).to_list()
-    cells = {(r["budget"], r["horizon"]): r for r in grid.iter_rows(named=True)}
+    budgets = grid["row"].unique(maintain_order=True).to_list()
+    cells = {(r["row"], r["horizon"]): r for r in grid.iter_rows(named=True)}
     head = "<tr><th>budget</th>" + "".join(f"<th>{html.escape(h)}</th>" for h in horizons) + "</tr>"
     body = ""
     for b in budgets:
@@ -105,9 +105,9 @@ def _grid_md(grid: pl.DataFrame) -> list[str]:
     if grid.is_empty():
         return ["_(no study yet)_"]
     horizons = grid["horizon"].unique(maintain_order=True).to_list()
-    cells = {(r["budget"], r["horizon"]): r for r in grid.iter_rows(named=True)}
+    cells = {(r["row"], r["horizon"]): r for r in grid.iter_rows(named=True)}
     out = ["| budget | " + " | ".join(horizons) + " |", "|---|" + "---|" * len(horizons)]
-    for b in grid["budget"].unique(maintain_order=True).to_list():
+    for b in grid["row"].unique(maintain_order=True).to_list():
         out.append(
             f"| {b} | "
             + " | ".join(

@@ -85,7 +85,12 @@ def test_predicted_hours_within_a_factor_of_measured_on_demo_partitions(
     messages = [(e.level, e.user_message) for e in instance.all_logs(result.run_id) if e.user_message]
     epoch_levels = {lvl for lvl, msg in messages if " epoch 1/2:" in msg}
     outcome_levels = {lvl for lvl, msg in messages if ": COMPLETE val_auc=" in msg}
-    assert epoch_levels == {logging.DEBUG}, "per-epoch lines are DEBUG, not console noise"
+    # per-epoch lines are DEBUG, except one at INFO at most every 30 s so a long trial shows it is alive
+    logs = [e for e in instance.all_logs(result.run_id) if e.user_message and " epoch " in e.user_message]
+    info = [e.timestamp for e in logs if e.level == logging.INFO and " epoch 1/2:" in e.user_message]
+    span = (max(e.timestamp for e in logs) - min(e.timestamp for e in logs)) if logs else 0.0
+    assert logging.DEBUG in epoch_levels and epoch_levels <= {logging.DEBUG, logging.INFO}
+    assert len(info) <= 1 + span / 30, "per-epoch lines are DEBUG, not console noise"
     assert outcome_levels == {logging.INFO}
     first, second = metas
     assert "probe" in first["prediction_basis"], "an empty storage is calibrated by a measured probe"

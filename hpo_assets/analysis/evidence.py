@@ -15,24 +15,12 @@ from typing import Any
 import polars as pl
 
 from hpo_assets.analysis.inputs import model_card_path, read_model_card
+from hpo_assets.data.dataset import DATA_IDENTITY
 
-# the data identity a card and a study must agree on (search/runner.py DATA_IDENTITY, less the sizes
-# that a fold retrain legitimately changes)
-IDENTITY_KEYS = (
-    "horizon_days",
-    "label_mode",
-    "label_threshold",
-    "n_features",
-    "feature_set",
-    "context",
-    "patch_len",
-    "stride",
-    "data_start",
-    "data_end",
-    "split_kind",
-    "val_start",
-    "test_start",
-)
+# the data identity a card and a study must agree on: the one DATA_IDENTITY, less the sample counts that a
+# fold retrain legitimately changes
+SIZE_KEYS = ("n_train", "n_val", "val_positives")
+IDENTITY_KEYS = tuple(k for k in DATA_IDENTITY if k not in SIZE_KEYS)
 PREDICTIONS_FILE = "test_predictions.parquet"
 
 

@@ -100,29 +100,23 @@ def _test_estimate(card: dict, preds: pl.DataFrame | None, horizon: int, n_boot:
 
 
 def _difference_fields(d: Paired | Difference, how: str) -> dict:
-    if isinstance(d, Paired):
-        return {
-            "diff": d.diff,
-            "diff_lo": d.lo,
-            "diff_hi": d.hi,
-            "mdd": d.mdd,
-            "comparison": how,
-            "comparison_noise": d.noise,
-            "test_folds": d.folds,
-            "test_days": d.days,
-        }
-    se = None if d.lo is None else (d.hi - d.lo) / (2 * Z95)
+    """The verdict row's difference columns, from a paired comparison or two independent intervals."""
+    paired = isinstance(d, Paired)
+    if paired:
+        noise = d.noise
+    elif d.lo is None:
+        noise = "no interval"
+    else:
+        noise = "two independent intervals (conservative: ignores that they share days)"
     return {
         "diff": d.diff,
         "diff_lo": d.lo,
         "diff_hi": d.hi,
         "mdd": d.mdd,
         "comparison": how,
-        "comparison_noise": "two independent intervals (conservative: ignores that they share days)"
-        if se is not None
-        else "no interval",
-        "test_folds": None,
-        "test_days": None,
+        "comparison_noise": noise,
+        "test_folds": d.folds if paired else None,
+        "test_days": d.days if paired else None,
     }
 
 
